@@ -1,0 +1,141 @@
+//! The main demonstration: create a busybox container under a temporary
+//! lxcpath, start it, limit its memory through its cgroup and read the limit
+//! back, run a command in it, then stop and destroy it.
+//!
+//! ```sh
+//! cargo run --example demo                  # a temporary lxcpath, removed at the end
+//! cargo run --example demo -- --lxcpath /tmp/lxc --name demo --keep
+//! ```
+//! Needs root (or an unprivileged setup with subordinate ids).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lxc::{Container, CreateOptions, State};
+
+struct Args {
+    lxcpath: Option<PathBuf>,
+    name: String,
+    keep: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { lxcpath: None, name: "demo".into(), keep: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--lxcpath" | "-P" => args.lxcpath = Some(it.next().ok_or("--lxcpath needs a path")?.into()),
+            "--name" | "-n" => args.name = it.next().ok_or("--name needs a name")?,
+            "--keep" => args.keep = true,
+            "-h" | "--help" => {
+                println!("usage: demo [--lxcpath PATH] [--name NAME] [--keep]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(args)
+}
+
+/// Stops and destroys the container, and removes a temporary lxcpath, when
+/// the demo ends: normally, on an error, or on a panic.
+struct Cleanup<'a> {
+    c: &'a Container,
+    temp: Option<PathBuf>,
+    keep: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if self.keep {
+            println!("keeping {} (in {})", self.c.name(), self.c.config_path().unwrap_or_default().display());
+            return;
+        }
+        if self.c.is_running() {
+            println!("stopping {}", self.c.name());
+            let _ = self.c.stop();
+            let _ = self.c.wait(State::Stopped, Duration::from_secs(10));
+        }
+        if self.c.is_defined() {
+            println!("destroying {}", self.c.name());
+            if let Err(e) = self.c.destroy() {
+                eprintln!("destroy failed: {e}");
+            }
+        }
+        if let Some(dir) = &self.temp {
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_dir_all(
+                PathBuf::from("/run/lxc/lock").join(dir.strip_prefix("/").unwrap_or(dir)),
+            );
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), lxc::Error> {
+    println!("liblxc {} (built against {})", lxc::version(), lxc::header_version());
+    let (lxcpath, temp) = match args.lxcpath {
+        Some(p) => (p, None),
+        None => {
+            let dir = std::env::temp_dir().join(format!("lxc-demo.{}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| lxc::Error::Io { op: "create the lxcpath", source })?;
+            (dir.clone(), Some(dir))
+        }
+    };
+    println!("lxcpath {}", lxcpath.display());
+
+    let c = Container::with_lxcpath(&args.name, &lxcpath)?;
+    if c.is_defined() {
+        println!("{} already exists; not touching it", c.name());
+        return Err(lxc::Error::AlreadyDefined { op: "create", container: args.name });
+    }
+    let _cleanup = Cleanup { c: &c, temp, keep: args.keep };
+
+    println!("creating {} with the busybox template (no network)", c.name());
+    c.set_config_item("lxc.net.0.type", "empty")?;
+    c.create(&CreateOptions::new().template("busybox").quiet(true))?;
+
+    println!("starting {}", c.name());
+    c.start()?;
+    c.wait(State::Running, Duration::from_secs(10))?;
+    println!("{} is {}, init pid {}", c.name(), c.state()?, c.init_pid().unwrap_or(-1));
+
+    // cgroup v1 names the memory limit memory.limit_in_bytes, v2 memory.max.
+    let key =
+        if c.cgroup_item("memory.limit_in_bytes").is_ok() { "memory.limit_in_bytes" } else { "memory.max" };
+    println!("{key} before: {}", c.cgroup_item(key)?);
+    c.set_cgroup_item(key, "10000000")?;
+    println!("{key} after setting 10000000: {}", c.cgroup_item(key)?);
+
+    println!("running a command inside:");
+    let out = c
+        .command("/bin/sh")
+        .args(["-c", "echo \"hello from $(hostname)\"; uname -sr; grep -E 'memory' /proc/self/cgroup"])
+        .output()?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("  | {line}");
+    }
+    println!("command exited with {}", out.status);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => {
+            println!("done");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Raw FFI bindings to liblxc, the library behind Linux containers.
+//!
+//! Everything here is generated at build time by bindgen from the headers
+//! (`lxc/lxccontainer.h`, `lxc/attach_options.h`, `lxc/version.h`) that
+//! pkg-config finds for `lxc` on the building host. Nothing is hand-written
+//! except this page and the two constants below the bindings, which describe
+//! the header the bindings come from:
+//!
+//! * [`LXC_CONTAINER_MEMBERS`]: the function-pointer members of
+//!   `struct lxc_container`, in order;
+//! * [`LXC_HEADER_VERSION`]: the header's `(major, minor, micro)`.
+//!
+//! The build script also sets `cfg(lxc_member = "NAME")` for each member,
+//! and passes the same facts to dependent crates as `DEP_LXC_MEMBERS` and
+//! `DEP_LXC_VERSION`.
+//!
+//! Use the safe `lxc` crate unless you need the raw calls. A struct member
+//! that the header has may still be missing from an older liblxc loaded at
+//! run time: reading it reads past the end of the C allocation. The `lxc`
+//! crate checks this before every such call.
+#![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
+#![allow(clippy::all)]
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
+include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+include!(concat!(env!("OUT_DIR"), "/members.rs"));

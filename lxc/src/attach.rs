@@ -1,0 +1,729 @@
+//! Running programs and Rust code inside a running container: liblxc's
+//! `attach`, with [`AttachOptions`] over every field of
+//! `lxc_attach_options_t`.
+//!
+//! Every attach here goes through `lxc_container.attach` with an exec
+//! function of the crate's own. In the attached child it reports over a
+//! close-on-exec pipe that it was reached (so liblxc's own failure to attach
+//! is told apart from the program's exit status), marks every descriptor
+//! above 2 close-on-exec (so none of the caller's leaks into the container),
+//! and on a failed `execvp` reports the errno (so "not found" is told apart
+//! from a program that exits 127).
+
+use std::ffi::{c_int, c_void, CString};
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::ptr;
+use std::sync::OnceLock;
+
+use bitflags::bitflags;
+
+use crate::cstr::{cstring, path_bytes, CStrArray};
+use crate::error::{Error, Result};
+use crate::{sys, Container, State};
+
+bitflags! {
+    /// What liblxc does to the attached process (`LXC_ATTACH_*`).
+    ///
+    /// The default, [`AttachFlags::DEFAULT`], moves it into the container's
+    /// cgroup, drops the capabilities the container drops, sets the
+    /// personality and applies the container's LSM profile.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct AttachFlags: c_int {
+        /// Move into the container's cgroup.
+        const MOVE_TO_CGROUP = sys::LXC_ATTACH_MOVE_TO_CGROUP as c_int;
+        /// Drop the capabilities the container drops.
+        const DROP_CAPABILITIES = sys::LXC_ATTACH_DROP_CAPABILITIES as c_int;
+        /// Set the personality (architecture).
+        const SET_PERSONALITY = sys::LXC_ATTACH_SET_PERSONALITY as c_int;
+        /// Run under the container's LSM profile from exec on.
+        const LSM_EXEC = sys::LXC_ATTACH_LSM_EXEC as c_int;
+        /// Remount /proc and /sys for the container's view (off by default).
+        const REMOUNT_PROC_SYS = sys::LXC_ATTACH_REMOUNT_PROC_SYS as c_int;
+        /// Apply the LSM profile at once (unused by liblxc).
+        const LSM_NOW = sys::LXC_ATTACH_LSM_NOW as c_int;
+        /// Set `PR_SET_NO_NEW_PRIVS`.
+        const NO_NEW_PRIVS = sys::LXC_ATTACH_NO_NEW_PRIVS as c_int;
+        /// Give the process a new pseudo-terminal.
+        const TERMINAL = sys::LXC_ATTACH_TERMINAL as c_int;
+        /// Use the LSM label of [`AttachOptions::lsm_label`].
+        const LSM_LABEL = sys::LXC_ATTACH_LSM_LABEL as c_int;
+        /// Set the supplementary groups of [`AttachOptions::groups`].
+        const SETGROUPS = sys::LXC_ATTACH_SETGROUPS as c_int;
+        /// liblxc's defaults: the four above that are on by default.
+        const DEFAULT = sys::LXC_ATTACH_DEFAULT as c_int;
+    }
+}
+
+bitflags! {
+    /// Namespaces to enter (`CLONE_NEW*`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct Namespaces: c_int {
+        /// Mount namespace.
+        const MOUNT = libc::CLONE_NEWNS;
+        /// Hostname and domain name.
+        const UTS = libc::CLONE_NEWUTS;
+        /// System V IPC and POSIX message queues.
+        const IPC = libc::CLONE_NEWIPC;
+        /// User namespace.
+        const USER = libc::CLONE_NEWUSER;
+        /// Pid namespace.
+        const PID = libc::CLONE_NEWPID;
+        /// Network namespace.
+        const NET = libc::CLONE_NEWNET;
+        /// Cgroup namespace.
+        const CGROUP = libc::CLONE_NEWCGROUP;
+        /// Time namespace.
+        const TIME = 0x0000_0080;
+    }
+}
+
+/// What happens to the caller's environment in the attached process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EnvPolicy {
+    /// Keep it (liblxc's default), then add the extra variables.
+    #[default]
+    Keep,
+    /// Start from an empty environment (liblxc sets `PATH` and `container`),
+    /// keep only the named variables, then add the extra ones.
+    Clear,
+}
+
+/// The personality (execution domain) of the attached process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Personality {
+    /// 64-bit Linux (`PER_LINUX`).
+    Linux,
+    /// 32-bit Linux on a 64-bit kernel (`PER_LINUX32`).
+    Linux32,
+    /// Any value of `personality(2)`.
+    Raw(libc::c_ulong),
+}
+
+impl Personality {
+    /// The personality for a container architecture name, as ruby-lxc's
+    /// `arch_to_personality`: `x86_64`, `amd64`, `aarch64`, `arm64`,
+    /// `ppc64le`, `s390x`, `riscv64` give [`Personality::Linux`]; `i386`,
+    /// `i686`, `x86`, `armhf`, `armel`, `armv7l`, `arm`, `powerpc` give
+    /// [`Personality::Linux32`].
+    ///
+    /// ```
+    /// use lxc::Personality;
+    /// assert_eq!(Personality::from_arch("i686").unwrap(), Personality::Linux32);
+    /// assert_eq!(Personality::from_arch("amd64").unwrap(), Personality::Linux);
+    /// assert!(Personality::from_arch("pdp11").is_err());
+    /// ```
+    pub fn from_arch(arch: &str) -> Result<Personality> {
+        match arch {
+            "x86_64" | "amd64" | "aarch64" | "arm64" | "ppc64le" | "ppc64el" | "ppc64" | "s390x"
+            | "riscv64" | "mips64" | "loongarch64" => Ok(Personality::Linux),
+            "i386" | "i486" | "i586" | "i686" | "x86" | "armhf" | "armel" | "armv7l" | "armv7" | "arm"
+            | "powerpc" | "ppc" | "mips" | "mipsel" => Ok(Personality::Linux32),
+            _ => Err(Error::invalid("architecture", arch, "is not an architecture liblxc knows")),
+        }
+    }
+
+    fn raw(self) -> libc::c_long {
+        match self {
+            Personality::Linux => 0x0000,
+            Personality::Linux32 => 0x0008,
+            Personality::Raw(v) => v as libc::c_long,
+        }
+    }
+}
+
+/// How to attach (`lxc_attach_options_t`), as a builder. The defaults are
+/// liblxc's `LXC_ATTACH_OPTIONS_DEFAULT`, but for stdin, which is
+/// `/dev/null` rather than the caller's stdin (liblxc would otherwise make
+/// the caller ignore SIGINT and SIGQUIT while the attached process runs
+/// on its terminal).
+///
+/// ```
+/// use lxc::{AttachOptions, EnvPolicy, Namespaces};
+/// let opts = AttachOptions::new()
+///     .env_policy(EnvPolicy::Clear)
+///     .env("LANG", "C.UTF-8")
+///     .keep_env("TERM")
+///     .cwd("/tmp")
+///     .uid(1000)
+///     .gid(1000)
+///     .groups([27, 100])        // adds SETGROUPS to the default flags
+///     .namespaces(Namespaces::MOUNT | Namespaces::PID);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone)]
+pub struct AttachOptions<'fd> {
+    flags: AttachFlags,
+    namespaces: Option<Namespaces>,
+    personality: Option<Personality>,
+    cwd: Option<PathBuf>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    env_policy: EnvPolicy,
+    extra_env: Vec<String>,
+    keep_env: Vec<String>,
+    stdin: Option<RawFd>,
+    stdout: RawFd,
+    stderr: RawFd,
+    log_fd: Option<RawFd>,
+    lsm_label: Option<String>,
+    close_fds: bool,
+    _fds: PhantomData<BorrowedFd<'fd>>,
+}
+
+impl Default for AttachOptions<'_> {
+    fn default() -> Self {
+        AttachOptions {
+            flags: AttachFlags::DEFAULT,
+            namespaces: None,
+            personality: None,
+            cwd: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            env_policy: EnvPolicy::Keep,
+            extra_env: Vec::new(),
+            keep_env: Vec::new(),
+            stdin: None,
+            stdout: 1,
+            stderr: 2,
+            log_fd: None,
+            lsm_label: None,
+            close_fds: true,
+            _fds: PhantomData,
+        }
+    }
+}
+
+impl<'fd> AttachOptions<'fd> {
+    /// liblxc's defaults (stdin from `/dev/null`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Replaces the attach flags. [`AttachOptions::groups`] and
+    /// [`AttachOptions::lsm_label`] add their flag to whatever is set here.
+    pub fn flags(mut self, flags: AttachFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+    /// Adds attach flags to the current ones.
+    pub fn add_flags(mut self, flags: AttachFlags) -> Self {
+        self.flags |= flags;
+        self
+    }
+    /// The namespaces to enter (default: all of the container's).
+    pub fn namespaces(mut self, ns: Namespaces) -> Self {
+        self.namespaces = Some(ns);
+        self
+    }
+    /// The personality (default: detected from the container).
+    pub fn personality(mut self, p: Personality) -> Self {
+        self.personality = Some(p);
+        self
+    }
+    /// The initial working directory inside the container (default: the
+    /// caller's, if it exists there, else `/`).
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+    /// The user id inside the container (default: root of the container).
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+    /// The group id inside the container.
+    pub fn gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+    /// Supplementary groups; sets [`AttachFlags::SETGROUPS`] in addition to
+    /// the other flags.
+    pub fn groups(mut self, groups: impl IntoIterator<Item = u32>) -> Self {
+        self.groups = Some(groups.into_iter().collect());
+        self
+    }
+    /// Keep or clear the caller's environment.
+    pub fn env_policy(mut self, policy: EnvPolicy) -> Self {
+        self.env_policy = policy;
+        self
+    }
+    /// Sets an environment variable in the attached process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.extra_env.push(format!("{key}={value}"));
+        self
+    }
+    /// Keeps the caller's variable `name` when the environment is cleared.
+    pub fn keep_env(mut self, name: &str) -> Self {
+        self.keep_env.push(name.to_owned());
+        self
+    }
+    /// The attached process's stdin (default `/dev/null`).
+    pub fn stdin(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.stdin = Some(fd.as_raw_fd());
+        self
+    }
+    /// The attached process's stdout (default: the caller's).
+    pub fn stdout(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.stdout = fd.as_raw_fd();
+        self
+    }
+    /// The attached process's stderr (default: the caller's).
+    pub fn stderr(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.stderr = fd.as_raw_fd();
+        self
+    }
+    /// Where liblxc's attach code logs.
+    pub fn log_fd(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.log_fd = Some(fd.as_raw_fd());
+        self
+    }
+    /// The LSM label (AppArmor profile, SELinux context) to run under; sets
+    /// [`AttachFlags::LSM_LABEL`] in addition to the other flags.
+    pub fn lsm_label(mut self, label: &str) -> Self {
+        self.lsm_label = Some(label.to_owned());
+        self
+    }
+    /// Whether the caller's descriptors other than 0, 1 and 2 are closed
+    /// in the attached program (default `true`). Only programs run by the
+    /// crate's exec function honour this; closures see the caller's
+    /// descriptors.
+    pub fn close_fds(mut self, close: bool) -> Self {
+        self.close_fds = close;
+        self
+    }
+
+    pub(crate) fn stdin_is_set(&self) -> bool {
+        self.stdin.is_some()
+    }
+
+    pub(crate) fn raw_stdin(mut self, fd: RawFd) -> Self {
+        self.stdin = Some(fd);
+        self
+    }
+    pub(crate) fn raw_stdout(mut self, fd: RawFd) -> Self {
+        self.stdout = fd;
+        self
+    }
+    pub(crate) fn raw_stderr(mut self, fd: RawFd) -> Self {
+        self.stderr = fd;
+        self
+    }
+
+    /// The C struct and the memory it points into.
+    pub(crate) fn to_raw(&self) -> Result<RawAttachOptions> {
+        let cwd = self.cwd.as_deref().map(|p| cstring("working directory", path_bytes(p))).transpose()?;
+        let lsm = self.lsm_label.as_deref().map(|l| cstring("LSM label", l)).transpose()?;
+        for kv in &self.extra_env {
+            if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+                return Err(Error::invalid("environment variable", kv, "needs a name"));
+            }
+        }
+        let mut env = CStrArray::new("environment variable", &self.extra_env)?;
+        let mut keep = CStrArray::new("environment variable name", &self.keep_env)?;
+        let mut groups: Vec<libc::gid_t> = self.groups.clone().unwrap_or_default();
+        let mut flags = self.flags;
+        if self.groups.is_some() {
+            flags |= AttachFlags::SETGROUPS;
+        }
+        if self.lsm_label.is_some() {
+            flags |= AttachFlags::LSM_LABEL;
+        }
+        let stdin = match self.stdin {
+            Some(fd) => fd,
+            None => dev_null()?,
+        };
+        let raw = sys::lxc_attach_options_t {
+            attach_flags: flags.bits(),
+            namespaces: self.namespaces.map_or(-1, |n| n.bits()),
+            personality: self.personality.map_or(-1, Personality::raw),
+            initial_cwd: cwd.as_ref().map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut()),
+            uid: self.uid.unwrap_or(u32::MAX),
+            gid: self.gid.unwrap_or(u32::MAX),
+            env_policy: match self.env_policy {
+                EnvPolicy::Keep => sys::LXC_ATTACH_KEEP_ENV,
+                EnvPolicy::Clear => sys::LXC_ATTACH_CLEAR_ENV,
+            },
+            extra_env_vars: env.as_mut_ptr_or_null(),
+            extra_keep_env: keep.as_mut_ptr_or_null(),
+            stdin_fd: stdin,
+            stdout_fd: self.stdout,
+            stderr_fd: self.stderr,
+            log_fd: self.log_fd.unwrap_or(-libc::EBADF),
+            lsm_label: lsm.as_ref().map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut()),
+            groups: sys::lxc_groups_t {
+                size: groups.len(),
+                list: if groups.is_empty() { ptr::null_mut() } else { groups.as_mut_ptr() },
+            },
+        };
+        Ok(RawAttachOptions { raw, _keep: (cwd, lsm, env, keep, groups) })
+    }
+}
+
+type KeepAlive = (Option<CString>, Option<CString>, CStrArray, CStrArray, Vec<libc::gid_t>);
+
+/// `lxc_attach_options_t` with the heap memory its pointers point into.
+pub(crate) struct RawAttachOptions {
+    pub(crate) raw: sys::lxc_attach_options_t,
+    _keep: KeepAlive,
+}
+
+/// A `/dev/null` descriptor kept open for the life of the process.
+fn dev_null() -> Result<RawFd> {
+    static NULL: OnceLock<std::result::Result<OwnedFd, i32>> = OnceLock::new();
+    match NULL.get_or_init(|| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    }) {
+        Ok(fd) => Ok(fd.as_raw_fd()),
+        Err(e) => Err(Error::Io { op: "open /dev/null", source: io::Error::from_raw_os_error(*e) }),
+    }
+}
+
+/// A program and its arguments, prepared in the caller so that the attached
+/// child only calls async-signal-safe functions.
+struct ExecPayload {
+    program: CString,
+    argv: CStrArray,
+    status_w: RawFd,
+    close_fds: bool,
+}
+
+impl ExecPayload {
+    fn new(program: &str, args: &[&str], status_w: RawFd, close_fds: bool) -> Result<ExecPayload> {
+        if program.is_empty() {
+            return Err(Error::invalid("program", program, "must not be empty"));
+        }
+        let prog = cstring("program", program)?;
+        let argv = CStrArray::new("argument", std::iter::once(program).chain(args.iter().copied()))?;
+        Ok(ExecPayload { program: prog, argv, status_w, close_fds })
+    }
+}
+
+/// The marker the child writes when the crate's exec function is reached.
+const REACHED: u8 = b'S';
+
+/// Runs in the attached child (forked by liblxc): reports that it was
+/// reached, hides the caller's descriptors, and executes the program.
+extern "C" fn exec_program(payload: *mut c_void) -> c_int {
+    // SAFETY: payload is the ExecPayload the caller passed to attach; the
+    // child has its own copy of the caller's memory, where it is still alive.
+    let p = unsafe { &*(payload as *const ExecPayload) };
+    // SAFETY: only async-signal-safe calls (write, syscall, execvp, _exit)
+    // on memory prepared before the fork.
+    unsafe {
+        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
+        if p.close_fds {
+            // Every descriptor above 2 closes at exec; the status pipe too,
+            // which tells the caller that exec succeeded.
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        }
+        libc::execvp(p.program.as_ptr(), p.argv.as_ptr().cast());
+        let errno = (*libc::__errno_location()).to_ne_bytes();
+        libc::write(p.status_w, errno.as_ptr().cast(), errno.len());
+        libc::_exit(127)
+    }
+}
+
+struct ClosurePayload<F> {
+    f: Option<F>,
+    status_w: RawFd,
+}
+
+/// Runs a Rust closure in the attached child; a panic becomes exit status
+/// 101 and never unwinds into liblxc.
+extern "C" fn run_closure<F: FnOnce() -> i32>(payload: *mut c_void) -> c_int {
+    // SAFETY: payload is the ClosurePayload<F> the caller passed to attach,
+    // alive in the child's copy of the caller's memory.
+    let p = unsafe { &mut *(payload as *mut ClosurePayload<F>) };
+    // SAFETY: write and close on the pipe descriptor we own in the child.
+    unsafe {
+        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
+        libc::close(p.status_w);
+    }
+    let f = p.f.take();
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.map_or(1, |f| f()))).unwrap_or(101);
+    // SAFETY: _exit ends the child without running the caller's atexit
+    // handlers or destructors, which belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+fn cvt_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits for the child `pid` and returns its status.
+pub(crate) fn wait_pid(pid: libc::pid_t) -> io::Result<ExitStatus> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Ok(ExitStatus::from_raw(status));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Non-blocking wait for the child `pid`.
+pub(crate) fn try_wait_pid(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    match r {
+        0 => Ok(None),
+        r if r == pid => Ok(Some(ExitStatus::from_raw(status))),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+fn status_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
+    Ok((OwnedFd::from(r), OwnedFd::from(w)))
+}
+
+impl Container {
+    /// Calls `lxc_container.attach` with an exec function and its payload;
+    /// then reads the status pipe: nothing means liblxc failed before the
+    /// exec function ran, the marker alone means it ran (and, for a
+    /// program, that exec succeeded), the marker and an errno mean exec
+    /// failed.
+    fn attach_raw(
+        &self,
+        opts: &AttachOptions<'_>,
+        exec: unsafe extern "C" fn(*mut c_void) -> c_int,
+        payload: *mut c_void,
+        status_r: OwnedFd,
+        status_w: OwnedFd,
+        program: Option<&str>,
+    ) -> Result<libc::pid_t> {
+        let f = self.raw_method_attach()?;
+        let mut raw = opts.to_raw()?;
+        let mut pid: libc::pid_t = -1;
+        crate::container::clear_errno();
+        // SAFETY: the container is live; raw.raw points into memory owned by
+        // `raw`, alive for the call; exec and payload match (the caller
+        // passes the trampoline for the payload's type); pid is a valid
+        // out-pointer.
+        let ret = unsafe { f(self.as_raw(), Some(exec), payload, &mut raw.raw, &mut pid) };
+        drop(status_w);
+        if ret < 0 || pid <= 0 {
+            let err = self.failed("attach");
+            drop(status_r);
+            if !self.is_running() {
+                return Err(Error::WrongState {
+                    op: "attach",
+                    container: self.name().to_owned(),
+                    state: self.state().unwrap_or(State::Stopped),
+                    expected: "it must be running",
+                });
+            }
+            return Err(err);
+        }
+        let mut buf = [0u8; 8];
+        let mut got = 0;
+        while got < buf.len() {
+            match cvt_read(status_r.as_raw_fd(), &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(source) => return Err(Error::Io { op: "read attach status", source }),
+            }
+        }
+        match got {
+            1 if buf[0] == REACHED => Ok(pid),
+            5 if buf[0] == REACHED => {
+                let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                let _ = wait_pid(pid);
+                Err(Error::ProgramNotStarted {
+                    container: self.name().to_owned(),
+                    program: program.unwrap_or_default().to_owned(),
+                    source: io::Error::from_raw_os_error(errno),
+                })
+            }
+            _ => {
+                let status = wait_pid(pid).ok();
+                Err(Error::AttachFailed { container: self.name().to_owned(), status })
+            }
+        }
+    }
+
+    /// Starts `program` with `args` in the container and returns its pid
+    /// (a child of the caller) without waiting.
+    pub(crate) fn attach_spawn(
+        &self,
+        opts: &AttachOptions<'_>,
+        program: &str,
+        args: &[&str],
+    ) -> Result<libc::pid_t> {
+        let (r, w) = status_pipe()?;
+        let payload = ExecPayload::new(program, args, w.as_raw_fd(), opts.close_fds)?;
+        self.attach_raw(
+            opts,
+            exec_program,
+            &payload as *const ExecPayload as *mut c_void,
+            r,
+            w,
+            Some(program),
+        )
+    }
+
+    /// Runs `program` with `args` in the running container and waits for
+    /// it (`attach_run_wait`, `lxc-attach -- program args`). The program is
+    /// looked up in the container's `PATH`.
+    ///
+    /// The status tells an exit code from a death by signal
+    /// ([`ExitStatusExt::signal`](std::os::unix::process::ExitStatusExt::signal)).
+    /// A program that cannot be started (not found, not executable) is
+    /// [`Error::ProgramNotStarted`], and liblxc's own failure to attach is
+    /// [`Error::AttachFailed`]: neither is confused with a program that
+    /// exits 126, 127 or 255.
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// let status = c.attach_run_wait(&lxc::AttachOptions::new(), "ls", &["-l", "/"])?;
+    /// assert!(status.success());
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn attach_run_wait(
+        &self,
+        opts: &AttachOptions<'_>,
+        program: &str,
+        args: &[&str],
+    ) -> Result<ExitStatus> {
+        let pid = self.attach_spawn(opts, program, args)?;
+        wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
+    }
+
+    /// Runs a Rust closure inside the running container, in a child process
+    /// that liblxc forks and attaches (ruby-lxc's `attach { ... }`,
+    /// python3-lxc's `attach`), and returns its pid without waiting. The
+    /// closure's return value is the child's exit code.
+    ///
+    /// The closure runs in a forked copy of the calling process that has
+    /// only the calling thread. It may use the file system (it sees the
+    /// container's), make system calls, allocate, and return. It must not
+    /// wait for anything another thread of the caller would do (locks held
+    /// by other threads at the fork stay locked forever: `println!` while
+    /// another thread prints, a mutex, a channel), and it should not start
+    /// threads or async runtimes. A panic is caught and becomes exit
+    /// status 101; it never unwinds into liblxc. The child ends with
+    /// `_exit`: destructors and `atexit` handlers do not run there.
+    pub fn attach_fn<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<libc::pid_t>
+    where
+        F: FnOnce() -> i32,
+    {
+        let (r, w) = status_pipe()?;
+        let mut payload = ClosurePayload { f: Some(f), status_w: w.as_raw_fd() };
+        self.attach_raw(
+            opts,
+            run_closure::<F>,
+            &mut payload as *mut ClosurePayload<F> as *mut c_void,
+            r,
+            w,
+            None,
+        )
+    }
+
+    /// Runs a Rust closure inside the container (see
+    /// [`Container::attach_fn`]) and waits for it.
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// let status = c.attach_wait(&lxc::AttachOptions::new(), || {
+    ///     match std::fs::write("/tmp/from-rust", b"hello") {
+    ///         Ok(()) => 0,
+    ///         Err(_) => 1,
+    ///     }
+    /// })?;
+    /// assert!(status.success());
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn attach_wait<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<ExitStatus>
+    where
+        F: FnOnce() -> i32,
+    {
+        let pid = self.attach_fn(opts, f)?;
+        wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
+    }
+
+    /// Runs the user's login shell in the container with liblxc's own exec
+    /// function (`lxc_attach_run_shell`), on the caller's terminal (stdin
+    /// too, unless the options set another), and waits for it
+    /// (`lxc-attach` with no command).
+    pub fn attach_run_shell(&self, opts: &AttachOptions<'_>) -> Result<ExitStatus> {
+        let opts = if opts.stdin_is_set() { opts.clone() } else { opts.clone().raw_stdin(0) };
+        let f = self.raw_method_attach()?;
+        let mut raw = opts.to_raw()?;
+        let mut pid = -1;
+        crate::container::clear_errno();
+        // SAFETY: the container is live; lxc_attach_run_shell ignores its
+        // payload; raw's pointers are alive for the call.
+        let ret = unsafe {
+            f(self.as_raw(), Some(sys::lxc_attach_run_shell), ptr::null_mut(), &mut raw.raw, &mut pid)
+        };
+        if ret < 0 || pid <= 0 {
+            return Err(self.failed("attach"));
+        }
+        wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
+    }
+
+    /// Starts `program` in the container with liblxc's own exec function
+    /// (`lxc_attach_run_command`) and returns its pid without waiting.
+    /// Prefer [`Container::attach_run_wait`] or [`Container::command`]: with
+    /// liblxc's function, a program that cannot be executed exits 255,
+    /// like a program that exits 255 by itself.
+    pub fn attach_run_command(
+        &self,
+        opts: &AttachOptions<'_>,
+        program: &str,
+        args: &[&str],
+    ) -> Result<libc::pid_t> {
+        let f = self.raw_method_attach()?;
+        let payload = ExecPayload::new(program, args, -1, false)?;
+        let mut cmd = sys::lxc_attach_command_t {
+            program: payload.program.as_ptr().cast_mut(),
+            argv: payload.argv.as_ptr().cast_mut(),
+        };
+        let mut raw = opts.to_raw()?;
+        let mut pid = -1;
+        crate::container::clear_errno();
+        // SAFETY: the container is live; cmd points into `payload`, alive
+        // until after the call (the child has its own copy); raw's pointers
+        // are alive for the call.
+        let ret = unsafe {
+            f(
+                self.as_raw(),
+                Some(sys::lxc_attach_run_command),
+                &mut cmd as *mut sys::lxc_attach_command_t as *mut c_void,
+                &mut raw.raw,
+                &mut pid,
+            )
+        };
+        if ret < 0 || pid <= 0 {
+            return Err(self.failed("attach"));
+        }
+        Ok(pid)
+    }
+}

@@ -1,0 +1,383 @@
+//! A `std::process::Command`-shaped front over attach:
+//! `container.command("ls").arg("-l").output()?`.
+
+use std::io::{self, PipeReader, PipeWriter, Read};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::process::{ExitStatus, Output};
+
+use crate::attach::{try_wait_pid, wait_pid, AttachOptions, EnvPolicy, Namespaces};
+use crate::error::{Error, Result};
+use crate::Container;
+
+/// Where a standard stream of the attached program goes.
+#[derive(Debug)]
+pub enum Stdio {
+    /// The caller's own stream.
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A new pipe, reachable through [`AttachChild`].
+    Piped,
+    /// A descriptor the caller hands over (a file, a socket, a pipe end).
+    Fd(OwnedFd),
+}
+
+impl Stdio {
+    /// The caller's own stream.
+    pub fn inherit() -> Self {
+        Stdio::Inherit
+    }
+    /// `/dev/null`.
+    pub fn null() -> Self {
+        Stdio::Null
+    }
+    /// A new pipe.
+    pub fn piped() -> Self {
+        Stdio::Piped
+    }
+}
+
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Self {
+        Stdio::Fd(fd)
+    }
+}
+
+impl From<std::fs::File> for Stdio {
+    fn from(f: std::fs::File) -> Self {
+        Stdio::Fd(f.into())
+    }
+}
+
+/// A program to run inside a running container, built like
+/// [`std::process::Command`]; see [`Container::command`].
+///
+/// ```no_run
+/// let c = lxc::Container::new("web")?;
+/// let out = c
+///     .command("ls")
+///     .arg("-l")
+///     .env("LANG", "C")
+///     .current_dir("/etc")
+///     .uid(0)
+///     .output()?;
+/// assert!(out.status.success());
+/// println!("{}", String::from_utf8_lossy(&out.stdout));
+/// # Ok::<(), lxc::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Command<'c> {
+    container: &'c Container,
+    program: String,
+    args: Vec<String>,
+    opts: AttachOptions<'static>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+}
+
+/// A program running inside a container, started by [`Command::spawn`]:
+/// its pid (a child of the caller), its pipes, and its status.
+///
+/// As with [`std::process::Child`], dropping it does not wait for the
+/// program; call [`AttachChild::wait`] so that no zombie is left.
+#[derive(Debug)]
+pub struct AttachChild {
+    pid: libc::pid_t,
+    status: Option<ExitStatus>,
+    /// The program's stdin, when it was [`Stdio::Piped`].
+    pub stdin: Option<PipeWriter>,
+    /// The program's stdout, when it was [`Stdio::Piped`].
+    pub stdout: Option<PipeReader>,
+    /// The program's stderr, when it was [`Stdio::Piped`].
+    pub stderr: Option<PipeReader>,
+}
+
+impl Container {
+    /// A program to run inside this (running) container, with liblxc's
+    /// attach; see [`Command`].
+    pub fn command(&self, program: impl Into<String>) -> Command<'_> {
+        Command {
+            container: self,
+            program: program.into(),
+            args: Vec::new(),
+            opts: AttachOptions::new(),
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+}
+
+/// One end for the child and, for a pipe, the other end for us.
+enum End {
+    Read(PipeReader),
+    Write(PipeWriter),
+}
+
+fn pipe_err(source: io::Error) -> Error {
+    Error::Io { op: "pipe", source }
+}
+
+impl<'c> Command<'c> {
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl Into<String>) -> &mut Self {
+        self.args.push(arg.into());
+        self
+    }
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+    /// Sets an environment variable.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).env(key, value);
+        self
+    }
+    /// Sets environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        for (k, v) in vars {
+            self.env(k.as_ref(), v.as_ref());
+        }
+        self
+    }
+    /// Starts from an empty environment (liblxc still sets `PATH` and
+    /// `container`); variables set with [`Command::env`] are added.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).env_policy(EnvPolicy::Clear);
+        self
+    }
+    /// The working directory inside the container.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).cwd(dir);
+        self
+    }
+    /// The user id inside the container.
+    pub fn uid(&mut self, uid: u32) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).uid(uid);
+        self
+    }
+    /// The group id inside the container.
+    pub fn gid(&mut self, gid: u32) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).gid(gid);
+        self
+    }
+    /// Supplementary groups.
+    pub fn groups(&mut self, groups: impl IntoIterator<Item = u32>) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).groups(groups);
+        self
+    }
+    /// Only these namespaces of the container are entered.
+    pub fn namespaces(&mut self, ns: Namespaces) -> &mut Self {
+        self.opts = std::mem::take(&mut self.opts).namespaces(ns);
+        self
+    }
+    /// Replaces all attach options at once (their stdio settings are
+    /// overridden by [`Command::stdin`], [`Command::stdout`],
+    /// [`Command::stderr`]).
+    pub fn options(&mut self, opts: AttachOptions<'static>) -> &mut Self {
+        self.opts = opts;
+        self
+    }
+    /// The program's stdin (default [`Stdio::Null`]).
+    pub fn stdin(&mut self, s: Stdio) -> &mut Self {
+        self.stdin = Some(s);
+        self
+    }
+    /// The program's stdout (default: inherited; piped for
+    /// [`Command::output`]).
+    pub fn stdout(&mut self, s: Stdio) -> &mut Self {
+        self.stdout = Some(s);
+        self
+    }
+    /// The program's stderr (default: inherited; piped for
+    /// [`Command::output`]).
+    pub fn stderr(&mut self, s: Stdio) -> &mut Self {
+        self.stderr = Some(s);
+        self
+    }
+
+    fn setup(
+        s: Option<&mut Option<Stdio>>,
+        default: Stdio,
+        fd: RawFd,
+    ) -> Result<(RawFd, Option<End>, Option<OwnedFd>)> {
+        let s = s.and_then(Option::take).unwrap_or(default);
+        Ok(match s {
+            Stdio::Inherit => (fd, None, None),
+            Stdio::Null => (-1, None, None),
+            Stdio::Piped => {
+                let (r, w) = io::pipe().map_err(pipe_err)?;
+                if fd == 0 {
+                    let child = OwnedFd::from(r);
+                    (child.as_raw_fd(), Some(End::Write(w)), Some(child))
+                } else {
+                    let child = OwnedFd::from(w);
+                    (child.as_raw_fd(), Some(End::Read(r)), Some(child))
+                }
+            }
+            Stdio::Fd(owned) => (owned.as_raw_fd(), None, Some(owned)),
+        })
+    }
+
+    fn spawn_with(&mut self, out_default: fn() -> Stdio) -> Result<AttachChild> {
+        let (in_fd, in_end, in_keep) = Self::setup(Some(&mut self.stdin), Stdio::Null, 0)?;
+        let (out_fd, out_end, out_keep) = Self::setup(Some(&mut self.stdout), out_default(), 1)?;
+        let (err_fd, err_end, err_keep) = Self::setup(Some(&mut self.stderr), out_default(), 2)?;
+        let mut opts = self.opts.clone().raw_stdout(out_fd).raw_stderr(err_fd);
+        // -1 means /dev/null, which the options supply for stdin; for the
+        // outputs, a /dev/null of our own.
+        let null;
+        if in_fd >= 0 {
+            opts = opts.raw_stdin(in_fd);
+        }
+        if out_fd < 0 || err_fd < 0 {
+            null = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map_err(|source| Error::Io { op: "open /dev/null", source })?;
+            if out_fd < 0 {
+                opts = opts.raw_stdout(null.as_raw_fd());
+            }
+            if err_fd < 0 {
+                opts = opts.raw_stderr(null.as_raw_fd());
+            }
+        }
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let pid = self.container.attach_spawn(&opts, &self.program, &args)?;
+        // The child has its copies; ours must close so that EOF arrives.
+        drop((in_keep, out_keep, err_keep));
+        let mut child = AttachChild { pid, status: None, stdin: None, stdout: None, stderr: None };
+        if let Some(End::Write(w)) = in_end {
+            child.stdin = Some(w);
+        }
+        if let Some(End::Read(r)) = out_end {
+            child.stdout = Some(r);
+        }
+        if let Some(End::Read(r)) = err_end {
+            child.stderr = Some(r);
+        }
+        Ok(child)
+    }
+
+    /// Starts the program and returns at once.
+    pub fn spawn(&mut self) -> Result<AttachChild> {
+        self.spawn_with(Stdio::inherit)
+    }
+
+    /// Runs the program and waits for it; stdout and stderr are inherited
+    /// unless set.
+    pub fn status(&mut self) -> Result<ExitStatus> {
+        self.spawn_with(Stdio::inherit)?.wait()
+    }
+
+    /// Runs the program and collects its stdout and stderr (both piped
+    /// unless set), reading both at once so that neither can fill up and
+    /// block the program.
+    pub fn output(&mut self) -> Result<Output> {
+        self.spawn_with(Stdio::piped)?.wait_with_output()
+    }
+}
+
+impl AttachChild {
+    /// The program's pid, as seen from the host.
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Kills the program with SIGKILL.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        // SAFETY: pid is our child and not yet reaped, so it cannot have
+        // been reused.
+        if unsafe { libc::kill(self.pid, libc::SIGKILL) } != 0 {
+            return Err(Error::Io { op: "kill", source: io::Error::last_os_error() });
+        }
+        Ok(())
+    }
+
+    /// Waits for the program to end (closing its stdin first).
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        drop(self.stdin.take());
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let s = wait_pid(self.pid).map_err(|source| Error::Io { op: "waitpid", source })?;
+        self.status = Some(s);
+        Ok(s)
+    }
+
+    /// The status if the program has ended, without blocking.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let s = try_wait_pid(self.pid).map_err(|source| Error::Io { op: "waitpid", source })?;
+        self.status = s;
+        Ok(s)
+    }
+
+    /// Waits for the program and collects what is left of its piped stdout
+    /// and stderr.
+    pub fn wait_with_output(mut self) -> Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = read2(self.stdout.take(), self.stderr.take())
+            .map_err(|source| Error::Io { op: "read output", source })?;
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+}
+
+/// Reads two pipes to their ends at once, with poll(2).
+fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut pipes = [a, b];
+    let mut out = [Vec::new(), Vec::new()];
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut fds = Vec::with_capacity(2);
+        let mut which = Vec::with_capacity(2);
+        for (i, p) in pipes.iter().enumerate() {
+            if let Some(p) = p {
+                fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                which.push(i);
+            }
+        }
+        if fds.is_empty() {
+            return Ok((std::mem::take(&mut out[0]), std::mem::take(&mut out[1])));
+        }
+        // SAFETY: fds is a valid array of fds.len() pollfd entries.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for (pfd, &i) in fds.iter().zip(&which) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            let Some(p) = pipes[i].as_mut() else { continue };
+            match p.read(&mut buf) {
+                Ok(0) => pipes[i] = None,
+                Ok(n) => out[i].extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

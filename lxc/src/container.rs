@@ -1,0 +1,990 @@
+//! [`Container`]: one handle on a `struct lxc_container`.
+
+use std::ffi::{c_char, c_int};
+use std::path::{Path, PathBuf};
+use std::ptr::{self, NonNull};
+use std::time::Duration;
+
+use crate::config::ConfigValue;
+use crate::create::CreateOptions;
+use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, take_string, with_cstr, CStrArray};
+use crate::error::{Error, Result};
+use crate::start::StartOptions;
+use crate::{monitor_cgroup, sys, State};
+
+/// Reads a function-pointer member of the container; a null pointer is an
+/// `Unsupported` error.
+macro_rules! method {
+    ($self:ident . $m:ident) => {{
+        // SAFETY: `ptr` points to a live `lxc_container` for as long as the
+        // handle exists (we own one reference); the members up to liblxc
+        // 4.0's last one are in every supported library.
+        match unsafe { (*$self.ptr.as_ptr()).$m } {
+            Some(f) => f,
+            None => {
+                return Err(Error::Unsupported {
+                    op: stringify!($m),
+                    reason: "liblxc left this function pointer null",
+                })
+            }
+        }
+    }};
+}
+
+/// Like `method!`, for members added after liblxc 4.0: checks first that the
+/// library loaded at run time has the member, so that nothing past the end
+/// of an older library's struct is read.
+#[allow(unused_macros)]
+macro_rules! newer_method {
+    ($self:ident . $m:ident) => {{
+        if !crate::global::member_available(stringify!($m)) {
+            return Err(Error::Unsupported {
+                op: stringify!($m),
+                reason: "the liblxc loaded at run time is older than this member",
+            });
+        }
+        method!($self.$m)
+    }};
+}
+
+/// A container: one reference to a liblxc `struct lxc_container`
+/// (`lxc_container_new`), released on drop (`lxc_container_put`).
+///
+/// The handle names a container in an lxcpath; the container need not
+/// exist yet (see [`Container::is_defined`] and [`Container::create`]).
+///
+/// ```no_run
+/// use lxc::{Container, CreateOptions};
+/// use std::time::Duration;
+///
+/// let c = Container::new("web")?;
+/// if !c.is_defined() {
+///     c.set_config_item("lxc.net.0.type", "empty")?;
+///     c.create(&CreateOptions::new().template("busybox").quiet(true))?;
+/// }
+/// c.start()?;
+/// c.set_cgroup_item("memory.limit_in_bytes", "10000000")?;
+/// println!("{} is {} with init pid {:?}", c.name(), c.state()?, c.init_pid());
+/// c.shutdown(Duration::from_secs(10)).or_else(|_| c.stop())?;
+/// # Ok::<(), lxc::Error>(())
+/// ```
+///
+/// # Sharing between threads
+///
+/// `Container` is `Send` and `Sync`: share one with `Arc<Container>` and
+/// call it from many threads. This is sound because of how liblxc guards
+/// the object, and what it leaves unguarded is reachable only through
+/// `&mut self`:
+///
+/// * Calls that change the in-memory configuration or the object take
+///   liblxc's `privlock` (a per-object semaphore) and, where they touch
+///   disk, `slock` (a per-container lock file): `set_config_item`,
+///   `clear_config_item`, `save_config`, `want_daemonize`, `create`,
+///   `destroy`, ... Reads such as `get_config_item`, `get_keys` and
+///   `get_cgroup_item` take `privlock` too. Those methods take `&self`.
+/// * `state`, `is_running`, `init_pid`, `freeze`, `stop`, `wait` and the
+///   cgroup calls ask the container's monitor over its command socket,
+///   reading only the bare `name` and `config_path` fields, which no `&self`
+///   method changes. They take `&self`, and no lock of ours is held around
+///   them: a long `start`, `wait` or `shutdown` on one thread never blocks
+///   `state()` on another.
+/// * `clear_config`, `load_config` and `set_config_path` free and replace
+///   `lxc_conf` or `config_path`, which other calls read without a lock;
+///   `rename` replaces the handle. These take `&mut self`, so the borrow
+///   checker rules out any other call on the same handle meanwhile.
+///
+/// No lock of the crate is global: calls on different containers never
+/// wait for each other in Rust.
+///
+/// A `Container` is not `Clone`: each handle owns exactly one liblxc
+/// reference, and a second reference to the same C object would let one
+/// handle free configuration that the other is reading. Share with `Arc`,
+/// or open an independent handle with [`Container::try_clone`].
+pub struct Container {
+    ptr: NonNull<sys::lxc_container>,
+    name: Box<str>,
+}
+
+// SAFETY: liblxc's container object is not bound to the thread that made
+// it; every `&self` method is guarded by liblxc's own locks or only reads
+// fields that only `&mut self` methods change (see the type's docs).
+unsafe impl Send for Container {}
+// SAFETY: see above.
+unsafe impl Sync for Container {}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // SAFETY: we own exactly one reference, released here once.
+        unsafe { sys::lxc_container_put(self.ptr.as_ptr()) };
+    }
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container").field("name", &self.name).field("lxcpath", &self.config_path()).finish()
+    }
+}
+
+/// A timeout in liblxc's form: whole seconds, rounded up; `-1` (forever)
+/// for durations beyond `i32::MAX` seconds, such as `Duration::MAX`.
+fn timeout_secs(d: Duration) -> c_int {
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+    c_int::try_from(secs).unwrap_or(-1)
+}
+
+pub(crate) fn clear_errno() {
+    // SAFETY: __errno_location returns this thread's errno, always valid.
+    unsafe { *libc::__errno_location() = 0 };
+}
+
+fn last_errno() -> Option<i32> {
+    std::io::Error::last_os_error().raw_os_error().filter(|e| *e != 0)
+}
+
+/// Number of threads of this process, from `/proc/self/status`.
+fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok()))
+        .unwrap_or(1)
+}
+
+/// Reads the length-probing `get_*` members: a first call with no buffer
+/// returns the length, a second fills a buffer of that size. A value that
+/// grew in between is read again.
+fn read_sized(op: &'static str, mut call: impl FnMut(*mut c_char, c_int) -> c_int) -> Result<Option<String>> {
+    let mut len = call(ptr::null_mut(), 0);
+    loop {
+        let Ok(n) = usize::try_from(len) else {
+            return Ok(None);
+        };
+        let cap = n + 1;
+        let inlen = c_int::try_from(cap).map_err(|_| Error::bad_return(op, format!("length {n}")))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(cap);
+        let got = call(buf.as_mut_ptr().cast(), inlen);
+        let Ok(got_n) = usize::try_from(got) else {
+            return Ok(None);
+        };
+        if got_n > n {
+            // Changed between the two calls: liblxc truncated it; try again.
+            len = got;
+            continue;
+        }
+        // SAFETY: liblxc wrote got_n bytes (plus a NUL) into the buffer of
+        // capacity n + 1 >= got_n + 1.
+        unsafe { buf.set_len(got_n) };
+        return String::from_utf8(buf).map(Some).map_err(|e| {
+            Error::bad_return(
+                op,
+                format!("text that is not UTF-8: {:?}", String::from_utf8_lossy(e.as_bytes())),
+            )
+        });
+    }
+}
+
+impl Container {
+    /// A handle on the container `name` in the default lxcpath
+    /// (`lxc.lxcpath`, usually `/var/lib/lxc`): `lxc_container_new(name, NULL)`.
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// println!("web is defined: {}", c.is_defined());
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    ///
+    /// Names that are empty, `.`, `..`, contain `/`, NUL or control
+    /// characters, or start with `-` are refused before liblxc sees them:
+    ///
+    /// ```
+    /// assert!(lxc::Container::new("a/b").is_err());
+    /// assert!(lxc::Container::new("..").is_err());
+    /// ```
+    pub fn new(name: &str) -> Result<Container> {
+        Self::open(name, None)
+    }
+
+    /// A handle on the container `name` in the lxcpath `lxcpath`
+    /// (ruby-lxc's `Container.new(name, config_path)`).
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir();
+    /// let c = lxc::Container::with_lxcpath("c1", &dir)?;
+    /// assert_eq!(c.config_path()?, dir);
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn with_lxcpath(name: &str, lxcpath: impl AsRef<Path>) -> Result<Container> {
+        Self::open(name, Some(lxcpath.as_ref()))
+    }
+
+    fn open(name: &str, lxcpath: Option<&Path>) -> Result<Container> {
+        check_name("container name", name)?;
+        let cname = cstring("container name", name)?;
+        let cpath = match lxcpath {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(Error::invalid("lxcpath", "", "must not be empty"))
+            }
+            Some(p) => Some(cstring("lxcpath", path_bytes(p))?),
+            None => None,
+        };
+        clear_errno();
+        // SAFETY: both strings are valid and NUL-terminated for the call;
+        // liblxc copies them.
+        let p = unsafe {
+            sys::lxc_container_new(cname.as_ptr(), cpath.as_ref().map_or(ptr::null(), |c| c.as_ptr()))
+        };
+        match NonNull::new(p) {
+            Some(ptr) => Ok(Container { ptr, name: name.into() }),
+            None => Err(Error::Failed {
+                op: "lxc_container_new",
+                container: name.to_owned(),
+                error_num: 0,
+                error_string: None,
+                errno: last_errno(),
+            }),
+        }
+    }
+
+    /// Takes ownership of one reference to a container object.
+    ///
+    /// # Safety
+    /// `ptr` is a valid `struct lxc_container` with a reference the caller
+    /// hands over. Nothing else may call `clear_config`, `load_config`,
+    /// `set_config_path` or `rename` on it while this handle is alive.
+    pub unsafe fn from_raw(ptr: *mut sys::lxc_container) -> Result<Container> {
+        let ptr = NonNull::new(ptr).ok_or_else(|| Error::bad_return("from_raw", "a null pointer"))?;
+        // SAFETY: valid per the caller's contract; `name` is set by liblxc
+        // for every container object.
+        let name = unsafe { borrowed_str("lxc_container.name", (*ptr.as_ptr()).name) };
+        match name {
+            Ok(n) => Ok(Container { ptr, name: n.into() }),
+            Err(e) => {
+                // SAFETY: we were handed this reference; give it back.
+                unsafe { sys::lxc_container_put(ptr.as_ptr()) };
+                Err(e)
+            }
+        }
+    }
+
+    /// A new handle that shares a container object someone else holds,
+    /// taking a reference of its own (`lxc_container_get`).
+    ///
+    /// # Safety
+    /// As for [`Container::from_raw`], except that the caller keeps its own
+    /// reference.
+    pub unsafe fn from_raw_borrowed(ptr: *mut sys::lxc_container) -> Result<Container> {
+        if ptr.is_null() {
+            return Err(Error::bad_return("lxc_container_get", "a null pointer"));
+        }
+        // SAFETY: valid per the caller's contract.
+        if unsafe { sys::lxc_container_get(ptr) } != 1 {
+            return Err(Error::bad_return("lxc_container_get", "failure (the object is being freed)"));
+        }
+        // SAFETY: we now own the reference taken above.
+        unsafe { Self::from_raw(ptr) }
+    }
+
+    /// The raw pointer, still owned by this handle.
+    pub fn as_raw(&self) -> *mut sys::lxc_container {
+        self.ptr.as_ptr()
+    }
+
+    /// Gives up the handle's reference without releasing it; the caller
+    /// must `lxc_container_put` it (or pass it to [`Container::from_raw`]).
+    pub fn into_raw(self) -> *mut sys::lxc_container {
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// A second, independent handle on the same container (a new
+    /// `lxc_container_new` with the same name and lxcpath). It shares the
+    /// container on disk and the running container, not the in-memory
+    /// configuration.
+    pub fn try_clone(&self) -> Result<Container> {
+        Self::open(&self.name, Some(&self.config_path()?))
+    }
+
+    /// The `attach` member.
+    pub(crate) fn raw_method_attach(
+        &self,
+    ) -> Result<
+        unsafe extern "C" fn(
+            *mut sys::lxc_container,
+            sys::lxc_attach_exec_t,
+            *mut std::ffi::c_void,
+            *mut sys::lxc_attach_options_t,
+            *mut libc::pid_t,
+        ) -> c_int,
+    > {
+        Ok(method!(self.attach))
+    }
+
+    /// Reads a member of the container struct that every supported liblxc
+    /// has; a null pointer is an `Unsupported` error.
+    pub(crate) fn raw_member<T>(
+        &self,
+        get: impl FnOnce(&sys::lxc_container) -> Option<T>,
+        op: &'static str,
+    ) -> Result<T> {
+        // SAFETY: ptr points to a live lxc_container for as long as self lives.
+        get(unsafe { self.ptr.as_ref() })
+            .ok_or(Error::Unsupported { op, reason: "liblxc left this function pointer null" })
+    }
+
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Builds the error for a failed call: reads what liblxc recorded in
+    /// the object (`error_num`, `error_string`) and `errno`.
+    pub(crate) fn failed(&self, op: &'static str) -> Error {
+        let errno = last_errno();
+        let raw = self.ptr.as_ptr();
+        // SAFETY: raw is live. `error_num` is a plain int that liblxc sets
+        // after a failed start; a volatile read copies it out as it is.
+        let error_num = unsafe { ptr::addr_of!((*raw).error_num).read_volatile() };
+        // SAFETY: raw is live; `error_string` is null or a string liblxc owns.
+        let error_string = unsafe {
+            let p = ptr::addr_of!((*raw).error_string).read_volatile();
+            borrowed_str(op, p).ok().map(str::to_owned)
+        };
+        Error::Failed { op, container: self.name.to_string(), error_num, error_string, errno }
+    }
+
+    /// The error for a failed lifecycle call: the container is not defined,
+    /// in a state the call cannot work from, or else liblxc's own failure.
+    fn explain(&self, op: &'static str, from: &[State], expected: &'static str) -> Error {
+        let err = self.failed(op);
+        if !self.is_defined() {
+            return self.not_defined(op);
+        }
+        match self.state() {
+            Ok(state) if !from.contains(&state) => {
+                Error::WrongState { op, container: self.name.to_string(), state, expected }
+            }
+            _ => err,
+        }
+    }
+
+    fn not_defined(&self, op: &'static str) -> Error {
+        Error::NotDefined {
+            op,
+            container: self.name.to_string(),
+            lxcpath: self.config_path().map(|p| p.display().to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn check_bool(&self, op: &'static str, ok: bool) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.failed(op))
+        }
+    }
+
+    // ----- lifecycle -------------------------------------------------------
+
+    /// Whether the container exists: its configuration file is in the lxcpath
+    /// (`is_defined`).
+    pub fn is_defined(&self) -> bool {
+        // SAFETY: ptr is live; is_defined only reads the object.
+        unsafe { (*self.ptr.as_ptr()).is_defined }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+    }
+
+    /// The container's state (`state`).
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// if c.state()? == lxc::State::Running {
+    ///     println!("running");
+    /// }
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn state(&self) -> Result<State> {
+        let f = method!(self.state);
+        // SAFETY: ptr is live; state returns a pointer to a static string.
+        let p = unsafe { f(self.ptr.as_ptr()) };
+        // SAFETY: the state names are static strings in liblxc.
+        let s = unsafe { borrowed_str("state", p) }?;
+        s.parse().map_err(|_| Error::bad_return("state", format!("an unknown state {s:?}")))
+    }
+
+    /// Whether the container is running (`is_running`): any state but
+    /// `STOPPED`.
+    pub fn is_running(&self) -> bool {
+        // SAFETY: ptr is live.
+        unsafe { (*self.ptr.as_ptr()).is_running }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+    }
+
+    /// The pid of the container's init as seen from the host, or `None` when
+    /// it is not running (`init_pid`).
+    pub fn init_pid(&self) -> Option<libc::pid_t> {
+        // SAFETY: ptr is live.
+        let f = unsafe { (*self.ptr.as_ptr()).init_pid }?;
+        // SAFETY: ptr is live.
+        let pid = unsafe { f(self.ptr.as_ptr()) };
+        (pid > 0).then_some(pid)
+    }
+
+    /// Creates the container: writes its configuration and builds its root
+    /// filesystem with a template (`create`, `lxc-create`).
+    ///
+    /// Keys set on the object before (`set_config_item`) go into the new
+    /// configuration; if `lxc.net.*` is among them, liblxc does not add
+    /// the host's `/etc/lxc/default.conf`.
+    ///
+    /// ```no_run
+    /// use lxc::{Container, CreateOptions};
+    /// let c = Container::with_lxcpath("c1", "/tmp/lxc")?;
+    /// c.set_config_item("lxc.net.0.type", "empty")?;
+    /// c.create(&CreateOptions::new().template("busybox").quiet(true))?;
+    /// assert!(c.is_defined());
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn create(&self, opts: &CreateOptions) -> Result<()> {
+        let f = method!(self.create);
+        if self.is_defined() {
+            return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
+        }
+        let template = opts.template.as_deref().map(|t| cstring("template", t)).transpose()?;
+        let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
+        let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
+        let argv = CStrArray::new("template argument", &opts.args)?;
+        clear_errno();
+        // SAFETY: ptr is live; every string and the argv array (NULL-terminated)
+        // live until the call returns; liblxc does not keep them.
+        let ok = unsafe {
+            f(
+                self.ptr.as_ptr(),
+                template.as_ref().map_or(ptr::null(), |t| t.as_ptr()),
+                bdev.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
+                specs.as_mut().map_or(ptr::null_mut(), |(s, _)| s),
+                opts.flags(),
+                argv.as_ptr(),
+            )
+        };
+        self.check_bool("create", ok)
+    }
+
+    /// Starts the container with the default options: its own init,
+    /// daemonized (`start`, `lxc-start`). Returns once the container runs.
+    ///
+    /// The calling process stays in the cgroups it was in (liblxc 5.0 would
+    /// leave it in the container's monitor cgroup; the crate moves it back).
+    pub fn start(&self) -> Result<()> {
+        self.start_with(&StartOptions::new())
+    }
+
+    /// Starts the container with options (`want_daemonize`,
+    /// `want_close_all_fds`, then `start`).
+    ///
+    /// ```no_run
+    /// use lxc::{Container, StartOptions};
+    /// let c = Container::new("c1")?;
+    /// c.start_with(&StartOptions::new().use_init(true).args(["/bin/sleep", "60"]))?;
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn start_with(&self, opts: &StartOptions) -> Result<()> {
+        let f = method!(self.start);
+        if !self.is_defined() {
+            return Err(self.not_defined("start"));
+        }
+        if !opts.daemonize {
+            let threads = thread_count();
+            if threads > 1 {
+                return Err(Error::ForegroundStartInThreadedProcess {
+                    container: self.name.to_string(),
+                    threads,
+                });
+            }
+        }
+        let argv = CStrArray::new("start argument", &opts.args)?;
+        self.want_daemonize(opts.daemonize)?;
+        if let Some(close) = opts.close_all_fds {
+            self.want_close_all_fds(close)?;
+        }
+        let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
+        clear_errno();
+        let ok = monitor_cgroup::around_start(|| {
+            // SAFETY: ptr is live; argv is null or a NULL-terminated array of
+            // strings alive until the call returns.
+            unsafe { f(self.ptr.as_ptr(), c_int::from(opts.use_init), argv_ptr) }
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(self.explain("start", &[State::Stopped], "it must be stopped"))
+        }
+    }
+
+    /// Calls a member that takes only the container and answers whether it
+    /// worked: `stop`, `reboot`, `freeze`, `unfreeze`. With `precheck`,
+    /// a container that is not running is refused first (liblxc reports
+    /// success for it). On failure the error says which state the
+    /// container is in when it is none of `from`.
+    fn running_call(
+        &self,
+        op: &'static str,
+        f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
+        precheck: bool,
+        from: &[State],
+        expected: &'static str,
+    ) -> Result<()> {
+        if precheck && !self.is_running() {
+            return Err(self.explain(op, &[], expected));
+        }
+        clear_errno();
+        // SAFETY: ptr is live; f is a member of this container that takes
+        // only the container.
+        if unsafe { f(self.ptr.as_ptr()) } {
+            Ok(())
+        } else {
+            Err(self.explain(op, from, expected))
+        }
+    }
+
+    /// Kills the container at once (`stop`, `lxc-stop -k`).
+    pub fn stop(&self) -> Result<()> {
+        let f = method!(self.stop);
+        let from = [State::Starting, State::Running, State::Frozen, State::Freezing, State::Thawed];
+        self.running_call("stop", f, true, &from, "it must be running")
+    }
+
+    /// Asks the container to shut down cleanly (its init gets the halt
+    /// signal) and waits up to `timeout` for it to stop (`shutdown`,
+    /// `lxc-stop`). A container that is still running then gives
+    /// [`Error::Timeout`]; kill it with [`Container::stop`].
+    pub fn shutdown(&self, timeout: Duration) -> Result<()> {
+        let f = method!(self.shutdown);
+        // liblxc reports success for a container that is not running.
+        if !self.is_running() {
+            return Err(self.explain("shutdown", &[], "it must be running"));
+        }
+        clear_errno();
+        // SAFETY: ptr is live.
+        if unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) } {
+            return Ok(());
+        }
+        match self.explain(
+            "shutdown",
+            &[State::Running, State::Starting, State::Stopping],
+            "it must be running",
+        ) {
+            Error::Failed { .. } if self.is_running() => {
+                Err(Error::Timeout { op: "shutdown", container: self.name.to_string(), timeout })
+            }
+            e => Err(e),
+        }
+    }
+
+    /// Asks the container to reboot (its init gets the reboot signal), without
+    /// waiting (`reboot`).
+    pub fn reboot(&self) -> Result<()> {
+        let f = method!(self.reboot);
+        self.running_call("reboot", f, false, &[State::Running], "it must be running")
+    }
+
+    /// Freezes every process of the container (`freeze`, `lxc-freeze`).
+    pub fn freeze(&self) -> Result<()> {
+        let f = method!(self.freeze);
+        let from = [State::Running, State::Thawed, State::Frozen];
+        self.running_call("freeze", f, false, &from, "it must be running")
+    }
+
+    /// Thaws a frozen container (`unfreeze`, `lxc-unfreeze`).
+    pub fn unfreeze(&self) -> Result<()> {
+        let f = method!(self.unfreeze);
+        let from = [State::Frozen, State::Freezing, State::Running, State::Thawed];
+        self.running_call("unfreeze", f, true, &from, "it must be frozen")
+    }
+
+    /// Waits up to `timeout` for the container to reach `state` (`wait`,
+    /// `lxc-wait`). `Duration::ZERO` checks once; `Duration::MAX` waits
+    /// forever; other timeouts count in whole seconds, rounded up.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let c = lxc::Container::new("c1")?;
+    /// c.start()?;
+    /// c.wait(lxc::State::Running, Duration::from_secs(10))?;
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn wait(&self, state: State, timeout: Duration) -> Result<()> {
+        let f = method!(self.wait);
+        if timeout.is_zero() {
+            // liblxc's wait blocks forever for a timeout of 0: check once.
+            return if self.state()? == state {
+                Ok(())
+            } else {
+                Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
+            };
+        }
+        // SAFETY: ptr is live; the state name is a static C string.
+        if unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), timeout_secs(timeout)) } {
+            Ok(())
+        } else {
+            Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
+        }
+    }
+
+    /// Destroys a stopped container: its root filesystem and configuration
+    /// (`destroy`, `lxc-destroy`). A container with snapshots is refused by
+    /// liblxc.
+    pub fn destroy(&self) -> Result<()> {
+        let f = method!(self.destroy);
+        if self.is_running() {
+            return Err(Error::WrongState {
+                op: "destroy",
+                container: self.name.to_string(),
+                state: self.state().unwrap_or(State::Running),
+                expected: "it must be stopped",
+            });
+        }
+        clear_errno();
+        // SAFETY: ptr is live.
+        if unsafe { f(self.ptr.as_ptr()) } {
+            Ok(())
+        } else {
+            Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))
+        }
+    }
+
+    /// Renames a stopped container (`rename`, `lxc-copy -R`); afterwards
+    /// this handle names the container by its new name.
+    pub fn rename(&mut self, new_name: &str) -> Result<()> {
+        let f = method!(self.rename);
+        check_name("new container name", new_name)?;
+        let lxcpath = self.config_path()?;
+        let ok = with_cstr("new container name", new_name.as_bytes(), |n| {
+            clear_errno();
+            // SAFETY: ptr is live; n is valid for the call.
+            unsafe { f(self.ptr.as_ptr(), n) }
+        })?;
+        if !ok {
+            return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));
+        }
+        // liblxc leaves the object on the old (now destroyed) name.
+        *self = Container::with_lxcpath(new_name, lxcpath)?;
+        Ok(())
+    }
+
+    /// Whether the caller may control the container (`may_control`): false
+    /// for an unprivileged caller on another user's container.
+    pub fn may_control(&self) -> bool {
+        // SAFETY: ptr is live.
+        unsafe { (*self.ptr.as_ptr()).may_control }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+    }
+
+    /// Whether [`Container::start`] daemonizes (`want_daemonize`). The
+    /// setting lives in the container object and holds for later starts.
+    pub fn want_daemonize(&self, daemonize: bool) -> Result<()> {
+        let f = method!(self.want_daemonize);
+        // SAFETY: ptr is live; liblxc sets the flag under its lock.
+        let ok = unsafe { f(self.ptr.as_ptr(), daemonize) };
+        self.check_bool("want_daemonize", ok)
+    }
+
+    /// Whether liblxc closes all inherited file descriptors in the
+    /// container when it starts (`want_close_all_fds`).
+    pub fn want_close_all_fds(&self, close: bool) -> Result<()> {
+        let f = method!(self.want_close_all_fds);
+        // SAFETY: ptr is live; liblxc sets the flag under its lock.
+        let ok = unsafe { f(self.ptr.as_ptr(), close) };
+        self.check_bool("want_close_all_fds", ok)
+    }
+
+    /// A pidfd of the container's init (`init_pidfd`): it polls readable
+    /// when init exits.
+    #[cfg(lxc_member = "init_pidfd")]
+    pub fn init_pidfd(&self) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        let f = newer_method!(self.init_pidfd);
+        clear_errno();
+        // SAFETY: ptr is live.
+        let fd = unsafe { f(self.ptr.as_ptr()) };
+        if fd < 0 {
+            return Err(self.explain("init_pidfd", &[State::Running, State::Frozen], "it must be running"));
+        }
+        // SAFETY: liblxc returns a new descriptor that the caller owns.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
+    // ----- configuration --------------------------------------------------
+
+    /// The value of a configuration key (`get_config_item`); multi-valued
+    /// keys give a [`ConfigValue::List`].
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// c.set_config_item("lxc.uts.name", "web1")?;
+    /// assert_eq!(c.config_item("lxc.uts.name")?, "web1");
+    /// c.set_config_item("lxc.cap.drop", "sys_module mac_admin")?;
+    /// assert_eq!(c.config_item("lxc.cap.drop")?.into_vec(), ["sys_module", "mac_admin"]);
+    /// assert!(matches!(c.config_item("lxc.bogus"), Err(lxc::Error::UnknownConfigKey { .. })));
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn config_item(&self, key: &str) -> Result<ConfigValue> {
+        self.config_item_str(key).map(|s| ConfigValue::from_raw(key, s))
+    }
+
+    /// The value of a configuration key as liblxc prints it: list values
+    /// one per line.
+    pub fn config_item_str(&self, key: &str) -> Result<String> {
+        let f = method!(self.get_config_item);
+        let raw = self.ptr.as_ptr();
+        let r = with_cstr("config key", key.as_bytes(), |k| {
+            // SAFETY: raw is live; k is valid for the closure; the buffer
+            // pointer and its length come from read_sized and match.
+            read_sized("get_config_item", |buf, len| unsafe { f(raw, k, buf, len) })
+        })??;
+        r.ok_or_else(|| self.config_key_error("get_config_item", key))
+    }
+
+    fn config_key_error(&self, op: &'static str, key: &str) -> Error {
+        if crate::config::key_is_known(key) {
+            self.failed(op)
+        } else {
+            Error::UnknownConfigKey { key: key.to_owned() }
+        }
+    }
+
+    /// Calls a `(container, key, value) -> bool` member (`set_config_item`,
+    /// `set_cgroup_item`), refusing NUL bytes in either string.
+    fn set_pair(
+        &self,
+        f: unsafe extern "C" fn(*mut sys::lxc_container, *const c_char, *const c_char) -> bool,
+        (key_what, key): (&'static str, &str),
+        (value_what, value): (&'static str, &str),
+    ) -> Result<bool> {
+        let k = cstring(key_what, key)?;
+        with_cstr(value_what, value.as_bytes(), |v| {
+            clear_errno();
+            // SAFETY: ptr is live; both strings are valid for the call.
+            unsafe { f(self.ptr.as_ptr(), k.as_ptr(), v) }
+        })
+    }
+
+    /// Sets a configuration key in memory (`set_config_item`); save it
+    /// with [`Container::save_config`]. For list keys each call adds a value;
+    /// an empty value clears the list.
+    pub fn set_config_item(&self, key: &str, value: &str) -> Result<()> {
+        let f = method!(self.set_config_item);
+        if self.set_pair(f, ("config key", key), ("config value", value))? {
+            Ok(())
+        } else {
+            Err(self.config_key_error("set_config_item", key))
+        }
+    }
+
+    /// Clears a configuration key in memory (`clear_config_item`).
+    pub fn clear_config_item(&self, key: &str) -> Result<()> {
+        let f = method!(self.clear_config_item);
+        let ok = with_cstr("config key", key.as_bytes(), |k| {
+            clear_errno();
+            // SAFETY: ptr is live; k is valid for the call.
+            unsafe { f(self.ptr.as_ptr(), k) }
+        })?;
+        if ok {
+            Ok(())
+        } else {
+            Err(self.config_key_error("clear_config_item", key))
+        }
+    }
+
+    /// Drops the whole in-memory configuration (`clear_config`).
+    pub fn clear_config(&mut self) -> Result<()> {
+        let f = method!(self.clear_config);
+        // SAFETY: ptr is live; &mut self means no other call on this handle
+        // reads the configuration meanwhile.
+        unsafe { f(self.ptr.as_ptr()) };
+        Ok(())
+    }
+
+    /// The configuration keys, all or under a prefix such as `lxc.net.0`
+    /// (`get_keys`).
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// c.set_config_item("lxc.net.0.type", "veth")?;
+    /// assert!(c.keys(Some("lxc.net.0"))?.iter().any(|k| k == "link"));
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn keys(&self, prefix: Option<&str>) -> Result<Vec<String>> {
+        let f = method!(self.get_keys);
+        let raw = self.ptr.as_ptr();
+        let r = with_cstr("config key prefix", prefix.unwrap_or("").as_bytes(), |k| {
+            let k = if prefix.is_some() { k } else { ptr::null() };
+            // SAFETY: raw is live; k is null or valid for the closure.
+            read_sized("get_keys", |buf, len| unsafe { f(raw, k, buf, len) })
+        })??;
+        match r {
+            Some(s) => Ok(s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()),
+            None => Err(match prefix {
+                Some(p) => self.config_key_error("get_keys", p),
+                None => self.failed("get_keys"),
+            }),
+        }
+    }
+
+    /// The value of a key in the running container's configuration, asked
+    /// from its monitor (`get_running_config_item`).
+    pub fn running_config_item(&self, key: &str) -> Result<String> {
+        let f = method!(self.get_running_config_item);
+        let p = with_cstr("config key", key.as_bytes(), |k| {
+            clear_errno();
+            // SAFETY: ptr is live; k is valid for the call.
+            unsafe { f(self.ptr.as_ptr(), k) }
+        })?;
+        if p.is_null() {
+            if !self.is_running() {
+                return Err(Error::WrongState {
+                    op: "get_running_config_item",
+                    container: self.name.to_string(),
+                    state: State::Stopped,
+                    expected: "it must be running",
+                });
+            }
+            return Err(self.config_key_error("get_running_config_item", key));
+        }
+        // SAFETY: liblxc returns a malloc'ed string the caller owns.
+        unsafe { take_string("get_running_config_item", p) }
+    }
+
+    /// Loads the configuration from a file, by default the container's own
+    /// (`load_config`).
+    pub fn load_config(&mut self, file: Option<&Path>) -> Result<()> {
+        let f = method!(self.load_config);
+        let file = file.map(|p| cstring("config file", path_bytes(p))).transpose()?;
+        clear_errno();
+        // SAFETY: ptr is live; &mut self excludes concurrent readers of the
+        // configuration that liblxc replaces; the path is valid for the call.
+        let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        self.check_bool("load_config", ok)
+    }
+
+    /// Writes the in-memory configuration to a file, by default the
+    /// container's own (`save_config`).
+    pub fn save_config(&self, file: Option<&Path>) -> Result<()> {
+        let f = method!(self.save_config);
+        let file = file.map(|p| cstring("config file", path_bytes(p))).transpose()?;
+        clear_errno();
+        // SAFETY: ptr is live; the path is valid for the call.
+        let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        self.check_bool("save_config", ok)
+    }
+
+    /// The path of the container's configuration file (`config_file_name`).
+    pub fn config_file_name(&self) -> Result<PathBuf> {
+        let f = method!(self.config_file_name);
+        // SAFETY: ptr is live.
+        let p = unsafe { f(self.ptr.as_ptr()) };
+        if p.is_null() {
+            return Err(self.failed("config_file_name"));
+        }
+        // SAFETY: liblxc returns a malloc'ed string the caller owns.
+        unsafe { take_string("config_file_name", p) }.map(PathBuf::from)
+    }
+
+    /// The lxcpath the container lives in (`get_config_path`).
+    pub fn config_path(&self) -> Result<PathBuf> {
+        let f = method!(self.get_config_path);
+        // SAFETY: ptr is live; the returned string belongs to the object and
+        // only `set_config_path(&mut self)` frees it.
+        let p = unsafe { f(self.ptr.as_ptr()) };
+        // SAFETY: as above; copied at once.
+        unsafe { borrowed_str("get_config_path", p) }.map(PathBuf::from)
+    }
+
+    /// Moves the handle to another lxcpath (`set_config_path`); the
+    /// container on disk does not move.
+    pub fn set_config_path(&mut self, lxcpath: impl AsRef<Path>) -> Result<()> {
+        let f = method!(self.set_config_path);
+        let p = lxcpath.as_ref();
+        if p.as_os_str().is_empty() {
+            return Err(Error::invalid("lxcpath", "", "must not be empty"));
+        }
+        let p = cstring("lxcpath", path_bytes(p))?;
+        clear_errno();
+        // SAFETY: ptr is live; &mut self excludes concurrent readers of the
+        // path liblxc frees; the new path is copied by liblxc.
+        let ok = unsafe { f(self.ptr.as_ptr(), p.as_ptr()) };
+        self.check_bool("set_config_path", ok)
+    }
+
+    // ----- cgroups ---------------------------------------------------------
+
+    /// Reads a cgroup file of the running container, such as
+    /// `memory.limit_in_bytes` (cgroup v1) or `memory.max` (v2)
+    /// (`get_cgroup_item`). A trailing newline is removed.
+    pub fn cgroup_item(&self, key: &str) -> Result<String> {
+        let f = method!(self.get_cgroup_item);
+        let raw = self.ptr.as_ptr();
+        let r = with_cstr("cgroup key", key.as_bytes(), |k| {
+            clear_errno();
+            // SAFETY: raw is live; k is valid for the closure.
+            read_sized("get_cgroup_item", |buf, len| unsafe { f(raw, k, buf, len) })
+        })??;
+        match r {
+            Some(mut s) => {
+                while s.ends_with('\n') {
+                    s.pop();
+                }
+                Ok(s)
+            }
+            None => Err(self.cgroup_error("get_cgroup_item")),
+        }
+    }
+
+    /// Writes a cgroup file of the running container (`set_cgroup_item`);
+    /// it lasts until the container stops (use `lxc.cgroup.*` /
+    /// `lxc.cgroup2.*` config keys for a lasting limit).
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// c.set_cgroup_item("memory.limit_in_bytes", "10000000")?;
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn set_cgroup_item(&self, key: &str, value: &str) -> Result<()> {
+        let f = method!(self.set_cgroup_item);
+        if self.set_pair(f, ("cgroup key", key), ("cgroup value", value))? {
+            Ok(())
+        } else {
+            Err(self.cgroup_error("set_cgroup_item"))
+        }
+    }
+
+    fn cgroup_error(&self, op: &'static str) -> Error {
+        let err = self.failed(op);
+        if self.is_running() {
+            err
+        } else {
+            Error::WrongState {
+                op,
+                container: self.name.to_string(),
+                state: State::Stopped,
+                expected: "it must be running",
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_secs(Duration::ZERO), 0);
+        assert_eq!(timeout_secs(Duration::from_millis(1)), 1);
+        assert_eq!(timeout_secs(Duration::from_secs(5)), 5);
+        assert_eq!(timeout_secs(Duration::MAX), -1);
+        assert_eq!(timeout_secs(Duration::from_secs(u64::from(u32::MAX))), -1);
+    }
+
+    #[test]
+    fn container_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Container>();
+    }
+}

@@ -1,0 +1,225 @@
+//! liblxc's global functions: version, global configuration, supported keys
+//! and API extensions, wait states.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::cstr::{borrowed_str, with_cstr};
+use crate::error::{Error, Result};
+use crate::{sys, State};
+
+/// A liblxc version, comparable: `Version::new(5, 0, 0) < Version::new(6, 0, 0)`.
+///
+/// ```
+/// let v = lxc::runtime_version();
+/// assert!(v >= lxc::Version::new(4, 0, 0));
+/// assert!(lxc::Version::new(5, 0, 2) < lxc::Version::new(5, 0, 10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+    /// Micro (patch) number.
+    pub micro: u32,
+}
+
+impl Version {
+    /// A version from its three numbers.
+    pub const fn new(major: u32, minor: u32, micro: u32) -> Self {
+        Version { major, minor, micro }
+    }
+
+    /// Parses `"5.0.2"` (a suffix such as `"-devel"` is ignored; missing
+    /// parts are 0).
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut nums = s.split(['.', '-', '~', '+']).map(|p| p.parse::<u32>());
+        let major = match nums.next() {
+            Some(Ok(n)) => n,
+            _ => return Err(Error::invalid("version", s, "does not start with a number")),
+        };
+        let minor = nums.next().and_then(|r| r.ok()).unwrap_or(0);
+        let micro = nums.next().and_then(|r| r.ok()).unwrap_or(0);
+        Ok(Version::new(major, minor, micro))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+/// The version string of the liblxc this program runs against
+/// (`lxc_get_version`), `"5.0.2"` for example.
+///
+/// ```
+/// assert!(!lxc::version().is_empty());
+/// ```
+pub fn version() -> &'static str {
+    static V: OnceLock<String> = OnceLock::new();
+    V.get_or_init(|| {
+        // SAFETY: lxc_get_version takes no arguments and returns a pointer to
+        // a static string (or, defensively, null, which borrowed_str refuses).
+        let p = unsafe { sys::lxc_get_version() };
+        // SAFETY: the string is static in liblxc.
+        unsafe { borrowed_str("lxc_get_version", p) }.map(str::to_owned).unwrap_or_default()
+    })
+}
+
+/// The version of the liblxc this program runs against, parsed.
+pub fn runtime_version() -> Version {
+    Version::parse(version()).unwrap_or(Version::new(0, 0, 0))
+}
+
+/// The version of the liblxc header the crate was compiled against.
+///
+/// ```
+/// // The library loaded at run time is usually the one whose header we built with.
+/// println!("built with {}, running {}", lxc::header_version(), lxc::runtime_version());
+/// ```
+pub fn header_version() -> Version {
+    let (major, minor, micro) = sys::LXC_HEADER_VERSION;
+    Version::new(major, minor, micro)
+}
+
+/// A value of liblxc's global configuration (`lxc_get_global_config_item`),
+/// such as `lxc.lxcpath`, `lxc.default_config`, `lxc.bdev.lvm.vg`,
+/// `lxc.cgroup.pattern`.
+///
+/// ```
+/// let lxcpath = lxc::global_config_item("lxc.lxcpath").unwrap();
+/// assert!(lxcpath.starts_with('/'));
+/// assert!(lxc::global_config_item("lxc.no.such.key").is_err());
+/// ```
+pub fn global_config_item(key: &str) -> Result<String> {
+    let p = with_cstr("global config key", key.as_bytes(), |k| {
+        // SAFETY: k is a valid NUL-terminated string for the duration of the call.
+        unsafe { sys::lxc_get_global_config_item(k) }
+    })?;
+    if p.is_null() {
+        return Err(Error::UnknownConfigKey { key: key.to_owned() });
+    }
+    // SAFETY: liblxc returns a pointer to a value it caches for the life of
+    // the process and does not expect us to free; we copy it at once.
+    unsafe { borrowed_str("lxc_get_global_config_item", p) }.map(str::to_owned)
+}
+
+/// The default lxcpath (`lxc.lxcpath`), usually `/var/lib/lxc` for root.
+pub fn default_lxcpath() -> Result<PathBuf> {
+    global_config_item("lxc.lxcpath").map(PathBuf::from)
+}
+
+/// Whether the liblxc in use knows the container configuration key `key`
+/// (`lxc_config_item_is_supported`).
+///
+/// ```
+/// assert!(lxc::config_item_is_supported("lxc.uts.name"));
+/// assert!(!lxc::config_item_is_supported("lxc.utsname.bogus"));
+/// ```
+pub fn config_item_is_supported(key: &str) -> bool {
+    with_cstr("config key", key.as_bytes(), |k| {
+        // SAFETY: k is a valid NUL-terminated string for the duration of the call.
+        unsafe { sys::lxc_config_item_is_supported(k) }
+    })
+    .unwrap_or(false)
+}
+
+/// Whether the liblxc in use has the API extension `name`
+/// (`lxc_has_api_extension`), e.g. `"pidfd"`, `"devpts_fd"`, `"mount_injection"`.
+///
+/// ```
+/// assert!(lxc::has_api_extension("lxc_log"));
+/// assert!(!lxc::has_api_extension("no_such_extension"));
+/// ```
+pub fn has_api_extension(name: &str) -> bool {
+    with_cstr("API extension", name.as_bytes(), |k| {
+        // SAFETY: k is a valid NUL-terminated string for the duration of the call.
+        unsafe { sys::lxc_has_api_extension(k) }
+    })
+    .unwrap_or(false)
+}
+
+/// The states a container can be waited for (`lxc_get_wait_states`).
+///
+/// ```
+/// assert!(lxc::wait_states().unwrap().contains(&lxc::State::Running));
+/// ```
+pub fn wait_states() -> Result<Vec<State>> {
+    // SAFETY: with a null array, lxc_get_wait_states only returns the count.
+    let n = unsafe { sys::lxc_get_wait_states(std::ptr::null_mut()) };
+    let n = usize::try_from(n).map_err(|_| Error::bad_return("lxc_get_wait_states", format!("count {n}")))?;
+    let mut ptrs: Vec<*const std::ffi::c_char> = vec![std::ptr::null(); n];
+    // SAFETY: the array has room for the n entries liblxc said it writes.
+    unsafe { sys::lxc_get_wait_states(ptrs.as_mut_ptr()) };
+    ptrs.into_iter()
+        .map(|p| {
+            // SAFETY: the entries point to liblxc's static state names.
+            let s = unsafe { borrowed_str("lxc_get_wait_states", p) }?;
+            s.parse()
+        })
+        .collect()
+}
+
+/// Members of `struct lxc_container` added after liblxc 4.0.0, with the API
+/// extension that announces them, if liblxc has one. A member in the header
+/// but not in the running (older) library lies past the end of the C struct;
+/// it is only read when [`member_available`] says so.
+const NEWER_MEMBERS: &[(&str, Option<&str>)] = &[
+    ("seccomp_notify_fd_active", Some("seccomp_proxy_send_notify_fd")),
+    ("init_pidfd", Some("pidfd")),
+    ("devpts_fd", Some("devpts_fd")),
+    ("set_timeout", None),
+];
+
+/// The last member that every supported liblxc (4.0.0 and later) has; the
+/// struct only grows at its end, so every member before it is there too.
+const LAST_MEMBER_OF_4_0: &str = "seccomp_notify_fd";
+
+/// Whether the member `name` of `struct lxc_container` may be read with the
+/// liblxc loaded at run time.
+///
+/// Every member the header has is there when the running library is at
+/// least as new as the header. With an older library, members up to
+/// liblxc 4.0.0's last one are there; a newer member is trusted only when the
+/// library announces its API extension, and refused when it has none.
+pub(crate) fn member_available(name: &str) -> bool {
+    let members = sys::LXC_CONTAINER_MEMBERS;
+    let Some(pos) = members.iter().position(|m| *m == name) else {
+        return false;
+    };
+    if runtime_version() >= header_version() {
+        return true;
+    }
+    if members.iter().position(|m| *m == LAST_MEMBER_OF_4_0).is_some_and(|last| pos <= last) {
+        return true;
+    }
+    match NEWER_MEMBERS.iter().find(|(m, _)| *m == name) {
+        Some((_, Some(ext))) => has_api_extension(ext),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_parsing() {
+        assert_eq!(Version::parse("5.0.2").unwrap(), Version::new(5, 0, 2));
+        assert_eq!(Version::parse("6.0.0-devel").unwrap(), Version::new(6, 0, 0));
+        assert_eq!(Version::parse("7").unwrap(), Version::new(7, 0, 0));
+        assert!(Version::parse("x.y").is_err());
+        assert!(Version::new(4, 0, 12) < Version::new(5, 0, 0));
+        assert_eq!(Version::new(5, 0, 2).to_string(), "5.0.2");
+    }
+
+    #[test]
+    fn members_of_the_running_library() {
+        assert!(member_available("start"));
+        assert!(!member_available("no_such_member"));
+        assert_eq!(runtime_version(), Version::parse(version()).unwrap());
+    }
+}

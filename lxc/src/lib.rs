@@ -1,0 +1,92 @@
+//! Safe, complete and fast bindings to liblxc, the C library behind Linux
+//! containers (LXC).
+//!
+//! The API follows ruby-lxc's names where Rust allows: [`Container::config_item`],
+//! [`Container::set_config_item`], [`Container::cgroup_item`],
+//! [`Container::save_config`], [`Container::running_config_item`],
+//! [`Container::keys`], ... Options are builders ([`CreateOptions`],
+//! [`StartOptions`], [`Log`]), states are typed ([`State`]), and every
+//! failure is an [`Error`] that names the operation and the container.
+//!
+//! ```no_run
+//! use lxc::{Container, CreateOptions, State};
+//! use std::time::Duration;
+//!
+//! let c = Container::with_lxcpath("demo", "/tmp/lxc-demo")?;
+//! c.set_config_item("lxc.net.0.type", "empty")?;
+//! c.create(&CreateOptions::new().template("busybox").quiet(true))?;
+//! c.start()?;
+//! c.wait(State::Running, Duration::from_secs(10))?;
+//! c.set_cgroup_item("memory.limit_in_bytes", "10000000")?;
+//! assert_eq!(c.cgroup_item("memory.limit_in_bytes")?, "9998336"); // page-rounded
+//! c.stop()?;
+//! c.destroy()?;
+//! # Ok::<(), lxc::Error>(())
+//! ```
+//!
+//! Where to find the wrapper of a liblxc function: a member of
+//! `struct lxc_container` is a method of [`Container`] with the same name
+//! (`get_` dropped: `get_config_item` is [`Container::config_item`]); a
+//! global function is a function of this crate with the `lxc_` prefix
+//! dropped ([`version`], [`global_config_item`], [`has_api_extension`],
+//! [`list_defined_containers`], ...). The raw bindings are [`sys`].
+//!
+//! The crate builds against the liblxc headers on the host (4.0 to 7.0);
+//! members a header lacks are left out at build time, and members that the
+//! library loaded at run time lacks give [`Error::Unsupported`].
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+/// The `arg` and `args` methods of an options builder with an
+/// `args: Vec<String>` field.
+macro_rules! builder_args {
+    ($what:literal) => {
+        #[doc = concat!("Adds one argument of ", $what, ".")]
+        pub fn arg(mut self, arg: impl Into<String>) -> Self {
+            self.args.push(arg.into());
+            self
+        }
+        #[doc = concat!("Adds arguments of ", $what, ".")]
+        pub fn args<I, S>(mut self, args: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.args.extend(args.into_iter().map(Into::into));
+            self
+        }
+    };
+}
+
+mod attach;
+mod command;
+mod config;
+mod container;
+mod create;
+mod cstr;
+mod error;
+mod global;
+mod list;
+mod log;
+mod monitor_cgroup;
+mod network;
+mod start;
+mod state;
+
+pub use lxc_sys as sys;
+
+pub use attach::{AttachFlags, AttachOptions, EnvPolicy, Namespaces, Personality};
+pub use command::{AttachChild, Command, Stdio};
+pub use config::ConfigValue;
+pub use container::Container;
+pub use create::{BackingStore, BdevSpecs, CreateOptions};
+pub use error::{Error, Result};
+pub use global::{
+    config_item_is_supported, default_lxcpath, global_config_item, has_api_extension, header_version,
+    runtime_version, version, wait_states, Version,
+};
+pub use list::{containers, list_active_containers, list_all_containers, list_defined_containers, ListKind};
+pub use log::{log_close, Log, LogLevel};
+pub use network::AddressFamily;
+pub use start::StartOptions;
+pub use state::State;

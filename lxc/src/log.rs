@@ -1,0 +1,167 @@
+//! liblxc's log: `lxc_log_init` and `lxc_log_close`.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::cstr::{check_name, cstring, path_bytes};
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// Priority of liblxc's log, from the most to the least verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Everything.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Informational.
+    Info,
+    /// Normal but significant.
+    Notice,
+    /// Warnings.
+    Warn,
+    /// Errors (liblxc's default).
+    Error,
+    /// Critical.
+    Crit,
+    /// Action must be taken.
+    Alert,
+    /// Fatal.
+    Fatal,
+}
+
+impl LogLevel {
+    /// liblxc's name of the level (`"DEBUG"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Notice => "NOTICE",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+            LogLevel::Crit => "CRIT",
+            LogLevel::Alert => "ALERT",
+            LogLevel::Fatal => "FATAL",
+        }
+    }
+}
+
+/// Serializes `lxc_log_init` and `lxc_log_close`, which change process-wide
+/// state in liblxc without a lock.
+static LOG_LOCK: Mutex<()> = Mutex::new(());
+
+/// Sets up liblxc's log for this process (`lxc_log_init`), like the
+/// `--logfile`, `--logpriority` and `--quiet` options of the `lxc-*` tools.
+///
+/// liblxc keeps one log per process and ignores a second `init` until
+/// [`log_close`]. Its level, once set, stays for the life of the process.
+///
+/// ```no_run
+/// lxc::Log::new()
+///     .file("/tmp/lxc.log")
+///     .level(lxc::LogLevel::Debug)
+///     .quiet(true)
+///     .init()?;
+/// # Ok::<(), lxc::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    name: Option<String>,
+    lxcpath: Option<PathBuf>,
+    file: Option<PathBuf>,
+    level: Option<LogLevel>,
+    prefix: Option<String>,
+    quiet: bool,
+}
+
+impl Log {
+    /// Options with liblxc's defaults: no file, level `ERROR`, messages
+    /// also on stderr.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The container name the log is for; without [`Log::file`], liblxc
+    /// logs to `<lxcpath>/<name>/<name>.log`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// The lxcpath used with [`Log::name`].
+    pub fn lxcpath(mut self, lxcpath: impl AsRef<Path>) -> Self {
+        self.lxcpath = Some(lxcpath.as_ref().to_owned());
+        self
+    }
+
+    /// The log file (`"none"` for no file).
+    pub fn file(mut self, file: impl AsRef<Path>) -> Self {
+        self.file = Some(file.as_ref().to_owned());
+        self
+    }
+
+    /// The lowest priority that is logged.
+    pub fn level(mut self, level: LogLevel) -> Self {
+        self.level = Some(level);
+        self
+    }
+
+    /// The prefix of every line (liblxc truncates it to 31 bytes).
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Whether to keep messages off stderr.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// Initializes the log (`lxc_log_init`).
+    pub fn init(&self) -> Result<()> {
+        if let Some(n) = &self.name {
+            check_name("container name", n)?;
+        }
+        let name = self.name.as_deref().map(|n| cstring("container name", n)).transpose()?;
+        let lxcpath = self.lxcpath.as_deref().map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
+        let file = self.file.as_deref().map(|p| cstring("log file", path_bytes(p))).transpose()?;
+        let prefix = self.prefix.as_deref().map(|p| cstring("log prefix", p)).transpose()?;
+        let level = self.level.map(|l| cstring("log level", l.as_str())).transpose()?;
+        let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        let mut log = sys::lxc_log {
+            name: ptr(&name),
+            lxcpath: ptr(&lxcpath),
+            file: ptr(&file),
+            level: ptr(&level),
+            prefix: ptr(&prefix),
+            quiet: self.quiet,
+        };
+        let _guard = LOG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: every pointer in `log` is null or a NUL-terminated string
+        // alive until the end of this function; liblxc copies what it keeps
+        // (strdup of the name and file, a copy of the prefix).
+        let ret = unsafe { sys::lxc_log_init(&mut log) };
+        if ret < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error();
+            return Err(Error::Failed {
+                op: "lxc_log_init",
+                container: self.name.clone().unwrap_or_default(),
+                error_num: ret,
+                error_string: None,
+                errno,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Closes liblxc's log file (`lxc_log_close`); a later [`Log::init`] opens a
+/// new one.
+pub fn log_close() {
+    let _guard = LOG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: lxc_log_close takes no arguments and only closes liblxc's own fd.
+    unsafe { sys::lxc_log_close() };
+}

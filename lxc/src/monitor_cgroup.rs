@@ -1,0 +1,160 @@
+//! Keeps the calling process out of a container's monitor cgroup.
+//!
+//! liblxc 5.0 writes the pid of the process that calls `start()` (daemonized)
+//! into the new container's `lxc.monitor.<name>` cgroup on every hierarchy and
+//! leaves it there. A long-lived program would then be accounted inside the
+//! container's monitor, and when the container stops liblxc cannot remove
+//! that cgroup (it is not empty), so one directory per hierarchy leaks per
+//! start. [`around_start`] notes the caller's cgroups before the first of any
+//! concurrent starts and moves the process back after each of them.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+struct Tracker {
+    in_flight: usize,
+    origin: Option<Arc<Vec<(String, PathBuf)>>>,
+}
+
+static TRACKER: Mutex<Tracker> = Mutex::new(Tracker { in_flight: 0, origin: None });
+
+fn tracker() -> std::sync::MutexGuard<'static, Tracker> {
+    TRACKER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ends one start: moves the process back, and forgets the origin after the
+/// last concurrent start. A guard, so that it also runs on unwinding.
+struct Leave(Option<Arc<Vec<(String, PathBuf)>>>);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        let mut t = tracker();
+        if let Some(origin) = &self.0 {
+            // Best effort: a start must not fail because the caller could not
+            // be moved back (an unprivileged caller may lack the right).
+            let _ = move_back(origin);
+        }
+        t.in_flight -= 1;
+        if t.in_flight == 0 {
+            t.origin = None;
+        }
+    }
+}
+
+/// Runs `start` and then moves the process back into the cgroups it was in
+/// before the first of the starts that overlap this one.
+pub(crate) fn around_start<T>(start: impl FnOnce() -> T) -> T {
+    let origin = {
+        let mut t = tracker();
+        if t.in_flight == 0 {
+            t.origin = current().ok().map(Arc::new);
+        }
+        t.in_flight += 1;
+        t.origin.clone()
+    };
+    let _leave = Leave(origin);
+    start()
+}
+
+/// The lines of `/proc/self/cgroup` with the `cgroup.procs` file of each.
+fn current() -> io::Result<Vec<(String, PathBuf)>> {
+    let cgroup = fs::read_to_string("/proc/self/cgroup")?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(cgroup.lines().filter_map(|line| Some((line.to_owned(), procs_file(line, &mountinfo)?))).collect())
+}
+
+/// The `cgroup.procs` file of one line of `/proc/self/cgroup`
+/// (`ID:CONTROLLERS:PATH`), found through the cgroup mounts in mountinfo.
+fn procs_file(line: &str, mountinfo: &str) -> Option<PathBuf> {
+    let mut parts = line.splitn(3, ':');
+    let id = parts.next()?;
+    let controllers = parts.next()?;
+    let path = parts.next()?;
+    let unified = id == "0" && controllers.is_empty();
+    let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+    for m in mountinfo.lines() {
+        let Some((left, right)) = m.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = left.split(' ').collect();
+        let tail: Vec<&str> = right.split(' ').collect();
+        let (Some(root), Some(mountpoint), Some(fstype), Some(superopts)) =
+            (fields.get(3), fields.get(4), tail.first(), tail.get(2))
+        else {
+            continue;
+        };
+        let matches = if unified {
+            *fstype == "cgroup2"
+        } else {
+            *fstype == "cgroup" && {
+                let opts: Vec<&str> = superopts.split(',').collect();
+                !wanted.is_empty() && wanted.iter().all(|w| opts.contains(w))
+            }
+        };
+        if !matches {
+            continue;
+        }
+        let rel = if *root == "/" { path } else { path.strip_prefix(root)? };
+        let mut p = PathBuf::from(mountpoint);
+        p.push(rel.trim_start_matches('/'));
+        p.push("cgroup.procs");
+        return Some(p);
+    }
+    None
+}
+
+fn move_back(origin: &[(String, PathBuf)]) -> io::Result<()> {
+    let now = fs::read_to_string("/proc/self/cgroup")?;
+    let pid = std::process::id().to_string();
+    let mut result = Ok(());
+    for (line, procs) in origin {
+        if now.lines().any(|l| l == line) {
+            continue;
+        }
+        if let Err(e) = fs::write(procs, &pid) {
+            result = Err(e);
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 /sub /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn finds_the_procs_file_of_each_hierarchy() {
+        assert_eq!(
+            procs_file("4:memory:/a/b", MOUNTINFO).unwrap(),
+            PathBuf::from("/sys/fs/cgroup/memory/a/b/cgroup.procs")
+        );
+        assert_eq!(
+            procs_file("2:cpu,cpuacct:/", MOUNTINFO).unwrap(),
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/cgroup.procs")
+        );
+        assert_eq!(
+            procs_file("9:name=systemd:/x", MOUNTINFO).unwrap(),
+            PathBuf::from("/sys/fs/cgroup/systemd/x/cgroup.procs")
+        );
+        assert_eq!(
+            procs_file("0::/sub/y", MOUNTINFO).unwrap(),
+            PathBuf::from("/sys/fs/cgroup/unified/y/cgroup.procs")
+        );
+        assert!(procs_file("7:blkio:/", MOUNTINFO).is_none());
+    }
+
+    #[test]
+    fn this_process_has_cgroups() {
+        assert!(!current().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,332 @@
+//! Running programs and closures inside real running containers.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+
+use common::TestContainer;
+use lxc::{AttachOptions, EnvPolicy, Error, Namespaces, Stdio};
+
+fn sh<'c>(c: &'c lxc::Container, script: &str) -> lxc::Command<'c> {
+    let mut cmd = c.command("/bin/sh");
+    cmd.args(["-c", script]);
+    cmd
+}
+
+#[test]
+fn exit_codes_and_signals() {
+    require_root!();
+    let t = TestContainer::running("codes");
+    let o = AttachOptions::new();
+    assert_eq!(t.c.attach_run_wait(&o, "/bin/true", &[]).unwrap().code(), Some(0));
+    assert_eq!(t.c.attach_run_wait(&o, "/bin/false", &[]).unwrap().code(), Some(1));
+    for code in [126, 127, 255] {
+        let s = t.c.attach_run_wait(&o, "/bin/sh", &["-c", &format!("exit {code}")]).unwrap();
+        assert_eq!(s.code(), Some(code));
+    }
+    let s = t.c.attach_run_wait(&o, "/bin/sh", &["-c", "kill -KILL $$"]).unwrap();
+    assert_eq!(s.code(), None);
+    assert_eq!(s.signal(), Some(libc::SIGKILL));
+    let s = sh(&t.c, "kill -TERM $$").status().unwrap();
+    assert_eq!(s.signal(), Some(libc::SIGTERM));
+}
+
+#[test]
+fn a_program_that_cannot_start_is_not_an_exit_code() {
+    require_root!();
+    let t = TestContainer::running("nostart");
+    let err = t.c.attach_run_wait(&AttachOptions::new(), "/no/such/program", &[]).unwrap_err();
+    match &err {
+        Error::ProgramNotStarted { program, source, .. } => {
+            assert_eq!(program, "/no/such/program");
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.errno(), Some(libc::ENOENT));
+    // /etc/passwd exists but is not executable.
+    let err = t.c.command("/etc/passwd").status().unwrap_err();
+    assert!(
+        matches!(&err, Error::ProgramNotStarted { source, .. } if source.raw_os_error() == Some(libc::EACCES)),
+        "{err:?}"
+    );
+    let err = t.c.command("no-such-program-in-path").output().unwrap_err();
+    assert!(matches!(err, Error::ProgramNotStarted { .. }), "{err:?}");
+}
+
+#[test]
+fn liblxc_failing_to_attach_is_its_own_error() {
+    require_root!();
+    let t = TestContainer::running("nocwd");
+    // A working directory that does not exist: liblxc's child fails before exec.
+    let err = t.c.command("/bin/true").current_dir("/does/not/exist").status();
+    // liblxc 5 falls back to / for a missing cwd; either way it is not an
+    // exit status of a program that never ran.
+    if let Err(e) = err {
+        assert!(matches!(e, Error::AttachFailed { .. }), "{e:?}");
+    }
+    // A user namespace the container does not have: the attach fails.
+    let err =
+        t.c.attach_run_wait(&AttachOptions::new().namespaces(Namespaces::USER), "/bin/true", &[])
+            .unwrap_err();
+    assert!(matches!(err, Error::AttachFailed { .. } | Error::Failed { .. }), "{err:?}");
+}
+
+#[test]
+fn errors_before_anything_runs() {
+    require_root!();
+    let t = TestContainer::new("stopped");
+    let err = t.c.attach_run_wait(&AttachOptions::new(), "/bin/true", &[]).unwrap_err();
+    assert!(matches!(err, Error::WrongState { op: "attach", .. }), "{err:?}");
+    let err = t.c.command("/bin/echo").arg("a\0b").status().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    let err = t.c.command("").status().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    let err = t.c.command("/bin/true").env("", "x").status().unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+}
+
+#[test]
+fn output_captures_stdout_and_stderr_separately() {
+    require_root!();
+    let t = TestContainer::running("out");
+    let out = sh(&t.c, "echo to-out; echo to-err >&2; exit 3").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"to-out\n");
+    assert_eq!(out.stderr, b"to-err\n");
+}
+
+#[test]
+fn megabytes_on_both_streams_do_not_deadlock() {
+    require_root!();
+    let t = TestContainer::running("big");
+    // 4 MiB on each stream, interleaved.
+    let out = sh(&t.c, "i=0; while [ $i -lt 4 ]; do head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2; i=$((i+1)); done")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), 4 << 20);
+    assert_eq!(out.stderr.len(), 4 << 20);
+}
+
+#[test]
+fn environment_kept_cleared_and_extra() {
+    require_root!();
+    let t = TestContainer::running("env");
+    std::env::set_var("LXC_RS_FROM_HOST", "host-value");
+    let out = sh(&t.c, "echo \"$LXC_RS_FROM_HOST|$EXTRA\"").env("EXTRA", "x=1").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "host-value|x=1\n");
+    let out = sh(&t.c, "echo \"$LXC_RS_FROM_HOST|$EXTRA|$container\"")
+        .env_clear()
+        .env("EXTRA", "2")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "|2|lxc\n");
+    let (r, w) = std::io::pipe().unwrap();
+    let opts = AttachOptions::new()
+        .env_policy(EnvPolicy::Clear)
+        .keep_env("LXC_RS_FROM_HOST")
+        .stdout(std::os::fd::AsFd::as_fd(&w));
+    let s = t.c.attach_run_wait(&opts, "/bin/sh", &["-c", "echo $LXC_RS_FROM_HOST"]).unwrap();
+    assert!(s.success());
+    drop(w);
+    let mut got = String::new();
+    (&r).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "host-value\n");
+}
+
+#[test]
+fn cwd_uid_gid_and_groups() {
+    require_root!();
+    let t = TestContainer::running("ids");
+    let out = t.c.command("/bin/pwd").current_dir("/etc").output().unwrap();
+    assert_eq!(out.stdout, b"/etc\n");
+    let out = sh(&t.c, "id -u; id -g; id -G").uid(1000).gid(1001).groups([27, 100]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1000", "{text}");
+    assert_eq!(lines[1], "1001", "{text}");
+    let groups: Vec<&str> = lines[2].split_whitespace().collect();
+    assert!(groups.contains(&"27") && groups.contains(&"100"), "{text}");
+}
+
+#[test]
+fn setgroups_keeps_the_default_flags() {
+    require_root!();
+    let t = TestContainer::running("flags");
+    // With groups set, the process must still be moved into the container's
+    // cgroup and lose the dropped capabilities (go-lxc loses both).
+    let out = sh(&t.c, "cat /proc/self/cgroup; grep CapBnd /proc/self/status").groups([5]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mem_inside = text.lines().find(|l| l.contains(":memory:")).unwrap_or_default();
+    let mem_host = host.lines().find(|l| l.contains(":memory:")).unwrap_or_default();
+    assert_ne!(mem_inside, mem_host, "not moved into the container's cgroup: {text}");
+    let cap = text.lines().find(|l| l.starts_with("CapBnd")).unwrap();
+    let mask = u64::from_str_radix(cap.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(mask & (1 << 16), 0, "CAP_SYS_MODULE (dropped by the busybox config) still there: {cap}");
+}
+
+#[test]
+fn only_the_mount_namespace() {
+    require_root!();
+    let t = TestContainer::running("mntns");
+    // In the container's mount namespace only, the hostname is still the host's.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = t.c.command("/bin/hostname").namespaces(Namespaces::MOUNT).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), host.trim());
+    let out = t.c.command("/bin/hostname").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), t.name);
+    // ... but it sees the container's files.
+    let out = t.c.command("/bin/ls").arg("/bin/busybox").namespaces(Namespaces::MOUNT).output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn stdin_from_the_host_and_dev_null_by_default() {
+    require_root!();
+    let t = TestContainer::running("stdin");
+    let mut child = t.c.command("/bin/cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"fed from the host\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.stdout, b"fed from the host\n");
+    // Without a stdin, cat reads /dev/null and ends at once.
+    let out = t.c.command("/bin/cat").output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let out = t.c.command("/bin/readlink").arg("/proc/self/fd/0").output().unwrap();
+    assert_eq!(out.stdout, b"/dev/null\n");
+}
+
+#[test]
+fn no_descriptor_of_the_caller_leaks_in() {
+    require_root!();
+    let t = TestContainer::running("fds");
+    // A descriptor without close-on-exec in the caller.
+    let f = std::fs::File::open("/etc/hostname").unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&f);
+    // SAFETY: raw is our open descriptor; clearing FD_CLOEXEC is harmless.
+    unsafe { libc::fcntl(raw, libc::F_SETFD, 0) };
+    let out = t.c.command("/bin/ls").arg("/proc/self/fd").output().unwrap();
+    let mut fds: Vec<u32> =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|s| s.parse().ok()).collect();
+    fds.sort();
+    // 0, 1, 2 and the directory ls itself opened.
+    assert_eq!(fds.len(), 4, "{fds:?}");
+    assert_eq!(&fds[..3], &[0, 1, 2]);
+    drop(f);
+}
+
+#[test]
+fn spawn_kill_and_wait() {
+    require_root!();
+    let t = TestContainer::running("spawn");
+    let mut child = t.c.command("/bin/sleep").arg("60").spawn().unwrap();
+    assert!(child.id() > 0);
+    assert!(child.try_wait().unwrap().is_none());
+    child.kill().unwrap();
+    let s = child.wait().unwrap();
+    assert_eq!(s.signal(), Some(libc::SIGKILL));
+}
+
+#[test]
+fn a_closure_writes_a_file_the_host_reads() {
+    require_root!();
+    let t = TestContainer::running("closure");
+    let s =
+        t.c.attach_wait(&AttachOptions::new(), || {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            match std::fs::write("/root-from-rust", format!("written inside {host}")) {
+                Ok(()) => 0,
+                Err(_) => 2,
+            }
+        })
+        .unwrap();
+    assert!(s.success(), "{s:?}");
+    let text = std::fs::read_to_string(t.rootfs().join("root-from-rust")).unwrap();
+    assert!(text.starts_with("written inside"), "{text}");
+    let s = t.c.attach_wait(&AttachOptions::new(), || 7).unwrap();
+    assert_eq!(s.code(), Some(7));
+}
+
+#[test]
+fn a_panicking_closure_is_a_failure_status() {
+    require_root!();
+    let t = TestContainer::running("panic");
+    let s = t.c.attach_wait(&AttachOptions::new(), || panic!("inside the container")).unwrap();
+    assert_eq!(s.code(), Some(101));
+    // The caller is fine and can attach again.
+    assert!(t.c.attach_run_wait(&AttachOptions::new(), "/bin/true", &[]).unwrap().success());
+}
+
+fn child_count() -> usize {
+    let me = std::process::id();
+    std::fs::read_dir(format!("/proc/{me}/task"))
+        .unwrap()
+        .flatten()
+        .map(|task| std::fs::read_to_string(task.path().join("children")).unwrap_or_default())
+        .map(|c| c.split_whitespace().count())
+        .sum()
+}
+
+#[test]
+fn two_hundred_attaches_leak_nothing() {
+    require_root!();
+    let t = TestContainer::running("leak");
+    let o = AttachOptions::new();
+    // Warm up: the /dev/null descriptor is opened once.
+    t.c.attach_run_wait(&o, "/bin/true", &[]).unwrap();
+    let fds = common::fd_count();
+    for i in 0..200 {
+        if i % 2 == 0 {
+            assert!(t.c.attach_run_wait(&o, "/bin/true", &[]).unwrap().success());
+        } else {
+            let out = t.c.command("/bin/echo").arg("x").output().unwrap();
+            assert_eq!(out.stdout, b"x\n");
+        }
+    }
+    assert_eq!(common::fd_count(), fds, "descriptors leaked");
+    // Other tests of this binary may have children of their own; ours are
+    // all reaped, so none of ours is a zombie.
+    let zombies: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| {
+            let after = s.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+            let mut f = after.split_whitespace();
+            let state = f.next();
+            let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
+            state == Some("Z") && ppid == Some(std::process::id())
+        })
+        .collect();
+    assert!(zombies.is_empty(), "zombies: {zombies:?}");
+    let _ = child_count();
+}
+
+#[test]
+fn the_personality_follows_the_architecture() {
+    require_root!();
+    let t = TestContainer::running("pers");
+    let opts = AttachOptions::new().personality(lxc::Personality::from_arch("i686").unwrap());
+    let (r, w) = std::io::pipe().unwrap();
+    let s = t.c.attach_run_wait(&opts.stdout(std::os::fd::AsFd::as_fd(&w)), "/bin/uname", &["-m"]).unwrap();
+    assert!(s.success());
+    drop(w);
+    let mut got = String::new();
+    (&r).read_to_string(&mut got).unwrap();
+    assert_eq!(got.trim(), "i686");
+}
+
+#[test]
+fn interfaces_and_addresses_of_a_container_without_network() {
+    require_root!();
+    let t = TestContainer::running("ifs");
+    assert_eq!(t.c.interfaces().unwrap(), ["lo"]);
+    // liblxc leaves the loopback interface out of get_ips; a container
+    // without network has no other address.
+    assert!(t.c.ip_addresses(None, None, 0).unwrap().is_empty());
+    t.c.stop().unwrap();
+    assert!(matches!(t.c.interfaces(), Err(Error::WrongState { .. })));
+}

@@ -1,0 +1,216 @@
+//! Lifecycle of real containers: create, start, freeze, stop, shutdown,
+//! reboot, rename, destroy, and the errors of calls in the wrong state.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestContainer;
+use lxc::{Container, CreateOptions, Error, StartOptions, State};
+
+const T: Duration = Duration::from_secs(10);
+
+#[test]
+fn create_with_the_busybox_template() {
+    require_root!();
+    let t = TestContainer::undefined("create");
+    assert!(!t.c.is_defined());
+    assert_eq!(t.c.state().unwrap(), State::Stopped);
+    t.c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    t.c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap();
+    assert!(t.c.is_defined());
+    assert!(t.rootfs().join("bin/busybox").is_file());
+    let config = std::fs::read_to_string(t.c.config_file_name().unwrap()).unwrap();
+    assert!(config.contains("lxc.net.0.type = empty"), "{config}");
+    assert!(!config.contains("lxcbr0"), "default.conf must not be used: {config}");
+    // A second create is refused before liblxc runs the template again.
+    let err = t.c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap_err();
+    assert!(matches!(err, Error::AlreadyDefined { .. }), "{err}");
+}
+
+#[test]
+fn create_with_a_missing_template_fails_cleanly() {
+    require_root!();
+    let t = TestContainer::undefined("badtpl");
+    t.c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    let err = t.c.create(&CreateOptions::new().template("no-such-template").quiet(true)).unwrap_err();
+    assert!(matches!(err, Error::Failed { op: "create", .. }), "{err}");
+    assert!(!t.c.is_defined());
+}
+
+#[test]
+fn start_freeze_stop_destroy() {
+    require_root!();
+    let t = TestContainer::new("life");
+    assert!(!t.c.is_running());
+    assert_eq!(t.c.init_pid(), None);
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    assert!(t.c.is_running());
+    assert_eq!(t.c.state().unwrap(), State::Running);
+    let pid = t.c.init_pid().expect("init pid of a running container");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    t.c.freeze().unwrap();
+    t.c.wait(State::Frozen, T).unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Frozen);
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(st.lines().any(|l| l.starts_with("State:")), "{st}");
+    t.c.unfreeze().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, T).unwrap();
+    assert!(!t.c.is_running());
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    t.c.destroy().unwrap();
+    assert!(!t.c.is_defined());
+    assert!(!t.lxcpath.join(&t.name).exists());
+}
+
+#[test]
+fn shutdown_stops_cleanly() {
+    require_root!();
+    let t = TestContainer::running("shut");
+    t.c.shutdown(Duration::from_secs(20)).unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Stopped);
+}
+
+#[test]
+fn shutdown_times_out_when_init_ignores_the_signal() {
+    require_root!();
+    let t = TestContainer::new("shuttime");
+    // SIGCONT: busybox init will not stop for it.
+    t.c.set_config_item("lxc.signal.halt", "SIGCONT").unwrap();
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    t.wait_init_ready();
+    let err = t.c.shutdown(Duration::from_secs(1)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { op: "shutdown", .. }), "{err}");
+    assert!(t.c.is_running());
+    t.c.stop().unwrap();
+}
+
+#[test]
+fn reboot_gives_a_new_init() {
+    require_root!();
+    let t = TestContainer::running("reboot");
+    let before = t.c.init_pid().unwrap();
+    t.c.reboot().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(p) = t.c.init_pid() {
+            if p != before && t.c.state().unwrap() == State::Running {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "container did not come back after reboot");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn start_with_a_command_under_lxc_init() {
+    require_root!();
+    let t = TestContainer::new("exec");
+    t.c.start_with(&StartOptions::new().use_init(true).args(["/bin/sleep", "30"])).unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    let pid = t.c.init_pid().unwrap();
+    // init is lxc-init (or init.lxc) and its child is our sleep.
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let child: i32 = children.split_whitespace().next().expect("a child of lxc init").parse().unwrap();
+    let cmd = std::fs::read(format!("/proc/{child}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmd).contains("sleep"), "{:?}", String::from_utf8_lossy(&cmd));
+}
+
+#[test]
+fn rename_moves_the_container() {
+    require_root!();
+    let mut t = TestContainer::new("ren");
+    let new_name = common::unique_name("renamed");
+    t.c.rename(&new_name).unwrap();
+    assert_eq!(t.c.name(), new_name);
+    assert!(t.c.is_defined());
+    assert!(!Container::with_lxcpath(&t.name, &t.lxcpath).unwrap().is_defined());
+    assert!(t.lxcpath.join(&new_name).join("config").is_file());
+    assert!(t.c.rename("bad/name").is_err());
+}
+
+#[test]
+fn calls_in_the_wrong_state_say_so() {
+    require_root!();
+    let t = TestContainer::new("wrong");
+    for (op, r) in [
+        ("stop", t.c.stop()),
+        ("freeze", t.c.freeze()),
+        ("unfreeze", t.c.unfreeze()),
+        ("reboot", t.c.reboot()),
+        ("shutdown", t.c.shutdown(Duration::from_secs(1))),
+        ("set_cgroup_item", t.c.set_cgroup_item("pids.max", "10")),
+    ] {
+        match r {
+            Err(Error::WrongState { state: State::Stopped, .. }) => {}
+            other => panic!("{op} on a stopped container: {other:?}"),
+        }
+    }
+    assert!(matches!(t.c.cgroup_item("pids.max"), Err(Error::WrongState { .. })));
+    assert!(matches!(t.c.running_config_item("lxc.uts.name"), Err(Error::WrongState { .. })));
+
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    let err = t.c.start().unwrap_err();
+    assert!(matches!(err, Error::WrongState { op: "start", state: State::Running, .. }), "{err}");
+    let err = t.c.destroy().unwrap_err();
+    assert!(matches!(err, Error::WrongState { op: "destroy", .. }), "{err}");
+    assert!(t.c.is_defined());
+    let err = t.c.wait(State::Frozen, Duration::ZERO).unwrap_err();
+    assert!(matches!(err, Error::Timeout { op: "wait", .. }), "{err}");
+}
+
+#[test]
+fn calls_on_an_undefined_container_say_so() {
+    require_root!();
+    let t = TestContainer::undefined("undef");
+    let err = t.c.start().unwrap_err();
+    assert!(matches!(err, Error::NotDefined { op: "start", .. }), "{err}");
+    let err = t.c.destroy().unwrap_err();
+    assert!(matches!(err, Error::NotDefined { .. } | Error::Failed { .. }), "{err}");
+}
+
+#[test]
+fn foreground_start_from_a_threaded_process_is_refused_with_the_reason() {
+    require_root!();
+    let t = TestContainer::new("fg");
+    // The test harness runs tests on threads, so this process has several.
+    let _other = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(500)));
+    let err = t.c.start_with(&StartOptions::new().daemonize(false)).unwrap_err();
+    assert!(matches!(err, Error::ForegroundStartInThreadedProcess { .. }), "{err}");
+    assert!(err.to_string().contains("daemonized"), "{err}");
+    assert!(!t.c.is_running());
+}
+
+#[test]
+fn may_control_as_root() {
+    require_root!();
+    let t = TestContainer::new("ctl");
+    assert!(t.c.may_control());
+}
+
+#[test]
+fn init_pidfd_polls_readable_after_stop() {
+    require_root!();
+    if !lxc::has_api_extension("pidfd") {
+        eprintln!("SKIPPED: liblxc without the pidfd extension");
+        return;
+    }
+    let t = TestContainer::running("pidfd");
+    let fd = t.c.init_pidfd().unwrap();
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: p is one valid pollfd.
+    assert_eq!(unsafe { libc::poll(&mut p, 1, 0) }, 0, "readable while running");
+    t.c.stop().unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::poll(&mut p, 1, 5000) }, 1, "not readable after stop");
+}
