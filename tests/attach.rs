@@ -260,51 +260,6 @@ fn a_panicking_closure_is_a_failure_status() {
     assert!(t.c.attach_run_wait(&AttachOptions::new(), "/bin/true", &[]).unwrap().success());
 }
 
-fn child_count() -> usize {
-    let me = std::process::id();
-    std::fs::read_dir(format!("/proc/{me}/task"))
-        .unwrap()
-        .flatten()
-        .map(|task| std::fs::read_to_string(task.path().join("children")).unwrap_or_default())
-        .map(|c| c.split_whitespace().count())
-        .sum()
-}
-
-#[test]
-fn two_hundred_attaches_leak_nothing() {
-    require_root!();
-    let t = TestContainer::running("leak");
-    let o = AttachOptions::new();
-    // Warm up: the /dev/null descriptor is opened once.
-    t.c.attach_run_wait(&o, "/bin/true", &[]).unwrap();
-    let fds = common::fd_count();
-    for i in 0..200 {
-        if i % 2 == 0 {
-            assert!(t.c.attach_run_wait(&o, "/bin/true", &[]).unwrap().success());
-        } else {
-            let out = t.c.command("/bin/echo").arg("x").output().unwrap();
-            assert_eq!(out.stdout, b"x\n");
-        }
-    }
-    assert_eq!(common::fd_count(), fds, "descriptors leaked");
-    // Other tests of this binary may have children of their own; ours are
-    // all reaped, so none of ours is a zombie.
-    let zombies: Vec<_> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|s| {
-            let after = s.rsplit_once(") ").map(|x| x.1).unwrap_or("");
-            let mut f = after.split_whitespace();
-            let state = f.next();
-            let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
-            state == Some("Z") && ppid == Some(std::process::id())
-        })
-        .collect();
-    assert!(zombies.is_empty(), "zombies: {zombies:?}");
-    let _ = child_count();
-}
-
 #[test]
 fn the_personality_follows_the_architecture() {
     require_root!();
@@ -329,4 +284,54 @@ fn interfaces_and_addresses_of_a_container_without_network() {
     assert!(t.c.ip_addresses(None, None, 0).unwrap().is_empty());
     t.c.stop().unwrap();
     assert!(matches!(t.c.interfaces(), Err(Error::WrongState { .. })));
+}
+
+#[test]
+fn liblxc_shell_and_command_functions() {
+    require_root!();
+    let t = TestContainer::running("shell");
+    let (r, mut w) = std::io::pipe().unwrap();
+    w.write_all(b"echo shell-ok; exit 3\n").unwrap();
+    drop(w);
+    let (or, ow) = std::io::pipe().unwrap();
+    let opts = AttachOptions::new().stdin(std::os::fd::AsFd::as_fd(&r)).stdout(std::os::fd::AsFd::as_fd(&ow));
+    let s = t.c.attach_run_shell(&opts).unwrap();
+    drop(ow);
+    let mut got = String::new();
+    (&or).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "shell-ok\n");
+    assert_eq!(s.code(), Some(3));
+
+    let mut child = t.c.attach_run_command(&AttachOptions::new(), "/bin/sh", &["-c", "exit 4"]).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(4));
+    // liblxc's own function cannot tell a missing program from exit 127.
+    let mut child = t.c.attach_run_command(&AttachOptions::new(), "/no/such", &[]).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(127));
+}
+
+#[test]
+fn attaches_go_on_while_closures_and_sessions_live() {
+    require_root!();
+    let t = TestContainer::running("mix");
+    // A closure child that lives for a while and a session helper: neither
+    // may hold up the pipes of the attaches that run meanwhile.
+    let mut sleeper =
+        t.c.attach_fn(&AttachOptions::new(), || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            0
+        })
+        .unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..15 {
+                let mut sess = t.c.attach_session(&AttachOptions::new()).unwrap();
+                assert!(sess.run("/bin/true", &[]).unwrap().success());
+            }
+        });
+        for i in 0..60 {
+            let out = t.c.command("/bin/echo").arg(i.to_string()).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{i}\n"));
+        }
+    });
+    assert!(sleeper.wait().unwrap().success());
 }

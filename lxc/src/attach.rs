@@ -24,7 +24,8 @@ use bitflags::bitflags;
 
 use crate::cstr::{cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
-use crate::{sys, Container, State};
+use crate::fds::Guarded;
+use crate::{sys, AttachChild, Container, State};
 
 bitflags! {
     /// What liblxc does to the attached process (`LXC_ATTACH_*`).
@@ -437,6 +438,8 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
 struct ClosurePayload<F> {
     f: Option<F>,
     status_w: RawFd,
+    /// A listed descriptor the closure itself needs (a session's socket).
+    keep: RawFd,
 }
 
 /// Runs a Rust closure in the attached child; a panic becomes exit status
@@ -445,6 +448,9 @@ extern "C" fn run_closure<F: FnOnce() -> i32>(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ClosurePayload<F> the caller passed to attach,
     // alive in the child's copy of the caller's memory.
     let p = unsafe { &mut *(payload as *mut ClosurePayload<F>) };
+    // Copies of other attaches' pipes, inherited by this fork, would make
+    // them wait for this closure to end.
+    crate::fds::close_listed_in_child(&[p.status_w, p.keep]);
     // SAFETY: write and close on the pipe descriptor we own in the child.
     unsafe {
         libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
@@ -499,9 +505,9 @@ pub(crate) fn try_wait_pid(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
     }
 }
 
-fn status_pipe() -> Result<(OwnedFd, OwnedFd)> {
+fn status_pipe() -> Result<(OwnedFd, Guarded)> {
     let (r, w) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
-    Ok((OwnedFd::from(r), OwnedFd::from(w)))
+    Ok((OwnedFd::from(r), Guarded::new(w)))
 }
 
 impl Container {
@@ -516,18 +522,20 @@ impl Container {
         exec: unsafe extern "C" fn(*mut c_void) -> c_int,
         payload: *mut c_void,
         status_r: OwnedFd,
-        status_w: OwnedFd,
+        status_w: Guarded,
         program: Option<&str>,
     ) -> Result<libc::pid_t> {
         let f = self.raw_method_attach()?;
         let mut raw = opts.to_raw()?;
         let mut pid: libc::pid_t = -1;
         crate::container::clear_errno();
+        let guard = self.exclusive();
         // SAFETY: the container is live; raw.raw points into memory owned by
         // `raw`, alive for the call; exec and payload match (the caller
         // passes the trampoline for the payload's type); pid is a valid
         // out-pointer.
         let ret = unsafe { f(self.as_raw(), Some(exec), payload, &mut raw.raw, &mut pid) };
+        drop(guard);
         drop(status_w);
         if ret < 0 || pid <= 0 {
             let err = self.failed("attach");
@@ -618,8 +626,11 @@ impl Container {
 
     /// Runs a Rust closure inside the running container, in a child process
     /// that liblxc forks and attaches (ruby-lxc's `attach { ... }`,
-    /// python3-lxc's `attach`), and returns its pid without waiting. The
-    /// closure's return value is the child's exit code.
+    /// python3-lxc's `attach`), and returns the child without waiting. The
+    /// closure's return value is the child's exit code. Wait for the child
+    /// before the container stops: the container's dying init waits until
+    /// every process of its pid namespace is reaped, and this child is the
+    /// caller's to reap.
     ///
     /// The closure runs in a forked copy of the calling process that has
     /// only the calling thread. It may use the file system (it sees the
@@ -630,12 +641,26 @@ impl Container {
     /// threads or async runtimes. A panic is caught and becomes exit
     /// status 101; it never unwinds into liblxc. The child ends with
     /// `_exit`: destructors and `atexit` handlers do not run there.
-    pub fn attach_fn<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<libc::pid_t>
+    pub fn attach_fn<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<AttachChild>
+    where
+        F: FnOnce() -> i32,
+    {
+        self.attach_fn_keeping(opts, f, -1).map(AttachChild::from_pid)
+    }
+
+    /// [`Container::attach_fn`], keeping the listed descriptor `keep` open
+    /// in the child.
+    pub(crate) fn attach_fn_keeping<F>(
+        &self,
+        opts: &AttachOptions<'_>,
+        f: F,
+        keep: RawFd,
+    ) -> Result<libc::pid_t>
     where
         F: FnOnce() -> i32,
     {
         let (r, w) = status_pipe()?;
-        let mut payload = ClosurePayload { f: Some(f), status_w: w.as_raw_fd() };
+        let mut payload = ClosurePayload { f: Some(f), status_w: w.as_raw_fd(), keep };
         self.attach_raw(
             opts,
             run_closure::<F>,
@@ -664,8 +689,7 @@ impl Container {
     where
         F: FnOnce() -> i32,
     {
-        let pid = self.attach_fn(opts, f)?;
-        wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
+        self.attach_fn(opts, f)?.wait()
     }
 
     /// Runs the user's login shell in the container with liblxc's own exec
@@ -678,11 +702,13 @@ impl Container {
         let mut raw = opts.to_raw()?;
         let mut pid = -1;
         crate::container::clear_errno();
+        let guard = self.exclusive();
         // SAFETY: the container is live; lxc_attach_run_shell ignores its
         // payload; raw's pointers are alive for the call.
         let ret = unsafe {
             f(self.as_raw(), Some(sys::lxc_attach_run_shell), ptr::null_mut(), &mut raw.raw, &mut pid)
         };
+        drop(guard);
         if ret < 0 || pid <= 0 {
             return Err(self.failed("attach"));
         }
@@ -690,16 +716,16 @@ impl Container {
     }
 
     /// Starts `program` in the container with liblxc's own exec function
-    /// (`lxc_attach_run_command`) and returns its pid without waiting.
+    /// (`lxc_attach_run_command`) and returns the child without waiting.
     /// Prefer [`Container::attach_run_wait`] or [`Container::command`]: with
-    /// liblxc's function, a program that cannot be executed exits 255,
-    /// like a program that exits 255 by itself.
+    /// liblxc's function, a program that cannot be executed exits 127,
+    /// like a program that exits 127 by itself.
     pub fn attach_run_command(
         &self,
         opts: &AttachOptions<'_>,
         program: &str,
         args: &[&str],
-    ) -> Result<libc::pid_t> {
+    ) -> Result<AttachChild> {
         let f = self.raw_method_attach()?;
         let payload = ExecPayload::new(program, args, -1, false)?;
         let mut cmd = sys::lxc_attach_command_t {
@@ -709,6 +735,7 @@ impl Container {
         let mut raw = opts.to_raw()?;
         let mut pid = -1;
         crate::container::clear_errno();
+        let guard = self.exclusive();
         // SAFETY: the container is live; cmd points into `payload`, alive
         // until after the call (the child has its own copy); raw's pointers
         // are alive for the call.
@@ -721,9 +748,10 @@ impl Container {
                 &mut pid,
             )
         };
+        drop(guard);
         if ret < 0 || pid <= 0 {
             return Err(self.failed("attach"));
         }
-        Ok(pid)
+        Ok(AttachChild::from_pid(pid))
     }
 }

@@ -8,6 +8,7 @@ use std::process::{ExitStatus, Output};
 
 use crate::attach::{try_wait_pid, wait_pid, AttachOptions, EnvPolicy, Namespaces};
 use crate::error::{Error, Result};
+use crate::fds::Guarded;
 use crate::Container;
 
 /// Where a standard stream of the attached program goes.
@@ -81,7 +82,9 @@ pub struct Command<'c> {
 /// its pid (a child of the caller), its pipes, and its status.
 ///
 /// As with [`std::process::Child`], dropping it does not wait for the
-/// program; call [`AttachChild::wait`] so that no zombie is left.
+/// program; call [`AttachChild::wait`] so that no zombie is left. Wait
+/// before the container stops: its dying init waits until every process of
+/// its pid namespace is reaped, and this one is the caller's to reap.
 #[derive(Debug)]
 pub struct AttachChild {
     pid: libc::pid_t,
@@ -121,20 +124,7 @@ fn pipe_err(source: io::Error) -> Error {
 }
 
 impl<'c> Command<'c> {
-    /// Adds an argument.
-    pub fn arg(&mut self, arg: impl Into<String>) -> &mut Self {
-        self.args.push(arg.into());
-        self
-    }
-    /// Adds arguments.
-    pub fn args<I, S>(&mut self, args: I) -> &mut Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
+    builder_args!(&mut "the program");
     /// Sets an environment variable.
     pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
         self.opts = std::mem::take(&mut self.opts).env(key, value);
@@ -190,29 +180,17 @@ impl<'c> Command<'c> {
         self.opts = opts;
         self
     }
-    /// The program's stdin (default [`Stdio::Null`]).
-    pub fn stdin(&mut self, s: Stdio) -> &mut Self {
-        self.stdin = Some(s);
-        self
-    }
-    /// The program's stdout (default: inherited; piped for
-    /// [`Command::output`]).
-    pub fn stdout(&mut self, s: Stdio) -> &mut Self {
-        self.stdout = Some(s);
-        self
-    }
-    /// The program's stderr (default: inherited; piped for
-    /// [`Command::output`]).
-    pub fn stderr(&mut self, s: Stdio) -> &mut Self {
-        self.stderr = Some(s);
-        self
-    }
+    stdio_setters!(
+        "The program's stdin (default [`Stdio::Null`]).",
+        "The program's stdout (default: inherited; piped for [`Command::output`]).",
+        "The program's stderr (default: inherited; piped for [`Command::output`])."
+    );
 
     fn setup(
         s: Option<&mut Option<Stdio>>,
         default: Stdio,
         fd: RawFd,
-    ) -> Result<(RawFd, Option<End>, Option<OwnedFd>)> {
+    ) -> Result<(RawFd, Option<End>, Option<Guarded>)> {
         let s = s.and_then(Option::take).unwrap_or(default);
         Ok(match s {
             Stdio::Inherit => (fd, None, None),
@@ -220,14 +198,17 @@ impl<'c> Command<'c> {
             Stdio::Piped => {
                 let (r, w) = io::pipe().map_err(pipe_err)?;
                 if fd == 0 {
-                    let child = OwnedFd::from(r);
+                    let child = Guarded::new(r);
                     (child.as_raw_fd(), Some(End::Write(w)), Some(child))
                 } else {
-                    let child = OwnedFd::from(w);
+                    let child = Guarded::new(w);
                     (child.as_raw_fd(), Some(End::Read(r)), Some(child))
                 }
             }
-            Stdio::Fd(owned) => (owned.as_raw_fd(), None, Some(owned)),
+            Stdio::Fd(owned) => {
+                let child = Guarded::new(owned);
+                (child.as_raw_fd(), None, Some(child))
+            }
         })
     }
 
@@ -291,6 +272,10 @@ impl<'c> Command<'c> {
 }
 
 impl AttachChild {
+    pub(crate) fn from_pid(pid: libc::pid_t) -> AttachChild {
+        AttachChild { pid, status: None, stdin: None, stdout: None, stderr: None }
+    }
+
     /// The program's pid, as seen from the host.
     pub fn id(&self) -> u32 {
         self.pid as u32
@@ -342,7 +327,7 @@ impl AttachChild {
 }
 
 /// Reads two pipes to their ends at once, with poll(2).
-fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut pipes = [a, b];
     let mut out = [Vec::new(), Vec::new()];
     let mut buf = vec![0u8; 64 * 1024];

@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::ptr::{self, NonNull};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use crate::config::ConfigValue;
@@ -93,8 +94,14 @@ macro_rules! newer_method {
 ///   `rename` replaces the handle. These take `&mut self`, so the borrow
 ///   checker rules out any other call on the same handle meanwhile.
 ///
-/// No lock of the crate is global: calls on different containers never
-/// wait for each other in Rust.
+/// One lock of the crate's own guards each handle, and only against
+/// forks: liblxc's forked children (attach, start, create) call
+/// `lxc_container_put`, which waits for `privlock`, so a fork while another
+/// thread holds `privlock` would leave the child waiting forever. The calls
+/// that fork hold that lock exclusively, the calls that take `privlock`
+/// share it, and `state`, `is_running`, `stop`, `wait` and the cgroup calls
+/// take none. No lock of the crate is global: calls on different containers
+/// never wait for each other.
 ///
 /// A `Container` is not `Clone`: each handle owns exactly one liblxc
 /// reference, and a second reference to the same C object would let one
@@ -103,6 +110,14 @@ macro_rules! newer_method {
 pub struct Container {
     ptr: NonNull<sys::lxc_container>,
     name: Box<str>,
+    /// Taken exclusively around the calls in which liblxc forks (attach,
+    /// start, create, destroy), shared around the calls that take the
+    /// object's `privlock`. liblxc's forked children call
+    /// `lxc_container_put` on the object, which waits for `privlock`: had
+    /// another thread held it at the fork, the child would wait forever.
+    /// Calls that ask the running container (`state`, `stop`, `wait`, cgroup
+    /// items) take neither liblxc's lock nor this one.
+    fork_guard: RwLock<()>,
 }
 
 // SAFETY: liblxc's container object is not bound to the thread that made
@@ -233,7 +248,7 @@ impl Container {
             sys::lxc_container_new(cname.as_ptr(), cpath.as_ref().map_or(ptr::null(), |c| c.as_ptr()))
         };
         match NonNull::new(p) {
-            Some(ptr) => Ok(Container { ptr, name: name.into() }),
+            Some(ptr) => Ok(Container { ptr, name: name.into(), fork_guard: RwLock::new(()) }),
             None => Err(Error::Failed {
                 op: "lxc_container_new",
                 container: name.to_owned(),
@@ -256,7 +271,7 @@ impl Container {
         // for every container object.
         let name = unsafe { borrowed_str("lxc_container.name", (*ptr.as_ptr()).name) };
         match name {
-            Ok(n) => Ok(Container { ptr, name: n.into() }),
+            Ok(n) => Ok(Container { ptr, name: n.into(), fork_guard: RwLock::new(()) }),
             Err(e) => {
                 // SAFETY: we were handed this reference; give it back.
                 unsafe { sys::lxc_container_put(ptr.as_ptr()) };
@@ -331,6 +346,16 @@ impl Container {
             .ok_or(Error::Unsupported { op, reason: "liblxc left this function pointer null" })
     }
 
+    /// Held around a call that takes liblxc's `privlock` (see `fork_guard`).
+    pub(crate) fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.fork_guard.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held around a call in which liblxc forks (see `fork_guard`).
+    pub(crate) fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.fork_guard.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The container's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -388,6 +413,7 @@ impl Container {
     /// Whether the container exists: its configuration file is in the lxcpath
     /// (`is_defined`).
     pub fn is_defined(&self) -> bool {
+        let _g = self.shared();
         // SAFETY: ptr is live; is_defined only reads the object.
         unsafe { (*self.ptr.as_ptr()).is_defined }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
@@ -451,6 +477,7 @@ impl Container {
         let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
         let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
         let argv = CStrArray::new("template argument", &opts.args)?;
+        let _g = self.exclusive();
         clear_errno();
         // SAFETY: ptr is live; every string and the argv array (NULL-terminated)
         // live until the call returns; liblxc does not keep them.
@@ -507,6 +534,7 @@ impl Container {
         let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
         clear_errno();
         let ok = monitor_cgroup::around_start(|| {
+            let _g = self.exclusive();
             // SAFETY: ptr is live; argv is null or a NULL-terminated array of
             // strings alive until the call returns.
             unsafe { f(self.ptr.as_ptr(), c_int::from(opts.use_init), argv_ptr) }
@@ -642,8 +670,11 @@ impl Container {
             });
         }
         clear_errno();
+        let g = self.exclusive();
         // SAFETY: ptr is live.
-        if unsafe { f(self.ptr.as_ptr()) } {
+        let ok = unsafe { f(self.ptr.as_ptr()) };
+        drop(g);
+        if ok {
             Ok(())
         } else {
             Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))
@@ -680,6 +711,7 @@ impl Container {
     /// setting lives in the container object and holds for later starts.
     pub fn want_daemonize(&self, daemonize: bool) -> Result<()> {
         let f = method!(self.want_daemonize);
+        let _g = self.shared();
         // SAFETY: ptr is live; liblxc sets the flag under its lock.
         let ok = unsafe { f(self.ptr.as_ptr(), daemonize) };
         self.check_bool("want_daemonize", ok)
@@ -689,6 +721,7 @@ impl Container {
     /// container when it starts (`want_close_all_fds`).
     pub fn want_close_all_fds(&self, close: bool) -> Result<()> {
         let f = method!(self.want_close_all_fds);
+        let _g = self.shared();
         // SAFETY: ptr is live; liblxc sets the flag under its lock.
         let ok = unsafe { f(self.ptr.as_ptr(), close) };
         self.check_bool("want_close_all_fds", ok)
@@ -734,6 +767,7 @@ impl Container {
         let f = method!(self.get_config_item);
         let raw = self.ptr.as_ptr();
         let r = with_cstr("config key", key.as_bytes(), |k| {
+            let _g = self.shared();
             // SAFETY: raw is live; k is valid for the closure; the buffer
             // pointer and its length come from read_sized and match.
             read_sized("get_config_item", |buf, len| unsafe { f(raw, k, buf, len) })
@@ -759,6 +793,7 @@ impl Container {
     ) -> Result<bool> {
         let k = cstring(key_what, key)?;
         with_cstr(value_what, value.as_bytes(), |v| {
+            let _g = self.shared();
             clear_errno();
             // SAFETY: ptr is live; both strings are valid for the call.
             unsafe { f(self.ptr.as_ptr(), k.as_ptr(), v) }
@@ -781,6 +816,7 @@ impl Container {
     pub fn clear_config_item(&self, key: &str) -> Result<()> {
         let f = method!(self.clear_config_item);
         let ok = with_cstr("config key", key.as_bytes(), |k| {
+            let _g = self.shared();
             clear_errno();
             // SAFETY: ptr is live; k is valid for the call.
             unsafe { f(self.ptr.as_ptr(), k) }
@@ -814,6 +850,7 @@ impl Container {
         let f = method!(self.get_keys);
         let raw = self.ptr.as_ptr();
         let r = with_cstr("config key prefix", prefix.unwrap_or("").as_bytes(), |k| {
+            let _g = self.shared();
             let k = if prefix.is_some() { k } else { ptr::null() };
             // SAFETY: raw is live; k is null or valid for the closure.
             read_sized("get_keys", |buf, len| unsafe { f(raw, k, buf, len) })
@@ -868,6 +905,7 @@ impl Container {
     pub fn save_config(&self, file: Option<&Path>) -> Result<()> {
         let f = method!(self.save_config);
         let file = file.map(|p| cstring("config file", path_bytes(p))).transpose()?;
+        let _g = self.shared();
         clear_errno();
         // SAFETY: ptr is live; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };

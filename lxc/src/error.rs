@@ -159,6 +159,16 @@ pub enum Error {
         status: Option<std::process::ExitStatus>,
     },
 
+    /// An [`AttachSession`](crate::AttachSession) cannot run commands any
+    /// more: its helper died (the container stopped, or it was killed).
+    #[error("the attach session of container {container:?} is closed: {reason}")]
+    SessionClosed {
+        /// The container's name.
+        container: String,
+        /// What happened.
+        reason: &'static str,
+    },
+
     /// An operating system call made by the crate itself failed.
     #[error("{op}: {source}")]
     Io {

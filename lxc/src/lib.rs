@@ -37,8 +37,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-/// The `arg` and `args` methods of an options builder with an
-/// `args: Vec<String>` field.
+/// The `arg` and `args` methods of a builder with an `args: Vec<String>`
+/// field: by value for option builders, by `&mut` for command builders.
 macro_rules! builder_args {
     ($what:literal) => {
         #[doc = concat!("Adds one argument of ", $what, ".")]
@@ -56,6 +56,44 @@ macro_rules! builder_args {
             self
         }
     };
+    (&mut $what:literal) => {
+        #[doc = concat!("Adds one argument of ", $what, ".")]
+        pub fn arg(&mut self, arg: impl Into<String>) -> &mut Self {
+            self.args.push(arg.into());
+            self
+        }
+        #[doc = concat!("Adds arguments of ", $what, ".")]
+        pub fn args<I, S>(&mut self, args: I) -> &mut Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.args.extend(args.into_iter().map(Into::into));
+            self
+        }
+    };
+}
+
+/// The `stdin`, `stdout` and `stderr` setters of a command builder with
+/// `Option<Stdio>` fields of those names.
+macro_rules! stdio_setters {
+    ($in_doc:literal, $out_doc:literal, $err_doc:literal) => {
+        #[doc = $in_doc]
+        pub fn stdin(&mut self, s: Stdio) -> &mut Self {
+            self.stdin = Some(s);
+            self
+        }
+        #[doc = $out_doc]
+        pub fn stdout(&mut self, s: Stdio) -> &mut Self {
+            self.stdout = Some(s);
+            self
+        }
+        #[doc = $err_doc]
+        pub fn stderr(&mut self, s: Stdio) -> &mut Self {
+            self.stderr = Some(s);
+            self
+        }
+    };
 }
 
 mod attach;
@@ -65,11 +103,13 @@ mod container;
 mod create;
 mod cstr;
 mod error;
+mod fds;
 mod global;
 mod list;
 mod log;
 mod monitor_cgroup;
 mod network;
+mod session;
 mod start;
 mod state;
 
@@ -88,5 +128,6 @@ pub use global::{
 pub use list::{containers, list_active_containers, list_all_containers, list_defined_containers, ListKind};
 pub use log::{log_close, Log, LogLevel};
 pub use network::AddressFamily;
+pub use session::{AttachSession, SessionCommand};
 pub use start::StartOptions;
 pub use state::State;

@@ -80,6 +80,45 @@ fn base() -> &'static Base {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Every lxcpath the rig made, for the watchdog.
+static LXCPATHS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// How long one test binary may run before the watchdog ends it.
+const WATCHDOG: Duration = Duration::from_secs(300);
+
+/// A hung test must not hang CI nor leave containers running: after
+/// `WATCHDOG`, stop every container of the rig's lxcpaths with the
+/// command-line tools (not through the crate, which may be what hangs)
+/// and abort the test binary.
+fn start_watchdog() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(WATCHDOG);
+            eprintln!(
+                "test rig: the tests ran longer than {WATCHDOG:?}; stopping their containers and aborting"
+            );
+            let paths = LXCPATHS.lock().map(|p| p.clone()).unwrap_or_default();
+            for p in paths {
+                let names = Command::new("lxc-ls").arg("-P").arg(&p).arg("--active").arg("-1").output();
+                for n in
+                    names.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines()
+                {
+                    let _ = Command::new("lxc-stop").arg("-P").arg(&p).arg("-n").arg(n).arg("-k").status();
+                }
+            }
+            std::process::abort();
+        });
+    });
+}
+
+fn register(lxcpath: &Path) {
+    start_watchdog();
+    if let Ok(mut p) = LXCPATHS.lock() {
+        p.push(lxcpath.to_owned());
+    }
+}
+
 /// A unique container name for this test binary: `<tag>-<pid>-<n>`.
 pub fn unique_name(tag: &str) -> String {
     format!("{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
@@ -135,6 +174,7 @@ impl TestContainer {
     pub fn new(tag: &str) -> TestContainer {
         let dir = tempfile::Builder::new().prefix("lxc-rs-test.").tempdir().expect("tempdir");
         let lxcpath = dir.path().to_owned();
+        register(&lxcpath);
         let name = unique_name(tag);
         copy_base(&lxcpath, &name);
         let c = Container::with_lxcpath(&name, &lxcpath).expect("open the test container");
@@ -175,6 +215,7 @@ impl TestContainer {
     pub fn undefined(tag: &str) -> TestContainer {
         let dir = tempfile::Builder::new().prefix("lxc-rs-test.").tempdir().expect("tempdir");
         let lxcpath = dir.path().to_owned();
+        register(&lxcpath);
         let name = unique_name(tag);
         let c = Container::with_lxcpath(&name, &lxcpath).expect("open the test container");
         TestContainer { lxcpath, name, c, _dir: dir }

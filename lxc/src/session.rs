@@ -1,0 +1,616 @@
+//! Attach once, run many commands: [`AttachSession`].
+//!
+//! liblxc's attach costs about 2 ms per command (a fork, setns into every
+//! namespace, the cgroup move, the LSM and capability setup). A session pays
+//! it once: it attaches a small helper with the given options, and each
+//! command is then spawned *by the helper* (`posix_spawn`, a vfork and an
+//! exec), so it inherits the helper's namespaces, cgroup, capabilities, LSM
+//! label, uid/gid and environment, without another attach.
+//!
+//! The caller and the helper talk over a `SOCK_SEQPACKET` socket pair: one
+//! message per request (arguments, extra environment, working directory,
+//! and up to three descriptors passed with `SCM_RIGHTS` for stdin, stdout and
+//! stderr), and short replies (started with pid / could not start with errno /
+//! exited with wait status). When the caller closes the socket the helper
+//! exits; when the helper dies (the container stopped, someone killed it)
+//! the caller reads end-of-file and gets [`Error::SessionClosed`], never a
+//! hang.
+
+use std::ffi::{c_char, c_int, CString};
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Output};
+use std::ptr;
+
+use crate::attach::{wait_pid, AttachOptions};
+use crate::command::{read2, Stdio};
+use crate::cstr::path_bytes;
+use crate::error::{Error, Result};
+use crate::fds::Guarded;
+use crate::Container;
+
+/// Largest request: arguments, environment and working directory together.
+const MAX_REQUEST: usize = 1 << 20;
+
+const FLAG_CLEAR_ENV: u8 = 1;
+const FLAG_STDIN: u8 = 2;
+const FLAG_STDOUT: u8 = 4;
+const FLAG_STDERR: u8 = 8;
+
+const REPLY_STARTED: u8 = b'P';
+const REPLY_NOT_STARTED: u8 = b'E';
+const REPLY_EXITED: u8 = b'X';
+
+extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// Commands run through one attach; see [`Container::attach_session`].
+///
+/// ```no_run
+/// let c = lxc::Container::new("web")?;
+/// let mut s = c.attach_session(&lxc::AttachOptions::new())?;
+/// for pkg in ["a", "b", "c"] {
+///     let out = s.command("/bin/sh").args(["-c", &format!("echo installing {pkg}")]).output()?;
+///     assert!(out.status.success());
+/// }
+/// s.close()?;
+/// # Ok::<(), lxc::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AttachSession<'c> {
+    container: &'c Container,
+    helper: libc::pid_t,
+    /// A pidfd of the helper: signals reach it, never a process that
+    /// reused its pid after it was reaped.
+    pidfd: Option<OwnedFd>,
+    sock: Option<Guarded>,
+    /// Reaps the helper as soon as it ends. If the container stops, its
+    /// dying init waits until every process of its pid namespace is
+    /// reaped, the helper (our child) included; a helper left a zombie
+    /// until the next call would make `stop()` hang.
+    reaper: Option<std::thread::JoinHandle<io::Result<ExitStatus>>>,
+}
+
+/// One command of an [`AttachSession`], built like
+/// [`std::process::Command`].
+#[derive(Debug)]
+pub struct SessionCommand<'s, 'c> {
+    session: &'s mut AttachSession<'c>,
+    program: String,
+    args: Vec<String>,
+    env: Vec<String>,
+    clear_env: bool,
+    cwd: Option<std::path::PathBuf>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+}
+
+impl Container {
+    /// Attaches a helper to the running container with `opts` and returns a
+    /// session that runs commands through it (each one spawned by the
+    /// helper, so it enters nothing again). The helper's stdin, stdout and
+    /// stderr, which commands inherit unless they set their own, are those of
+    /// `opts`.
+    pub fn attach_session(&self, opts: &AttachOptions<'_>) -> Result<AttachSession<'_>> {
+        let mut fds = [0 as RawFd; 2];
+        // SAFETY: fds is a valid array of two ints.
+        if unsafe {
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+        } != 0
+        {
+            return Err(Error::Io { op: "socketpair", source: io::Error::last_os_error() });
+        }
+        // SAFETY: socketpair gave us two new descriptors that nothing else owns.
+        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (ours, theirs) = (Guarded::new(ours), Guarded::new(theirs));
+        let helper_sock = theirs.as_raw_fd();
+        // In the attached child, every listed descriptor but the helper's
+        // socket is closed (the caller's end among them).
+        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock), helper_sock)?;
+        drop(theirs);
+        // SAFETY: pidfd_open on our unreaped child; returns a new descriptor.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        // SAFETY: a non-negative result is a descriptor we now own.
+        let pidfd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) });
+        let reaper = std::thread::Builder::new()
+            .name("lxc-session-reaper".into())
+            .spawn(move || wait_pid(pid))
+            .map_err(|source| Error::Io { op: "spawn the session reaper thread", source })?;
+        Ok(AttachSession { container: self, helper: pid, pidfd, sock: Some(ours), reaper: Some(reaper) })
+    }
+}
+
+impl<'c> AttachSession<'c> {
+    /// The helper's pid, as seen from the host.
+    pub fn helper_pid(&self) -> u32 {
+        self.helper as u32
+    }
+
+    /// A command to run through the session.
+    pub fn command(&mut self, program: impl Into<String>) -> SessionCommand<'_, 'c> {
+        SessionCommand {
+            session: self,
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            clear_env: false,
+            cwd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    /// Runs `program` with `args` with the helper's stdio and waits for it.
+    pub fn run(&mut self, program: &str, args: &[&str]) -> Result<ExitStatus> {
+        self.command(program).args(args.iter().copied()).status()
+    }
+
+    /// Ends the session: the helper exits and is reaped.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        drop(self.sock.take());
+        if let Some(reaper) = self.reaper.take() {
+            // The helper is idle (commands run one at a time through
+            // `&mut self`); ending it outright means closing never hangs.
+            if let Some(pidfd) = &self.pidfd {
+                // SAFETY: pidfd_send_signal on our pidfd; ESRCH once the
+                // helper is gone, never another process.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        pidfd.as_raw_fd(),
+                        libc::SIGKILL,
+                        ptr::null::<u8>(),
+                        0,
+                    )
+                };
+            }
+            match reaper.join() {
+                Ok(r) => {
+                    r.map_err(|source| Error::Io { op: "waitpid", source })?;
+                }
+                Err(_) => return Err(Error::bad_return("waitpid", "the session reaper thread panicked")),
+            }
+        }
+        Ok(())
+    }
+
+    fn closed(&mut self, reason: &'static str) -> Error {
+        // The helper is gone or unusable: reap it so that no zombie stays.
+        let _ = self.shutdown();
+        Error::SessionClosed { container: self.container.name().to_owned(), reason }
+    }
+
+    fn sock(&mut self) -> Result<RawFd> {
+        match &self.sock {
+            Some(s) => Ok(s.as_raw_fd()),
+            None => Err(Error::SessionClosed {
+                container: self.container.name().to_owned(),
+                reason: "the session was closed after an earlier failure",
+            }),
+        }
+    }
+
+    /// Reads one reply: a tag and a number.
+    fn reply(&mut self) -> Result<(u8, i32)> {
+        let sock = self.sock()?;
+        let mut buf = [0u8; 5];
+        let n = loop {
+            // SAFETY: buf is valid for 5 bytes.
+            let n = unsafe { libc::recv(sock, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n >= 0 {
+                break n as usize;
+            }
+            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break 0;
+            }
+        };
+        if n != 5 {
+            return Err(self.closed("the helper is gone (did the container stop?)"));
+        }
+        Ok((buf[0], i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]])))
+    }
+}
+
+impl Drop for AttachSession<'_> {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl<'s, 'c> SessionCommand<'s, 'c> {
+    builder_args!(&mut "the program");
+    /// Sets an environment variable for this command.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.push(format!("{key}={value}"));
+        self
+    }
+    /// Starts this command from an empty environment (plus its
+    /// [`SessionCommand::env`] variables).
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.clear_env = true;
+        self
+    }
+    /// The working directory inside the container.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+    stdio_setters!(
+        "The command's stdin (default: the helper's).",
+        "The command's stdout (default: the helper's; piped for `output`).",
+        "The command's stderr (default: the helper's; piped for `output`)."
+    );
+
+    /// Runs the command and waits for it.
+    pub fn status(&mut self) -> Result<ExitStatus> {
+        self.run(false).map(|o| o.status)
+    }
+
+    /// Runs the command with stdout and stderr captured (unless set) and
+    /// waits for it.
+    pub fn output(&mut self) -> Result<Output> {
+        self.run(true)
+    }
+
+    fn run(&mut self, capture: bool) -> Result<Output> {
+        if self.program.is_empty() {
+            return Err(Error::invalid("program", "", "must not be empty"));
+        }
+        for kv in &self.env {
+            if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+                return Err(Error::invalid("environment variable", kv, "needs a name"));
+            }
+        }
+        let mut flags = if self.clear_env { FLAG_CLEAR_ENV } else { 0 };
+        let mut req = Vec::with_capacity(256);
+        req.push(0);
+        push_strings(
+            &mut req,
+            std::iter::once(self.program.as_bytes()).chain(self.args.iter().map(|a| a.as_bytes())),
+        )?;
+        push_strings(&mut req, self.env.iter().map(|e| e.as_bytes()))?;
+        let cwd = self.cwd.as_deref().map(path_bytes).unwrap_or(b"");
+        push_strings(&mut req, std::iter::once(cwd))?;
+        if req.len() > MAX_REQUEST {
+            return Err(Error::invalid("command", &self.program, "arguments and environment exceed 1 MiB"));
+        }
+
+        // Descriptors for the command; for pipes, our ends.
+        let mut send: Vec<Guarded> = Vec::new();
+        let mut out_r = None;
+        let mut err_r = None;
+        let mut in_w = None;
+        for (i, (slot, flag)) in
+            [(&mut self.stdin, FLAG_STDIN), (&mut self.stdout, FLAG_STDOUT), (&mut self.stderr, FLAG_STDERR)]
+                .into_iter()
+                .enumerate()
+        {
+            let default = if capture && i > 0 { Some(Stdio::Piped) } else { None };
+            match slot.take().or(default) {
+                None | Some(Stdio::Inherit) => {}
+                Some(Stdio::Null) => {
+                    let f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open("/dev/null")
+                        .map_err(|source| Error::Io { op: "open /dev/null", source })?;
+                    send.push(Guarded::new(f));
+                    flags |= flag;
+                }
+                Some(Stdio::Piped) => {
+                    let (r, w) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
+                    if i == 0 {
+                        send.push(Guarded::new(r));
+                        in_w = Some(w);
+                    } else {
+                        send.push(Guarded::new(w));
+                        if i == 1 {
+                            out_r = Some(r);
+                        } else {
+                            err_r = Some(r);
+                        }
+                    }
+                    flags |= flag;
+                }
+                Some(Stdio::Fd(fd)) => {
+                    send.push(Guarded::new(fd));
+                    flags |= flag;
+                }
+            }
+        }
+        req[0] = flags;
+
+        let sock = self.session.sock()?;
+        if let Err(e) = send_with_fds(sock, &req, &send) {
+            return Err(match e.raw_os_error() {
+                Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ENOTCONN) => {
+                    self.session.closed("the helper is gone (did the container stop?)")
+                }
+                _ => Error::Io { op: "send to the session helper", source: e },
+            });
+        }
+        drop(send);
+        // Our stdin end: nothing is written through output()/status().
+        drop(in_w);
+
+        match self.session.reply()? {
+            (REPLY_STARTED, _) => {}
+            (REPLY_NOT_STARTED, errno) => {
+                return Err(Error::ProgramNotStarted {
+                    container: self.session.container.name().to_owned(),
+                    program: self.program.clone(),
+                    source: io::Error::from_raw_os_error(errno),
+                })
+            }
+            _ => return Err(self.session.closed("the helper sent a reply out of order")),
+        }
+        let (stdout, stderr) =
+            read2(out_r, err_r).map_err(|source| Error::Io { op: "read command output", source })?;
+        match self.session.reply()? {
+            (REPLY_EXITED, status) => Ok(Output { status: ExitStatus::from_raw(status), stdout, stderr }),
+            _ => Err(self.session.closed("the helper sent a reply out of order")),
+        }
+    }
+}
+
+fn push_strings<'a>(req: &mut Vec<u8>, items: impl Iterator<Item = &'a [u8]>) -> Result<()> {
+    let at = req.len();
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    let mut n = 0u32;
+    for s in items {
+        if s.contains(&0) {
+            return Err(Error::invalid("command argument", s, "contains a NUL byte"));
+        }
+        req.extend_from_slice(s);
+        req.push(0);
+        n += 1;
+    }
+    req[at..at + 4].copy_from_slice(&n.to_ne_bytes());
+    Ok(())
+}
+
+fn cmsg_space(n: usize) -> usize {
+    // SAFETY: CMSG_SPACE only computes a size.
+    unsafe { libc::CMSG_SPACE((n * mem::size_of::<c_int>()) as u32) as usize }
+}
+
+/// Sends one message with up to three descriptors.
+fn send_with_fds(sock: RawFd, data: &[u8], fds: &[Guarded]) -> io::Result<()> {
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: an all-zero msghdr is a valid empty one.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg_space(fds.len()) as _;
+        // SAFETY: msg_control points to a buffer large enough for one header
+        // with fds.len() descriptors (at most 3 ints in 64 bytes).
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN((fds.len() * mem::size_of::<c_int>()) as u32) as _;
+            let p = libc::CMSG_DATA(c).cast::<c_int>();
+            for (i, fd) in fds.iter().enumerate() {
+                p.add(i).write_unaligned(fd.as_raw_fd());
+            }
+        }
+    }
+    loop {
+        // SAFETY: msg describes valid buffers; MSG_NOSIGNAL keeps a dead
+        // peer from raising SIGPIPE.
+        let r = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+// ----- the helper, in the attached child ----------------------------------
+
+/// Sends a reply from the helper; false if the caller is gone.
+fn helper_reply(sock: RawFd, tag: u8, n: i32) -> bool {
+    let b = n.to_ne_bytes();
+    let msg = [tag, b[0], b[1], b[2], b[3]];
+    // SAFETY: msg is 5 valid bytes.
+    unsafe { libc::send(sock, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) == 5 }
+}
+
+/// Splits `n` NUL-terminated strings off the front of `buf`.
+fn take_strings(buf: &[u8]) -> Option<(Vec<CString>, &[u8])> {
+    let n = u32::from_ne_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+    let mut rest = &buf[4..];
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let end = rest.iter().position(|b| *b == 0)?;
+        out.push(CString::new(&rest[..end]).ok()?);
+        rest = &rest[end + 1..];
+    }
+    Some((out, rest))
+}
+
+/// The helper's loop: one request, one spawned command, replies; ends when
+/// the caller closes its end. Returns the helper's exit code.
+fn serve(sock: RawFd) -> i32 {
+    // The helper needs nothing of the caller's but the socket and stdio:
+    // closing the rest also drops copies of other threads' pipes that this
+    // fork inherited, which would otherwise keep them from seeing EOF.
+    // SAFETY: close_range on descriptors of this process only.
+    unsafe {
+        if sock > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, (sock - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
+    }
+    let mut buf = vec![0u8; MAX_REQUEST + 1024];
+    loop {
+        let mut cbuf = [0u64; 8];
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: an all-zero msghdr is a valid empty one.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = mem::size_of_val(&cbuf) as _;
+        // SAFETY: msg describes valid buffers; received descriptors are
+        // close-on-exec.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            return 0;
+        }
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        // SAFETY: walking the control messages recvmsg filled in.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let count =
+                        ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / mem::size_of::<c_int>();
+                    let p = libc::CMSG_DATA(c).cast::<c_int>();
+                    for i in 0..count {
+                        fds.push(OwnedFd::from_raw_fd(p.add(i).read_unaligned()));
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let r = spawn_request(&buf[..n as usize], fds);
+        let ok = match r {
+            Err(errno) => helper_reply(sock, REPLY_NOT_STARTED, errno),
+            Ok(pid) => {
+                helper_reply(sock, REPLY_STARTED, pid) && {
+                    let mut status = 0;
+                    // SAFETY: pid is the helper's child.
+                    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+                        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+                    {
+                    }
+                    helper_reply(sock, REPLY_EXITED, status)
+                }
+            }
+        };
+        if !ok {
+            return 0;
+        }
+    }
+}
+
+/// Spawns one request's command; the pid, or the errno of the failure.
+fn spawn_request(req: &[u8], fds: Vec<OwnedFd>) -> std::result::Result<libc::pid_t, i32> {
+    let flags = *req.first().ok_or(libc::EINVAL)?;
+    let (argv, rest) = take_strings(&req[1..]).ok_or(libc::EINVAL)?;
+    let (env, rest) = take_strings(rest).ok_or(libc::EINVAL)?;
+    let (cwd, _) = take_strings(rest).ok_or(libc::EINVAL)?;
+    if argv.is_empty() {
+        return Err(libc::EINVAL);
+    }
+    // The environment: the helper's (unless cleared), then the extra
+    // variables, a later one replacing an earlier one of the same name.
+    let mut envp: Vec<CString> = Vec::new();
+    if flags & FLAG_CLEAR_ENV == 0 {
+        // SAFETY: environ is a NULL-terminated array of C strings; this
+        // single-threaded helper does not change it while we read.
+        unsafe {
+            let mut p = environ;
+            while !p.is_null() && !(*p).is_null() {
+                envp.push(std::ffi::CStr::from_ptr(*p).to_owned());
+                p = p.add(1);
+            }
+        }
+    }
+    for kv in env {
+        let name_len = kv.as_bytes().iter().position(|b| *b == b'=').unwrap_or(0);
+        envp.retain(|e| e.as_bytes().get(..=name_len) != kv.as_bytes().get(..=name_len));
+        envp.push(kv);
+    }
+    let mut envp_ptrs: Vec<*mut c_char> = envp.iter().map(|e| e.as_ptr().cast_mut()).collect();
+    envp_ptrs.push(ptr::null_mut());
+    let mut argv_ptrs: Vec<*mut c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argv_ptrs.push(ptr::null_mut());
+
+    let mut fds = fds.into_iter();
+    // SAFETY: all-zero is the state posix_spawn_file_actions_init sets up.
+    let mut actions: libc::posix_spawn_file_actions_t = unsafe { mem::zeroed() };
+    // SAFETY: actions is a valid object to initialise.
+    unsafe { libc::posix_spawn_file_actions_init(&mut actions) };
+    let mut keep = Vec::new();
+    for (target, flag) in [(0, FLAG_STDIN), (1, FLAG_STDOUT), (2, FLAG_STDERR)] {
+        if flags & flag != 0 {
+            let Some(fd) = fds.next() else {
+                // SAFETY: destroying the object initialised above.
+                unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
+                return Err(libc::EBADF);
+            };
+            // SAFETY: actions is initialised; fd stays open until spawn.
+            unsafe { libc::posix_spawn_file_actions_adddup2(&mut actions, fd.as_raw_fd(), target) };
+            keep.push(fd);
+        }
+    }
+    let cwd = cwd.into_iter().next().filter(|c| !c.as_bytes().is_empty());
+    if let Some(dir) = &cwd {
+        // SAFETY: actions is initialised; dir lives until spawn.
+        unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut actions, dir.as_ptr()) };
+    }
+    let mut pid = 0;
+    // SAFETY: every pointer is valid and NULL-terminated where required;
+    // posix_spawnp searches PATH of the helper's environment.
+    let r = unsafe {
+        libc::posix_spawnp(
+            &mut pid,
+            argv[0].as_ptr(),
+            &actions,
+            ptr::null(),
+            argv_ptrs.as_ptr(),
+            envp_ptrs.as_ptr(),
+        )
+    };
+    // SAFETY: destroying the object initialised above.
+    unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
+    drop(keep);
+    if r == 0 {
+        Ok(pid)
+    } else {
+        Err(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let mut req = vec![FLAG_CLEAR_ENV];
+        push_strings(&mut req, ["/bin/echo", "a b", ""].iter().map(|s| s.as_bytes())).unwrap();
+        push_strings(&mut req, ["K=V"].iter().map(|s| s.as_bytes())).unwrap();
+        push_strings(&mut req, std::iter::once(&b"/tmp"[..])).unwrap();
+        let (argv, rest) = take_strings(&req[1..]).unwrap();
+        assert_eq!(argv, [c"/bin/echo".to_owned(), c"a b".to_owned(), c"".to_owned()]);
+        let (env, rest) = take_strings(rest).unwrap();
+        assert_eq!(env, [c"K=V".to_owned()]);
+        let (cwd, rest) = take_strings(rest).unwrap();
+        assert_eq!(cwd, [c"/tmp".to_owned()]);
+        assert!(rest.is_empty());
+        assert!(take_strings(&req[1..5]).is_none() || take_strings(&req[1..5]).unwrap().0.is_empty());
+        assert!(push_strings(&mut req, std::iter::once(&b"a\0b"[..])).is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! Attach sessions: one attach, many commands.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use common::TestContainer;
+use lxc::{AttachOptions, Error, State, Stdio};
+
+#[test]
+fn many_commands_through_one_attach() {
+    require_root!();
+    let t = TestContainer::running("sess");
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    for i in 0..50 {
+        let out = s
+            .command("/bin/sh")
+            .args(["-c", &format!("echo out{i}; echo err{i} >&2; exit {}", i % 3)])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(i % 3));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("out{i}\n"));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("err{i}\n"));
+    }
+    assert!(s.run("/bin/true", &[]).unwrap().success());
+    let st = s.command("/bin/sh").args(["-c", "kill -KILL $$"]).status().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    s.close().unwrap();
+}
+
+#[test]
+fn commands_inherit_what_the_session_attached_with() {
+    require_root!();
+    let t = TestContainer::running("sessids");
+    let opts = AttachOptions::new().uid(1000).gid(1000).env("FROM_SESSION", "yes").cwd("/tmp");
+    let mut s = t.c.attach_session(&opts).unwrap();
+    let out = s
+        .command("/bin/sh")
+        .args(["-c", "id -u; id -g; echo $FROM_SESSION; pwd; hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("1000\n1000\nyes\n/tmp\n{}\n", t.name));
+    // The session's helper sits in the container's cgroup; so do its commands.
+    let out = s.command("/bin/cat").arg("/proc/self/cgroup").output().unwrap();
+    let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let inside = String::from_utf8_lossy(&out.stdout);
+    let mem = |t: &str| t.lines().find(|l| l.contains(":memory:")).unwrap_or_default().to_owned();
+    assert_ne!(mem(&inside), mem(&host));
+    // Per command: environment, cleared environment, working directory.
+    let out = s
+        .command("/bin/sh")
+        .args(["-c", "echo $A $FROM_SESSION; pwd"])
+        .env("A", "1")
+        .current_dir("/etc")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 yes\n/etc\n");
+    let out = s.command("/bin/env").env_clear().env("ONLY", "this").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ONLY=this\n");
+}
+
+#[test]
+fn stdin_and_missing_programs() {
+    require_root!();
+    let t = TestContainer::running("sessio");
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    let (r, mut w) = std::io::pipe().unwrap();
+    std::io::Write::write_all(&mut w, b"through the session\n").unwrap();
+    drop(w);
+    let out = s.command("/bin/cat").stdin(Stdio::from(std::os::fd::OwnedFd::from(r))).output().unwrap();
+    assert_eq!(out.stdout, b"through the session\n");
+    let err = s.command("/no/such/program").status().unwrap_err();
+    assert!(
+        matches!(&err, Error::ProgramNotStarted { source, .. } if source.raw_os_error() == Some(libc::ENOENT)),
+        "{err:?}"
+    );
+    // The session goes on after a failed command.
+    assert!(s.run("/bin/true", &[]).unwrap().success());
+    let out = s.command("/bin/ls").arg("/proc/self/fd").output().unwrap();
+    let n = String::from_utf8_lossy(&out.stdout).split_whitespace().count();
+    assert_eq!(n, 4, "descriptors leaked into a session command: {:?}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_dead_helper_or_stopped_container_is_an_error_not_a_hang() {
+    require_root!();
+    let t = TestContainer::running("sessdead");
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    assert!(s.run("/bin/true", &[]).unwrap().success());
+    // SAFETY: the helper is a child of this process, started by the session.
+    unsafe { libc::kill(s.helper_pid() as i32, libc::SIGKILL) };
+    let err = s.run("/bin/true", &[]).unwrap_err();
+    assert!(matches!(err, Error::SessionClosed { .. }), "{err:?}");
+    assert!(matches!(s.run("/bin/true", &[]), Err(Error::SessionClosed { .. })));
+
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, Duration::from_secs(10)).unwrap();
+    let err = s.run("/bin/true", &[]).unwrap_err();
+    assert!(matches!(err, Error::SessionClosed { .. }), "{err:?}");
+}
