@@ -214,3 +214,38 @@ fn init_pidfd_polls_readable_after_stop() {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::poll(&mut p, 1, 5000) }, 1, "not readable after stop");
 }
+
+#[test]
+fn start_options_set_the_objects_flags() {
+    require_root!();
+    let t = TestContainer::new("flags");
+    t.c.want_close_all_fds(true).unwrap();
+    t.c.want_daemonize(true).unwrap();
+    t.c.start_with(&StartOptions::new().close_all_fds(true)).unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    // The daemonized start returned while the container runs on.
+    assert!(t.c.is_running());
+    // SAFETY: reading the public `daemonize` field of the live object.
+    assert!(unsafe { (*t.c.as_raw()).daemonize });
+}
+
+#[test]
+fn raw_handles_round_trip() {
+    require_root!();
+    let t = TestContainer::new("raw");
+    let raw = t.c.as_raw();
+    // SAFETY: raw is a live container object; the new handle takes its own
+    // reference, and nothing calls the &mut methods meanwhile.
+    let second = unsafe { Container::from_raw_borrowed(raw) }.unwrap();
+    assert_eq!(second.name(), t.name);
+    assert_eq!(second.as_raw(), raw);
+    let p = second.into_raw();
+    // SAFETY: p carries the reference into_raw gave up.
+    let third = unsafe { Container::from_raw(p) }.unwrap();
+    assert!(third.is_defined());
+    drop(third);
+    // The first handle still holds its own reference.
+    assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), t.name.as_str());
+    // SAFETY: a null pointer is refused before use.
+    assert!(unsafe { Container::from_raw(std::ptr::null_mut()) }.is_err());
+}

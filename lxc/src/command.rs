@@ -1,7 +1,7 @@
 //! A `std::process::Command`-shaped front over attach:
 //! `container.command("ls").arg("-l").output()?`.
 
-use std::io::{self, PipeReader, PipeWriter, Read};
+use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{ExitStatus, Output};
@@ -326,25 +326,53 @@ impl AttachChild {
     }
 }
 
-/// Reads two pipes to their ends at once, with poll(2).
-pub(crate) fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    let mut pipes = [a, b];
-    let mut out = [Vec::new(), Vec::new()];
-    let mut buf = vec![0u8; 64 * 1024];
+/// Reads into the spare capacity of `out`; the count, 0 at end of file.
+fn read_some(fd: RawFd, out: &mut Vec<u8>) -> io::Result<usize> {
+    out.reserve(16 * 1024);
+    let spare = out.spare_capacity_mut();
     loop {
-        let mut fds = Vec::with_capacity(2);
-        let mut which = Vec::with_capacity(2);
+        // SAFETY: reads at most spare.len() bytes into the vector's spare
+        // capacity.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: the kernel initialised the first n spare bytes.
+            unsafe { out.set_len(out.len() + n) };
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Reads two pipes to their ends at once, with poll(2) (one pipe alone is
+/// simply read to its end).
+pub(crate) fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut out = [Vec::new(), Vec::new()];
+    match (&a, &b) {
+        (None, None) => return Ok((Vec::new(), Vec::new())),
+        (Some(p), None) | (None, Some(p)) => {
+            let i = usize::from(a.is_none());
+            while read_some(p.as_raw_fd(), &mut out[i])? > 0 {}
+            let [x, y] = out;
+            return Ok((x, y));
+        }
+        (Some(_), Some(_)) => {}
+    }
+    let pipes = [a, b];
+    let mut open = [true, true];
+    while open[0] || open[1] {
+        let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 2];
         for (i, p) in pipes.iter().enumerate() {
-            if let Some(p) = p {
-                fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-                which.push(i);
+            if let (true, Some(p)) = (open[i], p) {
+                fds[i].fd = p.as_raw_fd();
             }
         }
-        if fds.is_empty() {
-            return Ok((std::mem::take(&mut out[0]), std::mem::take(&mut out[1])));
-        }
-        // SAFETY: fds is a valid array of fds.len() pollfd entries.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        // SAFETY: fds is a valid array of two pollfd entries (a negative fd
+        // is ignored by poll).
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -352,17 +380,12 @@ pub(crate) fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<
             }
             return Err(e);
         }
-        for (pfd, &i) in fds.iter().zip(&which) {
-            if pfd.revents == 0 {
-                continue;
-            }
-            let Some(p) = pipes[i].as_mut() else { continue };
-            match p.read(&mut buf) {
-                Ok(0) => pipes[i] = None,
-                Ok(n) => out[i].extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        for i in 0..2 {
+            if fds[i].fd >= 0 && fds[i].revents != 0 && read_some(fds[i].fd, &mut out[i])? == 0 {
+                open[i] = false;
             }
         }
     }
+    let [x, y] = out;
+    Ok((x, y))
 }

@@ -727,20 +727,90 @@ impl Container {
         self.check_bool("want_close_all_fds", ok)
     }
 
+    /// Calls a `(container) -> fd` member; a negative result is an error
+    /// that says whether the container runs.
+    #[allow(dead_code)]
+    fn fd_call(
+        &self,
+        op: &'static str,
+        f: unsafe extern "C" fn(*mut sys::lxc_container) -> c_int,
+    ) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        clear_errno();
+        // SAFETY: ptr is live; f is a member of this container taking only it.
+        let fd = unsafe { f(self.ptr.as_ptr()) };
+        if fd < 0 {
+            return Err(self.explain(
+                op,
+                &[State::Running, State::Frozen, State::Thawed],
+                "it must be running",
+            ));
+        }
+        // SAFETY: liblxc returns a new descriptor that the caller owns.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
     /// A pidfd of the container's init (`init_pidfd`): it polls readable
     /// when init exits.
     #[cfg(lxc_member = "init_pidfd")]
     pub fn init_pidfd(&self) -> Result<std::os::fd::OwnedFd> {
-        use std::os::fd::FromRawFd;
         let f = newer_method!(self.init_pidfd);
+        self.fd_call("init_pidfd", f)
+    }
+
+    /// A mount descriptor of the running container's devpts instance
+    /// (`devpts_fd`), to make ptys inside from the host.
+    #[cfg(lxc_member = "devpts_fd")]
+    pub fn devpts_fd(&self) -> Result<std::os::fd::OwnedFd> {
+        let f = newer_method!(self.devpts_fd);
+        self.fd_call("devpts_fd", f)
+    }
+
+    /// The listener descriptor of the container's seccomp notifier
+    /// (`seccomp_notify_fd`); the container needs a seccomp profile with
+    /// `notify` actions (`lxc.seccomp.notify.proxy`).
+    #[cfg(lxc_member = "seccomp_notify_fd")]
+    pub fn seccomp_notify_fd(&self) -> Result<std::os::fd::OwnedFd> {
+        let f = method!(self.seccomp_notify_fd);
+        self.fd_call("seccomp_notify_fd", f)
+    }
+
+    /// The seccomp notifier descriptor of the running container, asked from
+    /// its monitor (`seccomp_notify_fd_active`).
+    #[cfg(lxc_member = "seccomp_notify_fd_active")]
+    pub fn seccomp_notify_fd_active(&self) -> Result<std::os::fd::OwnedFd> {
+        let f = newer_method!(self.seccomp_notify_fd_active);
+        self.fd_call("seccomp_notify_fd_active", f)
+    }
+
+    /// Reboots the container and waits up to `timeout` for it to come back
+    /// (`reboot2`); [`Error::Timeout`] when it did not in time.
+    #[cfg(lxc_member = "reboot2")]
+    pub fn reboot2(&self, timeout: Duration) -> Result<()> {
+        let f = method!(self.reboot2);
+        if !self.is_running() {
+            return Err(self.explain("reboot2", &[], "it must be running"));
+        }
         clear_errno();
         // SAFETY: ptr is live.
-        let fd = unsafe { f(self.ptr.as_ptr()) };
-        if fd < 0 {
-            return Err(self.explain("init_pidfd", &[State::Running, State::Frozen], "it must be running"));
+        if unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) } {
+            Ok(())
+        } else if self.is_running() {
+            Err(Error::Timeout { op: "reboot2", container: self.name.to_string(), timeout })
+        } else {
+            Err(self.failed("reboot2"))
         }
-        // SAFETY: liblxc returns a new descriptor that the caller owns.
-        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Sets the timeout of the container's command-socket requests
+    /// (`set_timeout`; liblxc 6.0 and later).
+    #[cfg(lxc_member = "set_timeout")]
+    pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
+        let f = newer_method!(self.set_timeout);
+        clear_errno();
+        // SAFETY: ptr is live; the timeout is passed in whole seconds.
+        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout) as _) };
+        self.check_bool("set_timeout", ok)
     }
 
     // ----- configuration --------------------------------------------------

@@ -19,9 +19,15 @@ pub(crate) fn with_cstr<R>(what: &'static str, s: &[u8], f: impl FnOnce(*const c
         return Err(Error::invalid(what, s, "contains a NUL byte"));
     }
     if s.len() < STACK_LEN {
-        let mut buf = [0u8; STACK_LEN];
-        buf[..s.len()].copy_from_slice(s);
-        Ok(f(buf.as_ptr().cast()))
+        let mut buf = std::mem::MaybeUninit::<[u8; STACK_LEN]>::uninit();
+        let p = buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: s.len() + 1 <= STACK_LEN bytes are written into the
+        // buffer, and C reads only up to the NUL written last.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+            p.add(s.len()).write(0);
+        }
+        Ok(f(p.cast_const().cast()))
     } else {
         let c = CString::new(s).map_err(|_| Error::invalid(what, s, "contains a NUL byte"))?;
         Ok(f(c.as_ptr()))

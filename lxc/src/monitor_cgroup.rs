@@ -105,16 +105,33 @@ fn procs_file(line: &str, mountinfo: &str) -> Option<PathBuf> {
     None
 }
 
+/// Moves the process back to `origin`, then removes the cgroups it was
+/// moved into if they are empty: after a failed start, liblxc's monitor
+/// gave up removing its cgroup while the caller was still inside it. A
+/// cgroup that holds a process (a running container's monitor) refuses the
+/// rmdir and stays.
 fn move_back(origin: &[(String, PathBuf)]) -> io::Result<()> {
     let now = fs::read_to_string("/proc/self/cgroup")?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let pid = std::process::id().to_string();
     let mut result = Ok(());
+    let mut left = Vec::new();
     for (line, procs) in origin {
         if now.lines().any(|l| l == line) {
             continue;
         }
+        let hierarchy = line.split(':').next().unwrap_or_default();
+        if let Some(cur) = now.lines().find(|l| l.split(':').next() == Some(hierarchy)) {
+            left.extend(procs_file(cur, &mountinfo).and_then(|p| p.parent().map(PathBuf::from)));
+        }
         if let Err(e) = fs::write(procs, &pid) {
             result = Err(e);
+        }
+    }
+    for dir in left {
+        let is_monitor = dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("lxc.monitor."));
+        if is_monitor {
+            let _ = fs::remove_dir(&dir);
         }
     }
     result

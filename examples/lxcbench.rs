@@ -1,0 +1,340 @@
+//! `impl=rust` of the shared liblxc bindings benchmark: the same operations
+//! as the C, Go and Python programs, through the crate's public API as a
+//! user would call it, speaking the benchmark's line protocol.
+//!
+//! ```sh
+//! cargo build --release --example lxcbench
+//! ./target/release/examples/lxcbench <op> <lxcpath> <n>
+//! ./bench/compare                   # the whole comparison (see README)
+//! ```
+//!
+//! Ops: `attach_true`, `attach_echo_pipe`, `state`, `get_config_item`,
+//! `list_all`, `lifecycle`, `concurrent_start`, and, beyond the C API,
+//! `session_true` and `session_echo_pipe` (one attach, then N commands).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use lxc::{AttachOptions, Container, CreateOptions, State, Stdio};
+
+const IMPL: &str = "rust";
+const RUN_NAME: &str = "run0";
+const CS_COUNT: usize = 16;
+const CS_WORKERS: usize = 4;
+const TEN_SECONDS: Duration = Duration::from_secs(10);
+
+type OpResult = Result<Vec<f64>, String>;
+
+fn micros(t0: Instant) -> f64 {
+    t0.elapsed().as_nanos() as f64 / 1000.0
+}
+
+fn warmup_for(op: &str, n: usize) -> usize {
+    if op == "lifecycle" || op == "concurrent_start" {
+        0
+    } else {
+        n / 20
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Prints the protocol line: median, nearest-rank p95, operations per second.
+fn report(op: &str, samples: &mut [f64], extra: &str) {
+    let n = samples.len();
+    let sum: f64 = samples.iter().sum();
+    let med = median(samples);
+    let k = (95 * n).div_ceil(100).saturating_sub(1);
+    let p95 = samples[k];
+    let ops = if sum > 0.0 { n as f64 / (sum / 1e6) } else { 0.0 };
+    println!("op={op} impl={IMPL} n={n} median_us={med:.3} p95_us={p95:.3} ops_s={ops:.2}{extra}");
+}
+
+fn open_running(path: &Path) -> Result<Container, String> {
+    let c = Container::with_lxcpath(RUN_NAME, path).map_err(|e| e.to_string())?;
+    if !c.is_running() {
+        return Err("run0 not running".into());
+    }
+    Ok(c)
+}
+
+/// Times `n` calls of `one` after the warm-up; `one` checks its own result.
+fn timed(op: &str, n: usize, mut one: impl FnMut() -> Result<(), String>) -> OpResult {
+    for _ in 0..warmup_for(op, n) {
+        one().map_err(|e| format!("{e} (warmup)"))?;
+    }
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let r = one();
+        s.push(micros(t0));
+        r?;
+    }
+    Ok(s)
+}
+
+fn op_attach(op: &str, path: &Path, n: usize, pipe_out: bool) -> OpResult {
+    let c = open_running(path)?;
+    let opts = AttachOptions::new();
+    timed(op, n, || {
+        if pipe_out {
+            let out = c
+                .command("echo")
+                .arg("hello")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!("echo exited with {}", out.status));
+            }
+            if out.stdout != b"hello\n" {
+                return Err("unexpected output".into());
+            }
+        } else {
+            let st = c.attach_run_wait(&opts, "/bin/true", &[]).map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err(format!("/bin/true exited with {st}"));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn op_session(op: &str, path: &Path, n: usize, pipe_out: bool) -> OpResult {
+    let c = open_running(path)?;
+    let mut s = c.attach_session(&AttachOptions::new()).map_err(|e| e.to_string())?;
+    let r = timed(op, n, || {
+        if pipe_out {
+            let out =
+                s.command("echo").arg("hello").stdout(Stdio::piped()).output().map_err(|e| e.to_string())?;
+            if !out.status.success() || out.stdout != b"hello\n" {
+                return Err("unexpected output".into());
+            }
+        } else {
+            let st = s.run("/bin/true", &[]).map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err(format!("/bin/true exited with {st}"));
+            }
+        }
+        Ok(())
+    });
+    s.close().map_err(|e| e.to_string())?;
+    r
+}
+
+fn op_state(op: &str, path: &Path, n: usize) -> OpResult {
+    let c = open_running(path)?;
+    timed(op, n, || match c.state() {
+        Ok(State::Running) => Ok(()),
+        other => Err(format!("state != RUNNING: {other:?}")),
+    })
+}
+
+fn op_get_config_item(op: &str, path: &Path, n: usize) -> OpResult {
+    let c = open_running(path)?;
+    timed(op, n, || {
+        // An owned String, like the other bindings return.
+        let v = c.config_item_str("lxc.uts.name").map_err(|e| e.to_string())?;
+        if v == RUN_NAME {
+            Ok(())
+        } else {
+            Err(format!("lxc.uts.name != run0: {v:?}"))
+        }
+    })
+}
+
+fn op_list_all(op: &str, path: &Path, n: usize) -> OpResult {
+    let expect: usize = std::env::var("LXCBENCH_LIST_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    timed(op, n, || {
+        let names = lxc::list_all_containers(Some(path)).map_err(|e| e.to_string())?;
+        if names.len() == expect {
+            Ok(())
+        } else {
+            Err(format!("wrong container count {}", names.len()))
+        }
+    })
+}
+
+/// Stops and destroys what the lifecycle op made, on any way out.
+struct LifecycleGuard<'a> {
+    path: &'a Path,
+}
+
+impl Drop for LifecycleGuard<'_> {
+    fn drop(&mut self) {
+        force_remove(self.path);
+    }
+}
+
+fn force_remove(path: &Path) {
+    if let Ok(c) = Container::with_lxcpath("lc-rust", path) {
+        if c.is_running() {
+            let _ = c.stop();
+            let _ = c.wait(State::Stopped, TEN_SECONDS);
+        }
+        if c.is_defined() {
+            let _ = c.destroy();
+        }
+    }
+}
+
+fn op_lifecycle(path: &Path, n: usize) -> Result<(Vec<f64>, String), String> {
+    let _guard = LifecycleGuard { path };
+    let mut s = Vec::with_capacity(n);
+    let mut ph: [Vec<f64>; 4] = Default::default();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let c = Container::with_lxcpath("lc-rust", path).map_err(|e| e.to_string())?;
+        if c.is_defined() {
+            return Err("lc-rust already exists".into());
+        }
+        c.set_config_item("lxc.net.0.type", "empty").map_err(|e| e.to_string())?;
+        c.create(&CreateOptions::new().template("busybox").quiet(true))
+            .map_err(|e| format!("create: {e}"))?;
+        let t1 = Instant::now();
+        c.start().map_err(|e| format!("start: {e}"))?;
+        c.wait(State::Running, TEN_SECONDS).map_err(|e| format!("wait RUNNING: {e}"))?;
+        let t2 = Instant::now();
+        c.stop().map_err(|e| format!("stop: {e}"))?;
+        c.wait(State::Stopped, TEN_SECONDS).map_err(|e| format!("wait STOPPED: {e}"))?;
+        let t3 = Instant::now();
+        c.destroy().map_err(|e| format!("destroy: {e}"))?;
+        drop(c);
+        let total = micros(t0);
+        s.push(total);
+        let us = |a: Instant, b: Instant| b.duration_since(a).as_nanos() as f64 / 1000.0;
+        ph[0].push(us(t0, t1));
+        ph[1].push(us(t1, t2));
+        ph[2].push(us(t2, t3));
+        ph[3].push(total - us(t0, t3));
+    }
+    let extra = format!(
+        " create_med_us={:.0} start_med_us={:.0} stop_med_us={:.0} destroy_med_us={:.0}",
+        median(&mut ph[0]),
+        median(&mut ph[1]),
+        median(&mut ph[2]),
+        median(&mut ph[3])
+    );
+    Ok((s, extra))
+}
+
+/// Stops every csNN container that runs (not timed), also on the way out.
+struct StopAll<'a>(&'a [Container]);
+
+impl StopAll<'_> {
+    fn stop(&self) {
+        for c in self.0 {
+            if c.is_running() {
+                let _ = c.stop();
+                let _ = c.wait(State::Stopped, TEN_SECONDS);
+            }
+        }
+    }
+}
+
+impl Drop for StopAll<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn op_concurrent_start(path: &Path, n: usize) -> OpResult {
+    let mut cs = Vec::with_capacity(CS_COUNT);
+    for j in 0..CS_COUNT {
+        let c = Container::with_lxcpath(&format!("cs{j:02}"), path).map_err(|e| e.to_string())?;
+        if !c.is_defined() {
+            return Err("csNN container missing".into());
+        }
+        if c.is_running() {
+            return Err("csNN container already running".into());
+        }
+        cs.push(c);
+    }
+    let all = StopAll(&cs);
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let ok = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..CS_WORKERS)
+                .map(|w| {
+                    let cs = &cs;
+                    scope.spawn(move || {
+                        cs.iter()
+                            .skip(w)
+                            .step_by(CS_WORKERS)
+                            .all(|c| c.start().is_ok() && c.wait(State::Running, TEN_SECONDS).is_ok())
+                    })
+                })
+                .collect();
+            workers.into_iter().all(|h| h.join().unwrap_or(false))
+        });
+        s.push(micros(t0));
+        all.stop();
+        if !ok {
+            return Err("a start failed".into());
+        }
+    }
+    Ok(s)
+}
+
+fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
+    let (mut samples, extra) = match op {
+        "attach_true" => (op_attach(op, path, n, false)?, String::new()),
+        "attach_echo_pipe" => (op_attach(op, path, n, true)?, String::new()),
+        "session_true" => (op_session(op, path, n, false)?, String::new()),
+        "session_echo_pipe" => (op_session(op, path, n, true)?, String::new()),
+        "state" => (op_state(op, path, n)?, String::new()),
+        "get_config_item" => (op_get_config_item(op, path, n)?, String::new()),
+        "list_all" => (op_list_all(op, path, n)?, String::new()),
+        "lifecycle" => op_lifecycle(path, n)?,
+        "concurrent_start" => (op_concurrent_start(path, n)?, String::new()),
+        _ => {
+            println!("op={op} impl={IMPL} unsupported=\"unknown op\"");
+            return Ok(());
+        }
+    };
+    report(op, &mut samples, &extra);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: {} <op> <lxcpath> <n>", args[0]);
+        return ExitCode::from(2);
+    }
+    let op = args[1].clone();
+    let path = PathBuf::from(&args[2]);
+    let n: usize = match args[3].parse() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            eprintln!("n must be > 0");
+            return ExitCode::from(2);
+        }
+    };
+    // A panic anywhere still stops what this program started: the guards
+    // above run while the panic unwinds, and this hook reports the error.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("[{IMPL}] panic: {info}");
+    }));
+    let r = std::panic::catch_unwind(|| run(&op, &path, n)).unwrap_or_else(|_| Err("panic".into()));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let e = e.replace('"', "'");
+            println!("op={op} impl={IMPL} error=\"{e}\"");
+            eprintln!("[{IMPL}] {op}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

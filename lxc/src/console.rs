@@ -1,0 +1,109 @@
+//! The container's consoles: `console_getfd`, `console`, `console_log`.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::error::{Error, Result};
+use crate::{sys, Container};
+
+/// A tty of the container allocated by [`Container::console_getfd`].
+#[derive(Debug)]
+pub struct Console {
+    /// The tty's number in the container (`/dev/tty<N>`).
+    pub ttynum: i32,
+    /// The host side of the pty: read the container's output, write its input.
+    pub ptx: OwnedFd,
+    /// Keeps the tty allocated to us; dropping it frees the tty.
+    pub keep: OwnedFd,
+}
+
+impl Container {
+    /// Allocates a tty of the running container, the next free one or
+    /// `ttynum` (`console_getfd`); the container needs `lxc.tty.max` > 0.
+    pub fn console_getfd(&self, ttynum: Option<i32>) -> Result<Console> {
+        let f = self.raw_member(|c| c.console_getfd, "console_getfd")?;
+        let mut tty = ttynum.unwrap_or(-1);
+        let mut ptx = -1;
+        crate::container::clear_errno();
+        // SAFETY: the container is live; both out-pointers are valid.
+        let fd = unsafe { f(self.as_raw(), &mut tty, &mut ptx) };
+        if fd < 0 || ptx < 0 {
+            return Err(self.failed("console_getfd"));
+        }
+        // SAFETY: liblxc hands over both new descriptors; each is owned once.
+        let (ptx, keep) = unsafe { (OwnedFd::from_raw_fd(ptx), OwnedFd::from_raw_fd(fd)) };
+        Ok(Console { ttynum: tty, ptx, keep })
+    }
+
+    /// Connects the given descriptors to a console of the running container
+    /// until the user types the escape sequence (`Ctrl+<escape> q`)
+    /// (`console`, `lxc-console`): `ttynum` `None` for the next free tty,
+    /// `Some(0)` for the console itself.
+    pub fn console(
+        &self,
+        ttynum: Option<i32>,
+        stdin: BorrowedFd<'_>,
+        stdout: BorrowedFd<'_>,
+        stderr: BorrowedFd<'_>,
+        escape: char,
+    ) -> Result<()> {
+        let f = self.raw_member(|c| c.console, "console")?;
+        if !escape.is_ascii_lowercase() {
+            return Err(Error::invalid("escape character", escape.to_string(), "must be a letter a to z"));
+        }
+        let esc = (escape as u8 - b'a' + 1) as i32;
+        crate::container::clear_errno();
+        // SAFETY: the container is live; the descriptors are borrowed for
+        // the call.
+        let r = unsafe {
+            f(
+                self.as_raw(),
+                ttynum.unwrap_or(-1),
+                stdin.as_raw_fd(),
+                stdout.as_raw_fd(),
+                stderr.as_raw_fd(),
+                esc,
+            )
+        };
+        if r < 0 {
+            Err(self.failed("console"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads what the container wrote to its console since the last read
+    /// (and with `clear`, empties the ring buffer) (`console_log`); the
+    /// container needs `lxc.console.buffer.size` (in bytes, at least 4096).
+    /// `max` bounds how much is read (0: all). An empty buffer reads as
+    /// empty.
+    pub fn console_log(&self, clear: bool, max: u64) -> Result<Vec<u8>> {
+        let f = self.raw_member(|c| c.console_log, "console_log")?;
+        let mut read_max = max;
+        let mut log =
+            sys::lxc_console_log { clear, read: true, read_max: &mut read_max, data: std::ptr::null_mut() };
+        crate::container::clear_errno();
+        // SAFETY: the container is live; log and read_max are valid for the
+        // call; liblxc sets data to a malloc'ed buffer of read_max bytes.
+        let r = unsafe { f(self.as_raw(), &mut log) };
+        if r < 0 {
+            // liblxc answers an empty ring buffer with an error.
+            let errno = std::io::Error::last_os_error().raw_os_error();
+            if self.is_running() && matches!(errno, Some(libc::ENODATA) | Some(libc::EMSGSIZE)) {
+                return Ok(Vec::new());
+            }
+            return Err(self.failed("console_log"));
+        }
+        if log.data.is_null() || read_max == 0 {
+            if !log.data.is_null() {
+                // SAFETY: the buffer is ours to free.
+                unsafe { libc::free(log.data.cast()) };
+            }
+            return Ok(Vec::new());
+        }
+        // SAFETY: liblxc wrote read_max bytes at data.
+        let v = unsafe { std::slice::from_raw_parts(log.data.cast::<u8>(), read_max as usize) }.to_vec();
+        // SAFETY: the buffer is ours to free, once.
+        unsafe { libc::free(log.data.cast()) };
+        Ok(v)
+    }
+}

@@ -1,0 +1,325 @@
+//! Copies of a container: `clone`, and snapshots (`snapshot`,
+//! `snapshot_list`, `snapshot_restore`, `snapshot_destroy`,
+//! `snapshot_destroy_all`, `destroy_with_snapshots`).
+
+use std::ffi::{c_char, CString};
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use bitflags::bitflags;
+
+use crate::create::BackingStore;
+use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, CStrArray};
+use crate::error::{Error, Result};
+use crate::{sys, Container, State};
+
+bitflags! {
+    /// How to clone (`LXC_CLONE_*`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct CloneFlags: i32 {
+        /// Keep the hostname in the copy's rootfs.
+        const KEEP_NAME = sys::LXC_CLONE_KEEPNAME as i32;
+        /// Keep the MAC addresses of the network interfaces.
+        const KEEP_MACADDR = sys::LXC_CLONE_KEEPMACADDR as i32;
+        /// Snapshot the rootfs instead of copying it (overlay, btrfs, zfs, lvm).
+        const SNAPSHOT = sys::LXC_CLONE_SNAPSHOT as i32;
+        /// Use the backing store type of the original.
+        const KEEP_BDEV_TYPE = sys::LXC_CLONE_KEEPBDEVTYPE as i32;
+        /// Snapshot if the backing store can, else copy.
+        const MAYBE_SNAPSHOT = sys::LXC_CLONE_MAYBE_SNAPSHOT as i32;
+        /// Allow cloning a running container.
+        const ALLOW_RUNNING = sys::LXC_CLONE_ALLOW_RUNNING as i32;
+    }
+}
+
+/// Options of [`Container::clone`] (`lxc-copy`).
+///
+/// ```
+/// use lxc::{BackingStore, CloneFlags, CloneOptions};
+/// let opts = CloneOptions::new()
+///     .lxcpath("/tmp/other")
+///     .flags(CloneFlags::KEEP_MACADDR)
+///     .backing_store(BackingStore::Dir);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloneOptions {
+    lxcpath: Option<PathBuf>,
+    flags: CloneFlags,
+    backing_store: Option<BackingStore>,
+    bdev_data: Option<String>,
+    new_size: u64,
+    hook_args: Vec<String>,
+}
+
+impl CloneOptions {
+    /// A full copy into the same lxcpath, liblxc's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The lxcpath of the copy (default: the original's).
+    pub fn lxcpath(mut self, p: impl AsRef<Path>) -> Self {
+        self.lxcpath = Some(p.as_ref().to_owned());
+        self
+    }
+    /// Clone flags.
+    pub fn flags(mut self, flags: CloneFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+    /// The backing store of the copy.
+    pub fn backing_store(mut self, b: BackingStore) -> Self {
+        self.backing_store = Some(b);
+        self
+    }
+    /// Where the copy's rootfs goes, for the backing store (`bdevdata`).
+    pub fn bdev_data(mut self, data: &str) -> Self {
+        self.bdev_data = Some(data.to_owned());
+        self
+    }
+    /// Size of the copy's block device in bytes (0: the original's).
+    pub fn new_size(mut self, bytes: u64) -> Self {
+        self.new_size = bytes;
+        self
+    }
+    /// Arguments for the `lxc.hook.clone` hooks.
+    pub fn hook_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.hook_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// A snapshot of a container (`struct lxc_snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Its name, `snap0`, `snap1`, ...
+    pub name: String,
+    /// The file with its comment, if one was given.
+    pub comment_path: Option<PathBuf>,
+    /// When it was taken, as liblxc writes it (`YYYY:MM:DD HH:MM:SS`).
+    pub timestamp: String,
+    /// The lxcpath that holds it (`<lxcpath>/<container>/snaps`).
+    pub lxcpath: PathBuf,
+}
+
+impl Snapshot {
+    /// The comment, read from [`Snapshot::comment_path`].
+    pub fn comment(&self) -> Option<String> {
+        self.comment_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok())
+    }
+}
+
+fn opt_ptr(c: &Option<CString>) -> *const c_char {
+    c.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+}
+
+impl Container {
+    /// Copies this (stopped) container to `new_name` and returns a handle
+    /// on the copy (`clone`, `lxc-copy -N`).
+    ///
+    /// ```no_run
+    /// let base = lxc::Container::new("base")?;
+    /// let web = base.clone("web1", &lxc::CloneOptions::new())?;
+    /// web.start()?;
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    #[allow(clippy::should_implement_trait)]
+    pub fn clone(&self, new_name: &str, opts: &CloneOptions) -> Result<Container> {
+        let f = self.raw_member(|c| c.clone, "clone")?;
+        check_name("new container name", new_name)?;
+        let name = cstring("new container name", new_name)?;
+        let lxcpath = opts.lxcpath.as_deref().map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
+        let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
+        let data = opts.bdev_data.as_deref().map(|d| cstring("bdev data", d)).transpose()?;
+        let mut hooks = CStrArray::new("hook argument", &opts.hook_args)?;
+        let guard = self.exclusive();
+        crate::container::clear_errno();
+        // SAFETY: the container is live; every string is valid for the
+        // call; the returned object carries one reference for us.
+        let p = unsafe {
+            f(
+                self.as_raw(),
+                name.as_ptr(),
+                opt_ptr(&lxcpath),
+                opts.flags.bits(),
+                opt_ptr(&bdev),
+                opt_ptr(&data),
+                opts.new_size,
+                hooks.as_mut_ptr_or_null(),
+            )
+        };
+        drop(guard);
+        if p.is_null() {
+            if self.is_running() && !opts.flags.contains(CloneFlags::ALLOW_RUNNING) {
+                return Err(Error::WrongState {
+                    op: "clone",
+                    container: self.name().to_owned(),
+                    state: State::Running,
+                    expected: "it must be stopped (or CloneFlags::ALLOW_RUNNING given)",
+                });
+            }
+            return Err(self.failed("clone"));
+        }
+        // SAFETY: p is a new container reference handed to us; the handle
+        // releases it at once.
+        drop(unsafe { Container::from_raw(p) });
+        // liblxc's object for the copy keeps some settings of the original
+        // in memory (its rootfs path, for one); a handle that reads the
+        // copy's configuration from disk is the one users expect.
+        let lxcpath = match &opts.lxcpath {
+            Some(p) => p.clone(),
+            None => self.config_path()?,
+        };
+        Container::with_lxcpath(new_name, lxcpath)
+    }
+
+    /// Takes a snapshot of the (stopped) container, with an optional
+    /// comment file, and returns its name (`snapshot`, `lxc-snapshot`).
+    pub fn snapshot(&self, comment_file: Option<&Path>) -> Result<String> {
+        let f = self.raw_member(|c| c.snapshot, "snapshot")?;
+        let comment = comment_file.map(|p| cstring("comment file", path_bytes(p))).transpose()?;
+        let guard = self.exclusive();
+        crate::container::clear_errno();
+        // SAFETY: the container is live; the path is null or valid.
+        let n = unsafe { f(self.as_raw(), opt_ptr(&comment)) };
+        drop(guard);
+        if n < 0 {
+            return Err(self.failed("snapshot"));
+        }
+        Ok(format!("snap{n}"))
+    }
+
+    /// The container's snapshots (`snapshot_list`, `lxc-snapshot -L`).
+    pub fn snapshot_list(&self) -> Result<Vec<Snapshot>> {
+        let f = self.raw_member(|c| c.snapshot_list, "snapshot_list")?;
+        let mut arr: *mut sys::lxc_snapshot = ptr::null_mut();
+        let n = {
+            let _g = self.shared();
+            // SAFETY: the container is live; arr is a valid out-pointer.
+            unsafe { f(self.as_raw(), &mut arr) }
+        };
+        if n < 0 {
+            return Err(self.failed("snapshot_list"));
+        }
+        let mut out = Ok(Vec::with_capacity(n as usize));
+        for i in 0..n as usize {
+            // SAFETY: liblxc returned an array of n snapshots.
+            let s = unsafe { &mut *arr.add(i) };
+            let read = || -> Result<Snapshot> {
+                // SAFETY: the strings belong to the snapshot, alive until
+                // its free below; they are copied here.
+                unsafe {
+                    Ok(Snapshot {
+                        name: borrowed_str("snapshot_list", s.name)?.to_owned(),
+                        comment_path: if s.comment_pathname.is_null() {
+                            None
+                        } else {
+                            Some(PathBuf::from(borrowed_str("snapshot_list", s.comment_pathname)?))
+                        },
+                        timestamp: borrowed_str("snapshot_list", s.timestamp)?.to_owned(),
+                        lxcpath: PathBuf::from(borrowed_str("snapshot_list", s.lxcpath)?),
+                    })
+                }
+            };
+            let r = read();
+            if let Some(free) = s.free {
+                // SAFETY: each snapshot's own free releases its strings,
+                // exactly once.
+                unsafe { free(s) };
+            }
+            match (&mut out, r) {
+                (Ok(v), Ok(snap)) => v.push(snap),
+                (Ok(_), Err(e)) => out = Err(e),
+                _ => {}
+            }
+        }
+        if !arr.is_null() {
+            // SAFETY: the array itself was malloc'ed by liblxc and is ours.
+            unsafe { libc::free(arr.cast()) };
+        }
+        out
+    }
+
+    /// Restores the snapshot `snap_name` as the container `new_name`, or
+    /// over this container when `new_name` is `None` or its own name
+    /// (`snapshot_restore`, `lxc-snapshot -r`).
+    pub fn snapshot_restore(&self, snap_name: &str, new_name: Option<&str>) -> Result<()> {
+        let f = self.raw_member(|c| c.snapshot_restore, "snapshot_restore")?;
+        check_name("snapshot name", snap_name)?;
+        let snap = cstring("snapshot name", snap_name)?;
+        let new_name = new_name.unwrap_or(self.name());
+        check_name("new container name", new_name)?;
+        let new = cstring("new container name", new_name)?;
+        let guard = self.exclusive();
+        crate::container::clear_errno();
+        // SAFETY: the container is live; both strings are valid.
+        let ok = unsafe { f(self.as_raw(), snap.as_ptr(), new.as_ptr()) };
+        drop(guard);
+        if ok {
+            Ok(())
+        } else {
+            Err(self.failed("snapshot_restore"))
+        }
+    }
+
+    /// Destroys the snapshot `snap_name` (`snapshot_destroy`).
+    pub fn snapshot_destroy(&self, snap_name: &str) -> Result<()> {
+        let f = self.raw_member(|c| c.snapshot_destroy, "snapshot_destroy")?;
+        check_name("snapshot name", snap_name)?;
+        let snap = cstring("snapshot name", snap_name)?;
+        let guard = self.exclusive();
+        crate::container::clear_errno();
+        // SAFETY: the container is live; the string is valid.
+        let ok = unsafe { f(self.as_raw(), snap.as_ptr()) };
+        drop(guard);
+        if ok {
+            Ok(())
+        } else {
+            Err(self.failed("snapshot_destroy"))
+        }
+    }
+
+    /// Destroys every snapshot of the container (`snapshot_destroy_all`).
+    pub fn snapshot_destroy_all(&self) -> Result<()> {
+        let f = self.raw_member(|c| c.snapshot_destroy_all, "snapshot_destroy_all")?;
+        self.forking_bool_call("snapshot_destroy_all", f)
+    }
+
+    /// Destroys the container and all its snapshots
+    /// (`destroy_with_snapshots`, `lxc-destroy -s`).
+    pub fn destroy_with_snapshots(&self) -> Result<()> {
+        let f = self.raw_member(|c| c.destroy_with_snapshots, "destroy_with_snapshots")?;
+        if self.is_running() {
+            return Err(Error::WrongState {
+                op: "destroy_with_snapshots",
+                container: self.name().to_owned(),
+                state: self.state().unwrap_or(State::Running),
+                expected: "it must be stopped",
+            });
+        }
+        self.forking_bool_call("destroy_with_snapshots", f)
+    }
+
+    /// Calls a `(container) -> bool` member that may fork, under the
+    /// handle's exclusive lock.
+    fn forking_bool_call(
+        &self,
+        op: &'static str,
+        f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
+    ) -> Result<()> {
+        let guard = self.exclusive();
+        crate::container::clear_errno();
+        // SAFETY: the container is live; f takes only the container.
+        let ok = unsafe { f(self.as_raw()) };
+        drop(guard);
+        if ok {
+            Ok(())
+        } else {
+            Err(self.failed(op))
+        }
+    }
+}
