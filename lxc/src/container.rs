@@ -675,6 +675,7 @@ impl Container {
         let ok = unsafe { f(self.ptr.as_ptr()) };
         drop(g);
         if ok {
+            monitor_cgroup::remove_leftovers(&self.name);
             Ok(())
         } else {
             Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))

@@ -97,6 +97,7 @@ macro_rules! stdio_setters {
 }
 
 mod attach;
+mod bytesize;
 mod command;
 mod config;
 mod console;
@@ -112,15 +113,18 @@ mod log;
 mod migrate;
 mod monitor_cgroup;
 mod mount;
+mod netconfig;
 mod network;
 mod session;
 mod snapshot;
 mod start;
 mod state;
+mod stats;
 
 pub use lxc_sys as sys;
 
 pub use attach::{AttachFlags, AttachOptions, EnvPolicy, Namespaces, Personality};
+pub use bytesize::ByteSize;
 pub use command::{AttachChild, Command, Stdio};
 pub use config::ConfigValue;
 pub use console::Console;
@@ -134,8 +138,10 @@ pub use global::{
 pub use list::{containers, list_active_containers, list_all_containers, list_defined_containers, ListKind};
 pub use log::{log_close, Log, LogLevel};
 pub use migrate::{MigrateCommand, MigrateOptions};
+pub use netconfig::NetDevice;
 pub use network::AddressFamily;
 pub use session::{AttachSession, SessionCommand};
 pub use snapshot::{CloneFlags, CloneOptions, Snapshot};
 pub use start::StartOptions;
 pub use state::State;
+pub use stats::{cgroup_layout, BlkioStats, CgroupLayout, CpuStats, InterfaceStats, MemoryStats, Stats};

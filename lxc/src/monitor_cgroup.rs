@@ -137,6 +137,38 @@ fn move_back(origin: &[(String, PathBuf)]) -> io::Result<()> {
     result
 }
 
+/// After a container is destroyed: removes the empty `lxc.monitor.<name>`
+/// and `lxc.payload.<name>` cgroups (and liblxc's `-N` variants) that
+/// liblxc left at the top of each hierarchy, for instance after a start
+/// that failed while another thread of this process forked. `rmdir` only
+/// removes empty cgroups, so nothing in use is touched.
+pub(crate) fn remove_leftovers(name: &str) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        if !(right.starts_with("cgroup ") || right.starts_with("cgroup2 ")) {
+            continue;
+        }
+        let Some(mountpoint) = left.split(' ').nth(4) else { continue };
+        let Ok(entries) = fs::read_dir(mountpoint) else { continue };
+        for e in entries.flatten() {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            let Some(rest) = file.strip_prefix("lxc.monitor.").or_else(|| file.strip_prefix("lxc.payload."))
+            else {
+                continue;
+            };
+            let base = match rest.rsplit_once('-') {
+                Some((b, n)) if rest != name && n.bytes().all(|c| c.is_ascii_digit()) => b,
+                _ => rest,
+            };
+            if base == name {
+                let _ = fs::remove_dir(e.path());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,7 +301,9 @@ impl Container {
                 expected: "it must be stopped",
             });
         }
-        self.forking_bool_call("destroy_with_snapshots", f)
+        self.forking_bool_call("destroy_with_snapshots", f)?;
+        crate::monitor_cgroup::remove_leftovers(self.name());
+        Ok(())
     }
 
     /// Calls a `(container) -> bool` member that may fork, under the

@@ -313,6 +313,16 @@ pub fn start_from_threads(lxcpath: &Path, names: &[String], workers: usize) {
     });
 }
 
+/// Stops the busybox rootfs's boot script from running `udhcpc`, whose
+/// failure (no DHCP server on a test bridge) flushes the static addresses
+/// liblxc set from `lxc.net.N.ipv4.address`.
+pub fn disable_dhcp(lxcpath: &Path, name: &str) {
+    let rcs = lxcpath.join(name).join("rootfs/etc/init.d/rcS");
+    let text = fs::read_to_string(&rcs).expect("rcS");
+    let kept: String = text.lines().filter(|l| !l.contains("udhcpc")).map(|l| format!("{l}\n")).collect();
+    fs::write(&rcs, kept).expect("write rcS");
+}
+
 /// The memory limit key of this host's layout: `memory.limit_in_bytes` on a
 /// cgroup v1 memory controller, `memory.max` on cgroup v2.
 pub fn memory_limit_key() -> &'static str {
