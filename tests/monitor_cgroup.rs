@@ -46,8 +46,10 @@ fn start_leaves_the_caller_in_its_cgroups() {
             t.c.stop().unwrap();
             t.c.wait(State::Stopped, Duration::from_secs(10)).unwrap();
         }
+        // Checked before the rig's own clean-up runs.
+        t.c.destroy().unwrap();
+        assert_no_leftovers(std::slice::from_ref(&name));
     }
-    assert_no_leftovers(&[name]);
 
     // Eight containers started from four threads at once.
     let t = TestContainer::new("monp0");
@@ -57,7 +59,13 @@ fn start_leaves_the_caller_in_its_cgroups() {
     }
     common::start_from_threads(&t.lxcpath, &names, 4);
     assert_eq!(my_cgroups(), before, "moved by concurrent starts");
-    drop(t);
+    for n in &names {
+        let c = lxc::Container::with_lxcpath(n, &t.lxcpath).unwrap();
+        c.stop().unwrap();
+        c.wait(State::Stopped, Duration::from_secs(10)).unwrap();
+        c.destroy().unwrap();
+    }
     assert_no_leftovers(&names);
+    drop(t);
     assert_eq!(my_cgroups(), before);
 }

@@ -527,7 +527,12 @@ impl Container {
             }
         }
         let argv = CStrArray::new("start argument", &opts.args)?;
-        self.want_daemonize(opts.daemonize)?;
+        // SAFETY: ptr is live; `daemonize` is a plain bool that only
+        // want_daemonize changes; a volatile read copies it out.
+        let daemonize_now = unsafe { ptr::addr_of!((*self.ptr.as_ptr()).daemonize).read_volatile() };
+        if daemonize_now != opts.daemonize {
+            self.want_daemonize(opts.daemonize)?;
+        }
         if let Some(close) = opts.close_all_fds {
             self.want_close_all_fds(close)?;
         }

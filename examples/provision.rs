@@ -1,0 +1,177 @@
+//! What chef-lxc does, with no tool installed inside: create a container,
+//! then apply a declarative recipe (files to write, commands to run, a
+//! service to start, cgroup limits) through one attach session,
+//! idempotently: the second run changes nothing and says so. Then the
+//! service answers on the container's address from the host, over a
+//! bridge the example makes (no uplink).
+//!
+//! ```sh
+//! cargo run --example provision                               # examples/provision.toml, applied twice
+//! cargo run --example provision -- --recipe my.toml --lxcpath /tmp/lxc --keep
+//! ```
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use lxc::{AttachOptions, AttachSession, ByteSize, Container, NetDevice, Stdio};
+use toml::{Table, Value};
+
+fn text<'a>(t: &'a Table, key: &str) -> Option<&'a str> {
+    t.get(key).and_then(Value::as_str)
+}
+
+/// Runs a shell script through the session; its success and stdout.
+fn sh(s: &mut AttachSession<'_>, script: &str) -> lxc::Result<(bool, String)> {
+    let out = s.command("/bin/sh").args(["-c", script]).output()?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Applies the recipe once; the number of changes made.
+fn apply(c: &Container, recipe: &Table) -> lxc::Result<usize> {
+    let mut changed = 0;
+    let mut report = |what: String, did: bool| {
+        println!("  {:<9} {what}", if did { "changed" } else { "ok" });
+        changed += usize::from(did);
+    };
+
+    if let Some(limits) = recipe.get("limits").and_then(Value::as_table) {
+        if let Some(mem) = text(limits, "memory") {
+            let want: ByteSize = mem.parse()?;
+            let have = c.memory_limit()?;
+            // The kernel rounds limits to pages.
+            let same = matches!((have.bytes(), want.bytes()), (Some(h), Some(w)) if h <= w && w - h < 4096);
+            if !same {
+                c.set_memory_limit(want)?;
+            }
+            report(format!("memory limit {want}"), !same);
+        }
+        if let Some(pids) = text(limits, "pids") {
+            let same = c.cgroup_item("pids.max")? == pids;
+            if !same {
+                c.set_cgroup_item("pids.max", pids)?;
+            }
+            report(format!("pids.max {pids}"), !same);
+        }
+    }
+
+    let mut s = c.attach_session(&AttachOptions::new().env_policy(lxc::EnvPolicy::Clear))?;
+    for f in recipe.get("file").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_table) {
+        let (Some(path), Some(content)) = (text(f, "path"), text(f, "content")) else { continue };
+        let (_, current) = sh(&mut s, &format!("cat '{path}' 2>/dev/null"))?;
+        let same = current == content;
+        if !same {
+            let (r, mut w) = std::io::pipe().map_err(|source| lxc::Error::Io { op: "pipe", source })?;
+            w.write_all(content.as_bytes()).map_err(|source| lxc::Error::Io { op: "write", source })?;
+            drop(w);
+            let dir = path.rsplit_once('/').map_or("/", |d| if d.0.is_empty() { "/" } else { d.0 });
+            let st = s
+                .command("/bin/sh")
+                .args(["-c", &format!("mkdir -p '{dir}' && cat > '{path}'")])
+                .stdin(Stdio::from(std::os::fd::OwnedFd::from(r)))
+                .status()?;
+            if !st.success() {
+                common::die(&format!("could not write {path}"));
+            }
+        }
+        report(format!("file {path}"), !same);
+    }
+    for cmd in
+        recipe.get("command").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_table)
+    {
+        let Some(run) = text(cmd, "run") else { continue };
+        let needed = match text(cmd, "creates") {
+            Some(p) => !sh(&mut s, &format!("test -e '{p}'"))?.0,
+            None => true,
+        };
+        if needed && !sh(&mut s, run)?.0 {
+            common::die(&format!("command failed: {run}"));
+        }
+        report(format!("command {run:?}"), needed);
+    }
+    if let Some(svc) = recipe.get("service").and_then(Value::as_table) {
+        let (Some(name), Some(start)) = (text(svc, "name"), text(svc, "start")) else { return Ok(changed) };
+        let running = sh(&mut s, &format!("pidof {name}"))?.0;
+        if !running && !sh(&mut s, start)?.0 {
+            common::die(&format!("service {name} did not start"));
+        }
+        report(format!("service {name}"), !running);
+    }
+    s.close()?;
+    Ok(changed)
+}
+
+fn main() -> lxc::Result<()> {
+    let args =
+        common::Args::parse("provision [--recipe FILE] [--once] [--lxcpath PATH] [--keep]", &["--once"]);
+    let path = args.get("--recipe", "-r").map_or_else(
+        || concat!(env!("CARGO_MANIFEST_DIR"), "/examples/provision.toml").to_owned(),
+        str::to_owned,
+    );
+    let recipe: Table = std::fs::read_to_string(&path)
+        .map_err(|source| lxc::Error::Io { op: "read the recipe", source })?
+        .parse()
+        .unwrap_or_else(|e| common::die(&format!("{path}: {e}")));
+    let ct = recipe.get("container").and_then(Value::as_table).cloned().unwrap_or_default();
+    let name = text(&ct, "name").unwrap_or("web").to_owned();
+    let address = text(&ct, "address").unwrap_or("169.254.78.2/24").to_owned();
+    let ip = address.split('/').next().unwrap_or_default().to_owned();
+    let host_ip = {
+        let mut o: Vec<&str> = ip.split('.').collect();
+        o.pop();
+        format!("{}.1/24", o.join("."))
+    };
+
+    let bridge = common::Bridge::new(&format!("lxprov{}", std::process::id() % 100000), Some(&host_ip));
+    let ws = common::Workspace::new(&args, "provision");
+    let existing = Container::with_lxcpath(&name, &ws.lxcpath)?;
+    let c = if existing.is_defined() {
+        ws.made(&name);
+        // The bridge is new for every run: point the container at it.
+        existing.set_network_device(0, &NetDevice::veth(&bridge.name).name("eth0").ipv4(&address))?;
+        existing
+    } else {
+        let c = ws.busybox(&name, Some(&NetDevice::veth(&bridge.name).name("eth0").ipv4(&address)))?;
+        common::no_dhcp(&ws.lxcpath, &name);
+        c
+    };
+    if !c.is_running() {
+        common::start(&c)?;
+    }
+    c.wait_ip_addresses(Some("eth0"), None, Duration::from_secs(10))?;
+
+    println!("applying {path} to {name}");
+    let first = apply(&c, &recipe)?;
+    println!("{first} change(s)");
+    if !args.has("--once") {
+        println!("applying it again");
+        let second = apply(&c, &recipe)?;
+        if second == 0 {
+            println!("nothing to do: the container already matches the recipe");
+        } else {
+            common::die(&format!("the second run changed {second} thing(s)"));
+        }
+    }
+
+    let addr: SocketAddr = format!("{ip}:80").parse().unwrap_or_else(|_| common::die("bad address"));
+    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|source| lxc::Error::Io { op: "connect", source })?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    tcp.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+        .map_err(|source| lxc::Error::Io { op: "send", source })?;
+    let mut resp = String::new();
+    let _ = tcp.read_to_string(&mut resp);
+    let status = resp.lines().next().unwrap_or_default().to_owned();
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_owned();
+    println!("GET http://{ip}/ from the host: {status}: {body}");
+    // Stop the service's processes before the workspace stops the container.
+    drop(tcp);
+    if !status.contains("200") {
+        common::die("the service did not answer");
+    }
+    drop(ws);
+    drop(bridge);
+    Ok(())
+}
