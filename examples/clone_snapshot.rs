@@ -55,7 +55,7 @@ fn main() -> lxc::Result<()> {
     println!("  {} is {} again", canary.name(), canary.state()?);
     canary.stop()?;
     if release != "release 1\n" {
-        common::die("the restore did not bring the old content back");
+        return Err(common::failure("the restore did not bring the old content back"));
     }
     Ok(())
 }

@@ -12,39 +12,32 @@ mod common;
 
 use lxc::{BackingStore, CreateOptions};
 
-fn main() {
+fn main() -> lxc::Result<()> {
     let args = common::Args::parse(
         "create -n NAME -t TEMPLATE [-B BACKINGSTORE] [--lxcpath PATH] [--keep] [-- TEMPLATE ARGS]",
         &[],
     );
     let name = args.get("--name", "-n").unwrap_or_else(|| common::die("-n NAME is needed")).to_owned();
     let template = args.get("--template", "-t").unwrap_or("busybox").to_owned();
+    let bdev = args
+        .get("--bdev", "-B")
+        .map(|b| b.parse::<BackingStore>().unwrap_or_else(|e| common::die(&e.to_string())));
     let ws = common::Workspace::new(&args, "create");
-    let c = lxc::Container::with_lxcpath(&name, &ws.lxcpath).unwrap_or_else(|e| common::die(&e.to_string()));
+    let c = lxc::Container::with_lxcpath(&name, &ws.lxcpath)?;
     if c.is_defined() {
-        common::die(&format!("{name} already exists"));
+        return Err(lxc::Error::AlreadyDefined { op: "create", container: name });
     }
     let mut opts = CreateOptions::new().template(&template).args(args.free.iter().cloned());
-    if let Some(b) = args.get("--bdev", "-B") {
-        opts = opts.backing_store(b.parse::<BackingStore>().unwrap_or_else(|e| common::die(&e.to_string())));
+    if let Some(b) = bdev {
+        opts = opts.backing_store(b);
     }
     // No bridge here: a container without network unless the template's
-    // arguments or the lxcpath's defaults say otherwise.
-    c.set_config_item("lxc.net.0.type", "empty").unwrap_or_else(|e| common::die(&e.to_string()));
+    // arguments say otherwise.
+    c.set_config_item("lxc.net.0.type", "empty")?;
     println!("creating {name} with template {template} {:?}", args.free);
     ws.made(&name);
-    match c.create(&opts) {
-        Ok(()) => {
-            println!(
-                "created {name}: config {}",
-                c.config_file_name().map(|p| p.display().to_string()).unwrap_or_default()
-            );
-            println!("rootfs {}", c.config_item_str("lxc.rootfs.path").unwrap_or_default());
-        }
-        Err(e) => {
-            eprintln!("create failed: {e}");
-            drop(ws);
-            std::process::exit(1);
-        }
-    }
+    c.create(&opts)?;
+    println!("created {name}: config {}", c.config_file_name()?.display());
+    println!("rootfs {}", c.config_item_str("lxc.rootfs.path")?);
+    Ok(())
 }

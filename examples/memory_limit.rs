@@ -47,7 +47,7 @@ fn main() -> lxc::Result<()> {
         if kept { "the limit survived the restart" } else { "the limit did NOT survive the restart" }
     );
     if !kept {
-        std::process::exit(1);
+        return Err(common::failure("the limit did not survive the restart"));
     }
     Ok(())
 }

@@ -139,7 +139,7 @@ fn main() -> lxc::Result<()> {
     let healed = ping(a, c_ip)?;
     println!("healed: {} -> {} {}", a.name(), c.name(), if healed { "up again" } else { "STILL DOWN" });
     if !(cut && other && healed) {
-        common::die("the partition did not behave as expected");
+        return Err(common::failure("the partition did not behave as expected"));
     }
     drop(nodes);
     drop(ws);

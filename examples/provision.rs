@@ -73,7 +73,7 @@ fn apply(c: &Container, recipe: &Table) -> lxc::Result<usize> {
                 .stdin(Stdio::from(std::os::fd::OwnedFd::from(r)))
                 .status()?;
             if !st.success() {
-                common::die(&format!("could not write {path}"));
+                return Err(common::failure(format!("could not write {path}")));
             }
         }
         report(format!("file {path}"), !same);
@@ -87,7 +87,7 @@ fn apply(c: &Container, recipe: &Table) -> lxc::Result<usize> {
             None => true,
         };
         if needed && !sh(&mut s, run)?.0 {
-            common::die(&format!("command failed: {run}"));
+            return Err(common::failure(format!("command failed: {run}")));
         }
         report(format!("command {run:?}"), needed);
     }
@@ -95,7 +95,7 @@ fn apply(c: &Container, recipe: &Table) -> lxc::Result<usize> {
         let (Some(name), Some(start)) = (text(svc, "name"), text(svc, "start")) else { return Ok(changed) };
         let running = sh(&mut s, &format!("pidof {name}"))?.0;
         if !running && !sh(&mut s, start)?.0 {
-            common::die(&format!("service {name} did not start"));
+            return Err(common::failure(format!("service {name} did not start")));
         }
         report(format!("service {name}"), !running);
     }
@@ -151,7 +151,7 @@ fn main() -> lxc::Result<()> {
         if second == 0 {
             println!("nothing to do: the container already matches the recipe");
         } else {
-            common::die(&format!("the second run changed {second} thing(s)"));
+            return Err(common::failure(format!("the second run changed {second} thing(s)")));
         }
     }
 
@@ -169,7 +169,7 @@ fn main() -> lxc::Result<()> {
     // Stop the service's processes before the workspace stops the container.
     drop(tcp);
     if !status.contains("200") {
-        common::die("the service did not answer");
+        return Err(common::failure("the service did not answer"));
     }
     drop(ws);
     drop(bridge);

@@ -121,3 +121,12 @@ fn stats_shows_a_busy_container() {
         busy.split_whitespace().nth(1).unwrap_or("0%").trim_end_matches('%').parse().unwrap_or(0.0);
     assert!(cpu > 20.0, "{text}");
 }
+
+#[test]
+fn nested_containers_inside_an_outer_one() {
+    require_root!();
+    let (_, text) = run(example("nested").args(["--inner-count", "2"]));
+    assert!(text.contains("[inside outer] inner1 is RUNNING: inner1 pid1=init"), "{text}");
+    assert!(text.contains("[inside outer] running: [\"inner1\", \"inner2\"]"), "{text}");
+    assert!(text.contains("outer still RUNNING; inner containers all gone"), "{text}");
+}

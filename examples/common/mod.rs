@@ -56,7 +56,14 @@ impl Args {
     }
 }
 
-/// Prints the message and exits with status 2.
+/// An error for a step of an example that did not go as expected; return
+/// it (rather than exit) so that the workspace still cleans up.
+pub fn failure(msg: impl Into<String>) -> lxc::Error {
+    lxc::Error::Io { op: "example", source: std::io::Error::other(msg.into()) }
+}
+
+/// Prints the message and exits with status 2 (only before anything was
+/// created: it skips clean-up).
 pub fn die(msg: &str) -> ! {
     eprintln!("error: {msg}");
     std::process::exit(2)
