@@ -606,7 +606,8 @@ impl Container {
     /// A program that cannot be started (not found, not executable) is
     /// [`Error::ProgramNotStarted`], and liblxc's own failure to attach is
     /// [`Error::AttachFailed`]: neither is confused with a program that
-    /// exits 126, 127 or 255.
+    /// exits 126, 127 or 255. A process attached to a frozen container is
+    /// frozen with it: the call returns after [`Container::unfreeze`].
     ///
     /// ```no_run
     /// let c = lxc::Container::new("web")?;

@@ -249,13 +249,25 @@ impl Container {
         };
         match NonNull::new(p) {
             Some(ptr) => Ok(Container { ptr, name: name.into(), fork_guard: RwLock::new(()) }),
-            None => Err(Error::Failed {
-                op: "lxc_container_new",
-                container: name.to_owned(),
-                error_num: 0,
-                error_string: None,
-                errno: last_errno(),
-            }),
+            None => {
+                let errno = last_errno();
+                // liblxc returns nothing when the configuration file exists
+                // but does not parse; say so.
+                let config = lxcpath
+                    .map(Path::to_path_buf)
+                    .or_else(|| crate::default_lxcpath().ok())
+                    .map(|p| p.join(name).join("config"));
+                let error_string = config
+                    .filter(|p| p.is_file())
+                    .map(|p| format!("its configuration file {} could not be loaded", p.display()));
+                Err(Error::Failed {
+                    op: "lxc_container_new",
+                    container: name.to_owned(),
+                    error_num: 0,
+                    error_string,
+                    errno,
+                })
+            }
         }
     }
 
@@ -666,6 +678,7 @@ impl Container {
     /// liblxc.
     pub fn destroy(&self) -> Result<()> {
         let f = method!(self.destroy);
+        monitor_cgroup::retry_pending();
         if self.is_running() {
             return Err(Error::WrongState {
                 op: "destroy",
@@ -1033,6 +1046,7 @@ impl Container {
     /// (`get_cgroup_item`). A trailing newline is removed.
     pub fn cgroup_item(&self, key: &str) -> Result<String> {
         let f = method!(self.get_cgroup_item);
+        crate::cstr::check_cgroup_key(key)?;
         let raw = self.ptr.as_ptr();
         let r = with_cstr("cgroup key", key.as_bytes(), |k| {
             clear_errno();
@@ -1061,6 +1075,7 @@ impl Container {
     /// ```
     pub fn set_cgroup_item(&self, key: &str, value: &str) -> Result<()> {
         let f = method!(self.set_cgroup_item);
+        crate::cstr::check_cgroup_key(key)?;
         if self.set_pair(f, ("cgroup key", key), ("cgroup value", value))? {
             Ok(())
         } else {

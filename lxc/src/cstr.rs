@@ -109,6 +109,21 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
     Err(Error::invalid(what, name, reason))
 }
 
+/// A cgroup file name such as `memory.max`: not empty, no `/` (liblxc
+/// would join it to the container's cgroup path), not starting with `.`.
+pub(crate) fn check_cgroup_key(key: &str) -> Result<()> {
+    let reason = if key.is_empty() {
+        "must not be empty"
+    } else if key.contains('/') {
+        "must be a file name, without '/'"
+    } else if key.starts_with('.') {
+        "must not start with '.'"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid("cgroup key", key, reason))
+}
+
 /// A string liblxc owns (not to be freed), as `&str`.
 ///
 /// # Safety

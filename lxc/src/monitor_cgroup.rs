@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 struct Tracker {
@@ -39,6 +39,8 @@ impl Drop for Leave {
         t.in_flight -= 1;
         if t.in_flight == 0 {
             t.origin = None;
+            drop(t);
+            retry_pending();
         }
     }
 }
@@ -137,12 +139,39 @@ fn move_back(origin: &[(String, PathBuf)]) -> io::Result<()> {
     result
 }
 
+/// Leftover cgroups that were still in use when their container was
+/// destroyed.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the pending leftovers that have become empty.
+pub(crate) fn retry_pending() {
+    let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    if !p.is_empty() {
+        p.retain(|d| d.exists() && remove_cgroup(d).is_err());
+    }
+}
+
+/// Removes a cgroup directory and the cgroups below it (liblxc makes a
+/// `.lxc` child for attached processes on cgroup v2), deepest first; fails
+/// on any that still holds a process.
+fn remove_cgroup(dir: &Path) -> io::Result<()> {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = remove_cgroup(&e.path());
+            }
+        }
+    }
+    fs::remove_dir(dir)
+}
+
 /// After a container is destroyed: removes the empty `lxc.monitor.<name>`
 /// and `lxc.payload.<name>` cgroups (and liblxc's `-N` variants) that
 /// liblxc left at the top of each hierarchy, for instance after a start
 /// that failed while another thread of this process forked. `rmdir` only
 /// removes empty cgroups, so nothing in use is touched.
 pub(crate) fn remove_leftovers(name: &str) {
+    retry_pending();
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
     for line in info.lines() {
         let Some((left, right)) = line.split_once(" - ") else { continue };
@@ -162,8 +191,14 @@ pub(crate) fn remove_leftovers(name: &str) {
                 Some((b, n)) if rest != name && n.bytes().all(|c| c.is_ascii_digit()) => b,
                 _ => rest,
             };
-            if base == name {
-                let _ = fs::remove_dir(e.path());
+            if base == name && remove_cgroup(&e.path()).is_err() {
+                // Still in use: a process forked by this one while it sat
+                // in that cgroup (a template, another start's helper) may
+                // outlive the container. Try again on later calls.
+                let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+                if p.len() < 4096 {
+                    p.push(e.path());
+                }
             }
         }
     }

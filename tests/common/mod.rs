@@ -159,6 +159,18 @@ pub fn leftover_cgroups(name: &str) -> Vec<PathBuf> {
     found
 }
 
+/// Removes a cgroup and the cgroups below it, deepest first (best effort).
+pub fn remove_cgroup(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
 /// One test's container: its own lxcpath (a temporary directory) holding a
 /// copy of the busybox base, stopped. Dropping it stops and destroys the
 /// container and removes the lxcpath.
@@ -267,7 +279,7 @@ impl Drop for TestContainer {
             let left: Vec<PathBuf> =
                 names.iter().chain([&self.name]).flat_map(|n| leftover_cgroups(n)).collect();
             for d in &left {
-                let _ = fs::remove_dir(d);
+                remove_cgroup(d);
             }
             if left.is_empty() || std::time::Instant::now() > deadline {
                 break;
