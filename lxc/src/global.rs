@@ -127,6 +127,30 @@ pub fn config_item_is_supported(key: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Checks a container name the way the crate does before liblxc sees it:
+/// not empty, not `.` or `..`, no `/`, NUL or control characters, not
+/// starting with `-`, at most 255 bytes.
+///
+/// ```
+/// assert!(lxc::check_container_name("web-1").is_ok());
+/// assert!(lxc::check_container_name("../etc").is_err());
+/// ```
+pub fn check_container_name(name: &str) -> Result<()> {
+    crate::cstr::check_name("container name", name)
+}
+
+/// Whether liblxc knows the configuration key `key`, including the keys it
+/// matches by prefix (`lxc.net.0.ipv4.address`, `lxc.cgroup.memory.max`,
+/// `lxc.sysctl.*`, ...), which [`config_item_is_supported`] does not.
+///
+/// ```
+/// assert!(lxc::config_key_is_known("lxc.net.3.link"));
+/// assert!(!lxc::config_key_is_known("lxc.net.x.link"));
+/// ```
+pub fn config_key_is_known(key: &str) -> bool {
+    crate::config::key_is_known(key)
+}
+
 /// Whether the liblxc in use has the API extension `name`
 /// (`lxc_has_api_extension`), e.g. `"pidfd"`, `"devpts_fd"`, `"mount_injection"`.
 ///
