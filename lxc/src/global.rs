@@ -95,6 +95,13 @@ pub fn header_version() -> Version {
 /// assert!(lxc::global_config_item("lxc.no.such.key").is_err());
 /// ```
 pub fn global_config_item(key: &str) -> Result<String> {
+    // liblxc returns a fresh copy for some keys (`lxc.lxcpath`: 13 bytes
+    // per call with liblxc 5.0.2, which the caller cannot free: the return
+    // type is `const char *`). Each key is asked once per process.
+    static CACHE: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    if let Some((_, v)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| k == key) {
+        return Ok(v.clone());
+    }
     let p = with_cstr("global config key", key.as_bytes(), |k| {
         // SAFETY: k is a valid NUL-terminated string for the duration of the call.
         unsafe { sys::lxc_get_global_config_item(k) }
@@ -102,9 +109,11 @@ pub fn global_config_item(key: &str) -> Result<String> {
     if p.is_null() {
         return Err(Error::UnknownConfigKey { key: key.to_owned() });
     }
-    // SAFETY: liblxc returns a pointer to a value it caches for the life of
-    // the process and does not expect us to free; we copy it at once.
-    unsafe { borrowed_str("lxc_get_global_config_item", p) }.map(str::to_owned)
+    // SAFETY: liblxc returns a string that stays valid (cached or leaked by
+    // liblxc) and that we must not free; we copy it at once.
+    let v = unsafe { borrowed_str("lxc_get_global_config_item", p) }?.to_owned();
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).push((key.to_owned(), v.clone()));
+    Ok(v)
 }
 
 /// The default lxcpath (`lxc.lxcpath`), usually `/var/lib/lxc` for root.
