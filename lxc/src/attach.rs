@@ -716,6 +716,13 @@ impl Container {
         wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
     }
 
+    /// An interactive login shell in the container on the caller's terminal
+    /// (ruby-lxc's `run_shell`, `lxc-attach` with no command): stdin,
+    /// stdout and stderr are the caller's; returns when the shell exits.
+    pub fn run_shell(&self) -> Result<ExitStatus> {
+        self.attach_run_shell(&AttachOptions::new().raw_stdin(0))
+    }
+
     /// Starts `program` in the container with liblxc's own exec function
     /// (`lxc_attach_run_command`) and returns the child without waiting.
     /// Prefer [`Container::attach_run_wait`] or [`Container::command`]: with
