@@ -747,7 +747,8 @@ impl Container {
     }
 
     /// Calls a `(container) -> fd` member; a negative result is an error
-    /// that says whether the container runs.
+    /// that says whether the container runs. (Unused only with a header
+    /// older than every fd member.)
     #[allow(dead_code)]
     fn fd_call(
         &self,
