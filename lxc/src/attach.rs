@@ -527,6 +527,12 @@ impl Container {
     ) -> Result<libc::pid_t> {
         let f = self.raw_method_attach()?;
         let mut raw = opts.to_raw()?;
+        // liblxc 5.0 leaks a descriptor (its `/proc/<pid>` handle) each
+        // time attach fails because the container is not running: ask
+        // first.
+        if self.init_pid().is_none() {
+            return Err(self.wrong_state("attach", "it must be running", State::Stopped));
+        }
         let mut pid: libc::pid_t = -1;
         crate::container::clear_errno();
         let guard = self.exclusive();
@@ -541,12 +547,7 @@ impl Container {
             let err = self.failed("attach");
             drop(status_r);
             if !self.is_running() {
-                return Err(Error::WrongState {
-                    op: "attach",
-                    container: self.name().to_owned(),
-                    state: self.state().unwrap_or(State::Stopped),
-                    expected: "it must be running",
-                });
+                return Err(self.wrong_state("attach", "it must be running", State::Stopped));
             }
             return Err(err);
         }

@@ -153,7 +153,30 @@ pub(crate) fn clear_errno() {
 }
 
 fn last_errno() -> Option<i32> {
-    std::io::Error::last_os_error().raw_os_error().filter(|e| *e != 0)
+    // liblxc sometimes leaves a negative value in errno; it is no errno.
+    std::io::Error::last_os_error().raw_os_error().filter(|e| *e > 0)
+}
+
+/// Held, in a process that is not root, around the calls in which liblxc
+/// makes or removes a container directory (create, clone, snapshot,
+/// destroy), which also run liblxc's helpers in the user namespace
+/// (`userns_exec`): one at a time, so that one call's failure path does
+/// not overlap another's helper (a helper hang was seen when it did).
+/// liblxc 5.0 makes the directory with
+/// `umask(0002); mkdir(dir, 0770); umask(old)`, and the umask
+/// belongs to the whole process: a second thread doing the same at once can
+/// restore the old umask in between and leave the directory 0750. liblxc
+/// then hands the directory to the container's root (a subordinate id), and
+/// the caller, left with read-only group access, cannot write the
+/// `partial` marker into it: the create fails with EACCES. Root writes
+/// anyway, so its calls run concurrently.
+pub(crate) fn container_dir_guard() -> Option<std::sync::MutexGuard<'static, ()>> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return None;
+    }
+    Some(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Number of threads of this process, from `/proc/self/status`.
@@ -386,13 +409,72 @@ impl Container {
             let p = ptr::addr_of!((*raw).error_string).read_volatile();
             borrowed_str(op, p).ok().map(str::to_owned)
         };
+        if let Some(denied) = self.denied(op) {
+            return denied;
+        }
         Error::Failed { op, container: self.name.to_string(), error_num, error_string, errno }
+    }
+
+    /// For a caller that is not root: the error saying the container belongs
+    /// to someone else, if it does. liblxc itself cannot tell: it sees an
+    /// unreadable configuration as "not defined" and a monitor that refuses
+    /// our commands as "stopped".
+    pub(crate) fn denied(&self, op: &'static str) -> Option<Error> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            return None;
+        }
+        let reason = match std::fs::File::open(self.dir()?.join("config")) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                "its configuration cannot be read by this user"
+            }
+            _ if !self.may_control() => "its monitor refuses this user's commands (may_control is false)",
+            _ => return None,
+        };
+        Some(Error::PermissionDenied { op, container: self.name.to_string(), reason })
+    }
+
+    /// For a caller that is not root and a call that failed although the
+    /// container is in a state it can work from: the error saying that the
+    /// container's directory is someone else's, if it is.
+    fn not_writable(&self, op: &'static str) -> Option<Error> {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            return None;
+        }
+        let dir = std::ffi::CString::new(self.dir()?.as_os_str().as_bytes()).ok()?;
+        // SAFETY: dir is a valid C string.
+        if unsafe { libc::access(dir.as_ptr(), libc::W_OK) } == 0 {
+            return None;
+        }
+        let reason = "its directory belongs to another user and is not writable by this one";
+        Some(Error::PermissionDenied { op, container: self.name.to_string(), reason })
+    }
+
+    /// The container's directory, `lxcpath/name`.
+    fn dir(&self) -> Option<PathBuf> {
+        self.config_path().ok().map(|p| p.join(&*self.name))
+    }
+
+    /// The error for a call that needs another state than the container's
+    /// (or that belongs to another user: see [`Container::denied`]).
+    /// `guess` stands in when the state cannot be read.
+    pub(crate) fn wrong_state(&self, op: &'static str, expected: &'static str, guess: State) -> Error {
+        if let Some(denied) = self.denied(op) {
+            return denied;
+        }
+        let state = self.state().unwrap_or(guess);
+        Error::WrongState { op, container: self.name.to_string(), state, expected }
     }
 
     /// The error for a failed lifecycle call: the container is not defined,
     /// in a state the call cannot work from, or else liblxc's own failure.
     fn explain(&self, op: &'static str, from: &[State], expected: &'static str) -> Error {
         let err = self.failed(op);
+        if matches!(err, Error::PermissionDenied { .. }) {
+            return err;
+        }
         if !self.is_defined() {
             return self.not_defined(op);
         }
@@ -400,11 +482,14 @@ impl Container {
             Ok(state) if !from.contains(&state) => {
                 Error::WrongState { op, container: self.name.to_string(), state, expected }
             }
-            _ => err,
+            _ => self.not_writable(op).unwrap_or(err),
         }
     }
 
     fn not_defined(&self, op: &'static str) -> Error {
+        if let Some(denied) = self.denied(op) {
+            return denied;
+        }
         Error::NotDefined {
             op,
             container: self.name.to_string(),
@@ -423,7 +508,9 @@ impl Container {
     // ----- lifecycle -------------------------------------------------------
 
     /// Whether the container exists: its configuration file is in the lxcpath
-    /// (`is_defined`).
+    /// (`is_defined`). False also when the caller cannot see the file (another
+    /// user's container); the calls that need the container then say
+    /// [`Error::PermissionDenied`].
     pub fn is_defined(&self) -> bool {
         let _g = self.shared();
         // SAFETY: ptr is live; is_defined only reads the object.
@@ -431,6 +518,9 @@ impl Container {
     }
 
     /// The container's state (`state`).
+    ///
+    /// An unprivileged caller gets [`Error::PermissionDenied`] for another
+    /// user's container, which liblxc would report as `STOPPED`.
     ///
     /// ```no_run
     /// let c = lxc::Container::new("web")?;
@@ -445,7 +535,14 @@ impl Container {
         let p = unsafe { f(self.ptr.as_ptr()) };
         // SAFETY: the state names are static strings in liblxc.
         let s = unsafe { borrowed_str("state", p) }?;
-        s.parse().map_err(|_| Error::bad_return("state", format!("an unknown state {s:?}")))
+        let state = s.parse().map_err(|_| Error::bad_return("state", format!("an unknown state {s:?}")))?;
+        if state == State::Stopped {
+            // liblxc says STOPPED also when the monitor refused to answer.
+            if let Some(denied) = self.denied("state") {
+                return Err(denied);
+            }
+        }
+        Ok(state)
     }
 
     /// Whether the container is running (`is_running`): any state but
@@ -489,6 +586,7 @@ impl Container {
         let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
         let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
         let argv = CStrArray::new("template argument", &opts.args)?;
+        let _dir = container_dir_guard();
         let _g = self.exclusive();
         clear_errno();
         // SAFETY: ptr is live; every string and the argv array (NULL-terminated)
@@ -657,6 +755,9 @@ impl Container {
     /// ```
     pub fn wait(&self, state: State, timeout: Duration) -> Result<()> {
         let f = method!(self.wait);
+        if let Some(denied) = self.denied("wait") {
+            return Err(denied);
+        }
         if timeout.is_zero() {
             // liblxc's wait blocks forever for a timeout of 0: check once.
             return if self.state()? == state {
@@ -680,18 +781,15 @@ impl Container {
         let f = method!(self.destroy);
         monitor_cgroup::retry_pending();
         if self.is_running() {
-            return Err(Error::WrongState {
-                op: "destroy",
-                container: self.name.to_string(),
-                state: self.state().unwrap_or(State::Running),
-                expected: "it must be stopped",
-            });
+            return Err(self.wrong_state("destroy", "it must be stopped", State::Running));
         }
-        clear_errno();
+        let dir_guard = container_dir_guard();
         let g = self.exclusive();
+        clear_errno();
         // SAFETY: ptr is live.
         let ok = unsafe { f(self.ptr.as_ptr()) };
         drop(g);
+        drop(dir_guard);
         if ok {
             monitor_cgroup::remove_leftovers(&self.name);
             Ok(())
@@ -965,12 +1063,11 @@ impl Container {
         })?;
         if p.is_null() {
             if !self.is_running() {
-                return Err(Error::WrongState {
-                    op: "get_running_config_item",
-                    container: self.name.to_string(),
-                    state: State::Stopped,
-                    expected: "it must be running",
-                });
+                return Err(self.wrong_state(
+                    "get_running_config_item",
+                    "it must be running",
+                    State::Stopped,
+                ));
             }
             return Err(self.config_key_error("get_running_config_item", key));
         }
@@ -999,7 +1096,10 @@ impl Container {
         clear_errno();
         // SAFETY: ptr is live; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
-        self.check_bool("save_config", ok)
+        match self.check_bool("save_config", ok) {
+            Err(e) if file.is_none() => Err(self.not_writable("save_config").unwrap_or(e)),
+            r => r,
+        }
     }
 
     /// The path of the container's configuration file (`config_file_name`).
@@ -1086,15 +1186,10 @@ impl Container {
 
     fn cgroup_error(&self, op: &'static str) -> Error {
         let err = self.failed(op);
-        if self.is_running() {
+        if self.is_running() || matches!(err, Error::PermissionDenied { .. }) {
             err
         } else {
-            Error::WrongState {
-                op,
-                container: self.name.to_string(),
-                state: State::Stopped,
-                expected: "it must be running",
-            }
+            self.wrong_state(op, "it must be running", State::Stopped)
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::ptr;
 
 use crate::cstr::{cstring, path_bytes};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::{sys, Container, State};
 
 type PairFn = unsafe extern "C" fn(*mut sys::lxc_container, *const c_char, *const c_char) -> bool;
@@ -25,12 +25,7 @@ impl Container {
         let src = cstring(what.0, what.1)?;
         let dst = dest.map(|d| cstring(what.0, d)).transpose()?;
         if !self.is_running() {
-            return Err(Error::WrongState {
-                op,
-                container: self.name().to_owned(),
-                state: self.state().unwrap_or(State::Stopped),
-                expected: "it must be running",
-            });
+            return Err(self.wrong_state(op, "it must be running", State::Stopped));
         }
         let guard = self.exclusive();
         crate::container::clear_errno();

@@ -79,6 +79,21 @@ pub enum Error {
         lxcpath: String,
     },
 
+    /// The caller may not use the container: it belongs to another user.
+    /// An unprivileged caller gets this for root's containers (and other
+    /// users'): their directory or configuration cannot be read, or the
+    /// running container's monitor refuses the caller's commands
+    /// ([`Container::may_control`](crate::Container::may_control) is false).
+    #[error("cannot {op} container {container:?}: permission denied, {reason}")]
+    PermissionDenied {
+        /// The operation.
+        op: &'static str,
+        /// The container's name.
+        container: String,
+        /// Why, in words.
+        reason: &'static str,
+    },
+
     /// The container is defined already, so it cannot be created again.
     #[error("cannot {op} container {container:?}: it is already defined")]
     AlreadyDefined {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::ptr;
 
 use crate::cstr::{cstring, path_bytes};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::Container;
 
 impl Container {
@@ -76,12 +76,7 @@ impl Container {
             return Ok(());
         }
         if !self.is_running() {
-            return Err(Error::WrongState {
-                op,
-                container: self.name().to_owned(),
-                state: self.state().unwrap_or(crate::State::Stopped),
-                expected: "it must be running",
-            });
+            return Err(self.wrong_state(op, "it must be running", crate::State::Stopped));
         }
         Err(self.failed(op))
     }

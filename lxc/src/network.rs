@@ -28,12 +28,7 @@ impl AddressFamily {
 
 impl Container {
     fn not_running(&self, op: &'static str) -> Error {
-        Error::WrongState {
-            op,
-            container: self.name().to_owned(),
-            state: self.state().unwrap_or(State::Stopped),
-            expected: "it must be running",
-        }
+        self.wrong_state(op, "it must be running", State::Stopped)
     }
 
     /// The names of the network interfaces inside the running container,

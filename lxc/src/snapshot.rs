@@ -136,6 +136,7 @@ impl Container {
         let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
         let data = opts.bdev_data.as_deref().map(|d| cstring("bdev data", d)).transpose()?;
         let mut hooks = CStrArray::new("hook argument", &opts.hook_args)?;
+        let dir_guard = crate::container::container_dir_guard();
         let guard = self.exclusive();
         crate::container::clear_errno();
         // SAFETY: the container is live; every string is valid for the
@@ -153,6 +154,7 @@ impl Container {
             )
         };
         drop(guard);
+        drop(dir_guard);
         if p.is_null() {
             if self.is_running() && !opts.flags.contains(CloneFlags::ALLOW_RUNNING) {
                 return Err(Error::WrongState {
@@ -182,6 +184,7 @@ impl Container {
     pub fn snapshot(&self, comment_file: Option<&Path>) -> Result<String> {
         let f = self.raw_member(|c| c.snapshot, "snapshot")?;
         let comment = comment_file.map(|p| cstring("comment file", path_bytes(p))).transpose()?;
+        let _dir = crate::container::container_dir_guard();
         let guard = self.exclusive();
         crate::container::clear_errno();
         // SAFETY: the container is live; the path is null or valid.
@@ -294,12 +297,7 @@ impl Container {
     pub fn destroy_with_snapshots(&self) -> Result<()> {
         let f = self.raw_member(|c| c.destroy_with_snapshots, "destroy_with_snapshots")?;
         if self.is_running() {
-            return Err(Error::WrongState {
-                op: "destroy_with_snapshots",
-                container: self.name().to_owned(),
-                state: self.state().unwrap_or(State::Running),
-                expected: "it must be stopped",
-            });
+            return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
         self.forking_bool_call("destroy_with_snapshots", f)?;
         crate::monitor_cgroup::remove_leftovers(self.name());
@@ -313,6 +311,7 @@ impl Container {
         op: &'static str,
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
     ) -> Result<()> {
+        let _dir = crate::container::container_dir_guard();
         let guard = self.exclusive();
         crate::container::clear_errno();
         // SAFETY: the container is live; f takes only the container.

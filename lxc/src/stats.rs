@@ -371,11 +371,8 @@ impl Container {
     /// Traffic counters of the container's network interfaces, read in its
     /// network namespace (`/proc/<init>/net/dev`).
     pub fn interface_stats(&self) -> Result<Vec<InterfaceStats>> {
-        let pid = self.init_pid().ok_or_else(|| Error::WrongState {
-            op: "interface_stats",
-            container: self.name().to_owned(),
-            state: self.state().unwrap_or(crate::State::Stopped),
-            expected: "it must be running",
+        let pid = self.init_pid().ok_or_else(|| {
+            self.wrong_state("interface_stats", "it must be running", crate::State::Stopped)
         })?;
         let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
             .map_err(|source| Error::Io { op: "read /proc/<init>/net/dev", source })?;
