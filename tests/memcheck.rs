@@ -1,7 +1,10 @@
-//! The calls in which liblxc hands memory to the crate (strings, string
-//! arrays, container arrays, snapshot records, key lists), many times over,
-//! on containers whose configuration this test writes itself, without a
-//! template and without starting anything.
+//! The calls in which liblxc hands memory to the crate and that need no
+//! running container (strings, string arrays, container arrays, the
+//! snapshot list, key lists), many times over, on containers whose
+//! configuration this test writes itself, without a template and without
+//! starting anything. (Interfaces, addresses and snapshot records of real
+//! snapshots need running or created containers: only their error paths
+//! are here.)
 //!
 //! It runs in the normal suite, and under valgrind memcheck in CI
 //! (`./dev memcheck`): valgrind 3.19 does not know `openat2`, which

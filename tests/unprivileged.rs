@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{is_root, memory_limit_key, subordinate_range, TestContainer};
+use common::{is_root, memory_limit_key, subordinate_range, subordinate_range_of, TestContainer};
 use lxc::{AttachOptions, Container, Error, State};
 
 /// The `as_user_*` tests, which `unprivileged_suite` runs as the user.
@@ -58,22 +58,6 @@ fn lookup_user(name: &str) -> Option<User> {
         }
         Some(User { name: name.to_owned(), uid: (*pw).pw_uid, gid: (*pw).pw_gid })
     }
-}
-
-/// Whether `who` (a name or a uid) has a range in `file`.
-fn has_range(file: &str, user: &User) -> bool {
-    fs::read_to_string(file).unwrap_or_default().lines().any(|l| {
-        let who = l.split(':').next().unwrap_or("");
-        who == user.name || who == user.uid.to_string()
-    })
-}
-
-/// One delegated cgroup: its directory, and its `cgroup.procs` opened by
-/// root (the kernel checks a migration against the opener's credentials,
-/// so the child can move itself in after it has become the user).
-struct Delegated {
-    dir: PathBuf,
-    procs: OwnedFd,
 }
 
 /// The directory of each of this process's cgroups (one per line of
@@ -106,12 +90,17 @@ fn own_cgroup_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Gives `user` a cgroup below this process's own on every hierarchy.
-fn delegate(user: &User, tag: &str) -> Vec<Delegated> {
+/// Gives `user` a cgroup below this process's own on every hierarchy, and
+/// returns their `cgroup.procs` opened by root: the kernel checks a
+/// migration against the opener's credentials, so the child can move itself
+/// in after it has become the user. Each directory goes into `made` as soon
+/// as it exists, so that a failure halfway leaves nothing behind.
+fn delegate(user: &User, tag: &str, made: &mut Vec<PathBuf>) -> Vec<OwnedFd> {
     let mut out = Vec::new();
     for parent in own_cgroup_dirs() {
         let dir = parent.join(tag);
         fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        made.push(dir.clone());
         // A cpuset cgroup v1 starts with no cpus and no memory nodes.
         for f in ["cpuset.cpus", "cpuset.mems"] {
             if dir.join(f).exists() {
@@ -126,7 +115,7 @@ fn delegate(user: &User, tag: &str) -> Vec<Delegated> {
         }
         let procs =
             fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs")).expect("open cgroup.procs");
-        out.push(Delegated { dir, procs: procs.into() });
+        out.push(OwnedFd::from(procs));
     }
     out
 }
@@ -188,8 +177,10 @@ fn unprivileged_suite() {
     let name = std::env::var("LXC_RS_TEST_USER").unwrap_or_else(|_| "lxc-rs-test".into());
     let setup = "run `./dev unprivileged-setup` as root (./dev test does)";
     let user = lookup_user(&name).unwrap_or_else(|| panic!("no user {name:?}: {setup}"));
-    assert!(has_range("/etc/subuid", &user), "{name} has no range in /etc/subuid: {setup}");
-    assert!(has_range("/etc/subgid", &user), "{name} has no range in /etc/subgid: {setup}");
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let range = subordinate_range_of(file, &user.name, user.uid);
+        assert!(range.is_some(), "{name} has no range in {file}: {setup}");
+    }
 
     // Root's containers, for the user to be refused on.
     let running = TestContainer::running("rootrun");
@@ -214,10 +205,9 @@ fn unprivileged_suite() {
     std::os::unix::fs::chown(&tmp, Some(user.uid), Some(user.gid)).expect("chown tmp");
 
     let tag = format!("lxc-rs-unpriv.{}", std::process::id());
-    let delegated = delegate(&user, &tag);
-    let mut cleanup =
-        Cleanup { cgroups: delegated.iter().map(|d| d.dir.clone()).collect(), home: Some(home) };
-    let procs: Vec<libc::c_int> = delegated.iter().map(|d| d.procs.as_raw_fd()).collect();
+    let mut cleanup = Cleanup { cgroups: Vec::new(), home: Some(home) };
+    let delegated = delegate(&user, &tag, &mut cleanup.cgroups);
+    let procs: Vec<libc::c_int> = delegated.iter().map(|d| d.as_raw_fd()).collect();
 
     let mut cmd = Command::new(&exe);
     cmd.args(["--ignored", "--test-threads", "3", "as_user_"])

@@ -100,8 +100,11 @@ macro_rules! newer_method {
 /// thread holds `privlock` would leave the child waiting forever. The calls
 /// that fork hold that lock exclusively, the calls that take `privlock`
 /// share it, and `state`, `is_running`, `stop`, `wait` and the cgroup calls
-/// take none. No lock of the crate is global: calls on different containers
-/// never wait for each other.
+/// take none. For root, no lock of the crate is global: calls on different
+/// containers never wait for each other. A process that is not root makes
+/// and removes container directories (`create`, `clone`, `snapshot`,
+/// `destroy`) one at a time, because liblxc changes the process's umask
+/// while it makes one.
 ///
 /// A `Container` is not `Clone`: each handle owns exactly one liblxc
 /// reference, and a second reference to the same C object would let one
@@ -157,6 +160,13 @@ fn last_errno() -> Option<i32> {
     std::io::Error::last_os_error().raw_os_error().filter(|e| *e > 0)
 }
 
+/// Whether this process runs as root (effective uid 0): liblxc then
+/// neither maps ids nor is refused by another user's monitor.
+fn caller_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Held, in a process that is not root, around the calls in which liblxc
 /// makes or removes a container directory (create, clone, snapshot,
 /// destroy), which also run liblxc's helpers in the user namespace
@@ -172,8 +182,7 @@ fn last_errno() -> Option<i32> {
 /// anyway, so its calls run concurrently.
 pub(crate) fn container_dir_guard() -> Option<std::sync::MutexGuard<'static, ()>> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if caller_is_root() {
         return None;
     }
     Some(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
@@ -420,8 +429,7 @@ impl Container {
     /// unreadable configuration as "not defined" and a monitor that refuses
     /// our commands as "stopped".
     pub(crate) fn denied(&self, op: &'static str) -> Option<Error> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if caller_is_root() {
             return None;
         }
         let reason = match std::fs::File::open(self.dir()?.join("config")) {
@@ -439,8 +447,7 @@ impl Container {
     /// container's directory is someone else's, if it is.
     fn not_writable(&self, op: &'static str) -> Option<Error> {
         use std::os::unix::ffi::OsStrExt;
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if caller_is_root() {
             return None;
         }
         let dir = std::ffi::CString::new(self.dir()?.as_os_str().as_bytes()).ok()?;

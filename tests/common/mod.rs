@@ -189,14 +189,21 @@ pub fn subordinate_range(file: &str) -> Option<(u32, u32)> {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     // SAFETY: getpwuid returns null or a pointer to a static record that
-    // stays valid until the next getpw* call; the name is copied at once.
+    // stays valid until the next getpw* call; the name is checked for null
+    // and copied at once.
     let name = unsafe {
         let pw = libc::getpwuid(uid);
-        if pw.is_null() {
+        if pw.is_null() || (*pw).pw_name.is_null() {
             return None;
         }
         std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned()
     };
+    subordinate_range_of(file, &name, uid)
+}
+
+/// The first range of the user `name` (or `uid`) in `/etc/subuid` or
+/// `/etc/subgid` (`USER:FIRST:COUNT` lines): `(first, count)`.
+pub fn subordinate_range_of(file: &str, name: &str, uid: u32) -> Option<(u32, u32)> {
     let text = fs::read_to_string(file).ok()?;
     text.lines().find_map(|l| {
         let mut f = l.split(':');
