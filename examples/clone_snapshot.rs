@@ -21,7 +21,7 @@ fn main() -> lxc::Result<()> {
         let name = format!("web{i}");
         println!("cloning base -> {name}");
         ws.made(&name);
-        copies.push(base.clone(&name, &CloneOptions::new())?);
+        copies.push(base.copy(&name, &CloneOptions::new())?);
     }
     for c in &copies {
         common::start(c)?;

@@ -47,7 +47,7 @@ fn table() -> &'static [(&'static str, &'static str)] {
         "set_cgroup_item" => Container::set_cgroup_item;
         "get_config_path" => Container::config_path;
         "set_config_path" => |c: &mut Container| c.set_config_path("/tmp");
-        "clone" => Container::clone;
+        "clone" => Container::copy;
         "console_getfd" => Container::console_getfd;
         "console" => Container::console;
         "attach" => Container::attach_wait::<fn() -> i32>, |c: &Container| { let _ = c.command("true"); }, Container::attach_session;

@@ -169,7 +169,7 @@ fn hostile_inputs_get_typed_errors() {
         (
             "clone to a bad name",
             Want::Invalid,
-            Box::new(|| s.clone("a/b", &lxc::CloneOptions::new()).map(drop)),
+            Box::new(|| s.copy("a/b", &lxc::CloneOptions::new()).map(drop)),
         ),
         ("byte size junk", Want::Invalid, Box::new(|| "12 parsecs".parse::<ByteSize>().map(drop))),
         ("negative byte size", Want::Invalid, Box::new(|| "-1G".parse::<ByteSize>().map(drop))),

@@ -12,7 +12,7 @@ fn a_clone_starts_under_its_new_name() {
     require_root!();
     let t = TestContainer::new("orig");
     let name = common::unique_name("clone");
-    let copy = t.c.clone(&name, &CloneOptions::new()).unwrap();
+    let copy = t.c.copy(&name, &CloneOptions::new()).unwrap();
     assert_eq!(copy.name(), name);
     assert!(copy.is_defined());
     assert_eq!(copy.config_item("lxc.uts.name").unwrap(), name.as_str());
@@ -22,10 +22,10 @@ fn a_clone_starts_under_its_new_name() {
     let out = copy.command("/bin/hostname").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), name);
     // Cloning onto an existing name or a bad name fails cleanly.
-    assert!(t.c.clone(&name, &CloneOptions::new()).is_err());
-    assert!(matches!(t.c.clone("../x", &CloneOptions::new()), Err(Error::InvalidArgument { .. })));
+    assert!(t.c.copy(&name, &CloneOptions::new()).is_err());
+    assert!(matches!(t.c.copy("../x", &CloneOptions::new()), Err(Error::InvalidArgument { .. })));
     // A running container is not cloned without ALLOW_RUNNING.
-    let err = copy.clone(&common::unique_name("c2"), &CloneOptions::new()).unwrap_err();
+    let err = copy.copy(&common::unique_name("c2"), &CloneOptions::new()).unwrap_err();
     assert!(matches!(err, Error::WrongState { .. }), "{err:?}");
     copy.stop().unwrap();
 }

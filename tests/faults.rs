@@ -105,7 +105,7 @@ fn the_directory_deleted_under_a_live_handle() {
     assert!(matches!(t.c.start(), Err(Error::NotDefined { .. })));
     assert!(t.c.destroy().is_err());
     assert!(t.c.snapshot(None).is_err());
-    assert!(t.c.clone(&common::unique_name("c"), &lxc::CloneOptions::new()).is_err());
+    assert!(t.c.copy(&common::unique_name("c"), &lxc::CloneOptions::new()).is_err());
     // The in-memory configuration is still there to read.
     assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), t.name.as_str());
     // Saving writes the in-memory configuration back: the container is

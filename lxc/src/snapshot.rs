@@ -32,7 +32,7 @@ bitflags! {
     }
 }
 
-/// Options of [`Container::clone`] (`lxc-copy`).
+/// Options of [`Container::copy`] (`lxc-copy`).
 ///
 /// ```
 /// use lxc::{BackingStore, CloneFlags, CloneOptions};
@@ -119,16 +119,22 @@ fn opt_ptr(c: &Option<CString>) -> *const c_char {
 
 impl Container {
     /// Copies this (stopped) container to `new_name` and returns a handle
-    /// on the copy (`clone`, `lxc-copy -N`).
+    /// on the copy (liblxc's `clone`, ruby-lxc's `clone`, `lxc-copy -N`).
+    ///
+    /// It is named `copy`, not `clone`, so that it can be called on the
+    /// `Arc<Container>` the crate recommends for sharing: there,
+    /// `arc.clone(..)` would be `Arc::clone`.
     ///
     /// ```no_run
-    /// let base = lxc::Container::new("base")?;
-    /// let web = base.clone("web1", &lxc::CloneOptions::new())?;
+    /// use std::sync::Arc;
+    /// let base = Arc::new(lxc::Container::new("base")?);
+    /// let web = base.copy("web1", &lxc::CloneOptions::new())?;
     /// web.start()?;
     /// # Ok::<(), lxc::Error>(())
     /// ```
-    #[allow(clippy::should_implement_trait)]
-    pub fn clone(&self, new_name: &str, opts: &CloneOptions) -> Result<Container> {
+    #[doc(alias = "clone")]
+    #[doc(alias = "lxc-copy")]
+    pub fn copy(&self, new_name: &str, opts: &CloneOptions) -> Result<Container> {
         let f = self.raw_member(|c| c.clone, "clone")?;
         check_name("new container name", new_name)?;
         let name = cstring("new container name", new_name)?;
