@@ -234,7 +234,9 @@ fn spawn_kill_and_wait() {
 fn a_closure_writes_a_file_the_host_reads() {
     require_root!();
     let t = TestContainer::running("closure");
-    let s =
+    // SAFETY (attach_wait's contract): the closure reads and writes files;
+    // it takes no lock other threads may hold and starts no thread.
+    let s = unsafe {
         t.c.attach_wait(&AttachOptions::new(), || {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             match std::fs::write("/root-from-rust", format!("written inside {host}")) {
@@ -242,19 +244,59 @@ fn a_closure_writes_a_file_the_host_reads() {
                 Err(_) => 2,
             }
         })
-        .unwrap();
+    }
+    .unwrap();
     assert!(s.success(), "{s:?}");
     let text = std::fs::read_to_string(t.rootfs().join("root-from-rust")).unwrap();
     assert!(text.starts_with("written inside"), "{text}");
-    let s = t.c.attach_wait(&AttachOptions::new(), || 7).unwrap();
+    // SAFETY: the closure only returns a number.
+    let s = unsafe { t.c.attach_wait(&AttachOptions::new(), || 7) }.unwrap();
     assert_eq!(s.code(), Some(7));
+}
+
+/// Writes a marker file when dropped.
+struct DropMarker(std::path::PathBuf);
+
+impl Drop for DropMarker {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, b"dropped");
+    }
+}
+
+#[test]
+fn a_closure_s_captures_are_dropped_once_in_the_caller_never_in_the_child() {
+    require_root!();
+    let t = TestContainer::running("captures");
+    // The same path names the host's /tmp in the caller and the
+    // container's /tmp in the attached child.
+    let name = format!("lxc-rs-dropmark-{}", std::process::id());
+    let host_path = std::path::Path::new("/tmp").join(&name);
+    let in_container = t.rootfs().join("tmp").join(&name);
+    let _ = std::fs::remove_file(&host_path);
+    let marker = DropMarker(host_path.clone());
+    let mut calls = 0;
+    // SAFETY: the closure touches only its own captures.
+    let s = unsafe {
+        t.c.attach_wait(&AttachOptions::new(), move || {
+            calls += 1;
+            let _ = &marker;
+            calls
+        })
+    }
+    .unwrap();
+    assert_eq!(s.code(), Some(1));
+    assert!(!in_container.exists(), "the closure's capture was dropped inside the container");
+    assert!(host_path.exists(), "the capture was not dropped in the caller");
+    std::fs::remove_file(&host_path).unwrap();
 }
 
 #[test]
 fn a_panicking_closure_is_a_failure_status() {
     require_root!();
     let t = TestContainer::running("panic");
-    let s = t.c.attach_wait(&AttachOptions::new(), || panic!("inside the container")).unwrap();
+    // SAFETY: the panic hook prints through this thread's captured output;
+    // no other thread prints to the real stderr meanwhile.
+    let s = unsafe { t.c.attach_wait(&AttachOptions::new(), || panic!("inside the container")) }.unwrap();
     assert_eq!(s.code(), Some(101));
     // The caller is fine and can attach again.
     assert!(t.c.attach_run_wait(&AttachOptions::new(), "/bin/true", &[]).unwrap().success());
@@ -315,12 +357,14 @@ fn attaches_go_on_while_closures_and_sessions_live() {
     let t = TestContainer::running("mix");
     // A closure child that lives for a while and a session helper: neither
     // may hold up the pipes of the attaches that run meanwhile.
-    let mut sleeper =
+    // SAFETY: the closure only sleeps.
+    let mut sleeper = unsafe {
         t.c.attach_fn(&AttachOptions::new(), || {
             std::thread::sleep(std::time::Duration::from_secs(2));
             0
         })
-        .unwrap();
+    }
+    .unwrap();
     std::thread::scope(|s| {
         s.spawn(|| {
             for _ in 0..15 {

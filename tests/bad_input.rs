@@ -174,7 +174,14 @@ fn hostile_inputs_get_typed_errors() {
         ("byte size junk", Want::Invalid, Box::new(|| "12 parsecs".parse::<ByteSize>().map(drop))),
         ("negative byte size", Want::Invalid, Box::new(|| "-1G".parse::<ByteSize>().map(drop))),
         ("state junk", Want::Invalid, Box::new(|| "SLEEPING".parse::<State>().map(drop))),
-        ("log file with NUL", Want::Invalid, Box::new(|| Log::new().file("/tmp/\0").init())),
+        (
+            "log file with NUL",
+            Want::Invalid,
+            Box::new(|| {
+                // SAFETY: refused before liblxc is called (NUL in the file name).
+                unsafe { Log::new().file("/tmp/\0").init() }
+            }),
+        ),
         ("unknown architecture", Want::Invalid, Box::new(|| lxc::Personality::from_arch("pdp11").map(drop))),
         (
             "console escape not a letter",

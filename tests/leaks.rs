@@ -43,7 +43,8 @@ fn attaches_and_sessions_leak_nothing() {
         }
     }
     for _ in 0..20 {
-        assert!(t.c.attach_wait(&o, || 0).unwrap().success());
+        // SAFETY: the closure only returns.
+        assert!(unsafe { t.c.attach_wait(&o, || 0) }.unwrap().success());
     }
     assert_eq!(common::fd_count(), fds, "attach leaked descriptors");
     assert!(zombies().is_empty(), "zombies after attach: {:?}", zombies());

@@ -96,3 +96,140 @@ fn containers_start_and_stop_from_four_threads() {
     want.sort();
     assert_eq!(active, want);
 }
+
+#[test]
+fn configuration_writers_exclude_every_reader_of_the_same_handle() {
+    require_root!();
+    let t = TestContainer::running("cfgrw");
+    let c = Arc::new(t.c.try_clone().unwrap());
+    let key = common::memory_limit_key();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Writers: set and clear list keys (clear_config_item frees what the
+    // readers' liblxc calls walk); readers: state, cgroup reads (which fall
+    // back to the configuration), freeze/unfreeze, config reads, attach.
+    let writers: Vec<_> = (0..2)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    c.set_config_item("lxc.environment", &format!("W{i}N{n}=1")).unwrap();
+                    c.set_config_item("lxc.cap.drop", "sys_module").unwrap();
+                    c.clear_config_item("lxc.cap.drop").unwrap();
+                    if n % 10 == 9 {
+                        c.clear_config_item("lxc.environment").unwrap();
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    match i % 6 {
+                        0 => assert!(c.state().is_ok()),
+                        1 => assert!(!c.cgroup_item(key).unwrap().is_empty()),
+                        2 => {
+                            // Freezing and thawing races the other threads'
+                            // attaches; both must come back.
+                            let _ = c.freeze();
+                            c.unfreeze().unwrap();
+                        }
+                        3 => assert!(c.config_item("lxc.uts.name").is_ok()),
+                        4 => assert!(c.keys(Some("lxc.net.0")).is_ok()),
+                        _ => {
+                            let out = c.command("/bin/true").output().unwrap();
+                            assert!(out.status.success());
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        assert!(w.join().unwrap() > 0, "a writer never got the handle");
+    }
+    c.unfreeze().unwrap();
+    assert_eq!(c.state().unwrap(), State::Running);
+}
+
+#[test]
+fn running_config_reads_and_attaches_on_one_handle_never_hang() {
+    require_root!();
+    let t = TestContainer::running("runcfg");
+    let c = Arc::new(t.c.try_clone().unwrap());
+    let name = t.name.clone();
+    let reader = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                assert_eq!(c.running_config_item("lxc.uts.name").unwrap(), name);
+            }
+        })
+    };
+    for _ in 0..40 {
+        assert!(c.command("/bin/true").status().unwrap().success());
+    }
+    reader.join().unwrap();
+}
+
+#[test]
+fn the_options_of_one_start_belong_to_that_start() {
+    require_root!();
+    let t = TestContainer::new("startopts");
+    let c = Arc::new(t.c.try_clone().unwrap());
+    let raw_daemonize = |c: &lxc::Container| {
+        // SAFETY: the handle is live; `daemonize` is a plain bool of the
+        // object, read while no other thread changes it.
+        unsafe { std::ptr::addr_of!((*c.as_raw()).daemonize).read() }
+    };
+    c.want_daemonize(false).unwrap();
+    // A daemonized start leaves the object's setting as it was.
+    c.start_with(&lxc::StartOptions::new()).unwrap();
+    assert!(!raw_daemonize(&c));
+    c.stop().unwrap();
+    c.want_daemonize(true).unwrap();
+    // Another thread flips the persistent setting all the time; every
+    // start still runs with its own options (a foreground start would be
+    // refused by liblxc in this threaded process).
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let c = Arc::clone(&c);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut on = false;
+            while !stop.load(Ordering::Relaxed) {
+                c.want_daemonize(on).unwrap();
+                on = !on;
+            }
+        })
+    };
+    for _ in 0..8 {
+        c.start_with(&lxc::StartOptions::new().daemonize(true)).unwrap();
+        c.wait(State::Running, Duration::from_secs(10)).unwrap();
+        c.stop().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+}
+
+#[test]
+fn error_num_is_reported_for_start_alone() {
+    require_root!();
+    let t = TestContainer::running("errnum");
+    // liblxc leaves error_num 1 after every daemonized start; a later
+    // failure of another call must not carry it.
+    match t.c.set_cgroup_item("memory.no_such_file", "1") {
+        Err(lxc::Error::Failed { error_num, .. }) => assert_eq!(error_num, 0),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}

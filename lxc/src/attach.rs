@@ -410,6 +410,32 @@ impl ExecPayload {
     }
 }
 
+/// Gives the calling (child) process default signal dispositions and an
+/// empty signal mask, as a freshly started program expects: the caller's
+/// handlers (a reaping SIGCHLD handler would take the exit statuses of the
+/// child's own children), its ignored signals (`SIG_IGN` survives `exec`;
+/// Rust programs ignore SIGPIPE) and its mask are not the attached
+/// program's. Async-signal-safe: only `sigaction` and `sigprocmask`.
+pub(crate) fn reset_signals_in_child() {
+    // SAFETY: sigaction and sigprocmask on this process's own signal state,
+    // with structures initialised here; SIGKILL and SIGSTOP are skipped and
+    // numbers the kernel or libc refuses (glibc's internal real-time
+    // signals) fail harmlessly.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &dfl, ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
+    }
+}
+
 /// The marker the child writes when the crate's exec function is reached.
 const REACHED: u8 = b'S';
 
@@ -419,6 +445,7 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ExecPayload the caller passed to attach; the
     // child has its own copy of the caller's memory, where it is still alive.
     let p = unsafe { &*(payload as *const ExecPayload) };
+    reset_signals_in_child();
     // SAFETY: only async-signal-safe calls (write, syscall, execvp, _exit)
     // on memory prepared before the fork.
     unsafe {
@@ -436,28 +463,33 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
 }
 
 struct ClosurePayload<F> {
-    f: Option<F>,
+    /// Called through `&mut` in the child, never moved or dropped there:
+    /// its captures belong to the caller, which drops them once, after
+    /// the attach.
+    f: F,
     status_w: RawFd,
     /// A listed descriptor the closure itself needs (a session's socket).
     keep: RawFd,
 }
 
 /// Runs a Rust closure in the attached child; a panic becomes exit status
-/// 101 and never unwinds into liblxc.
-extern "C" fn run_closure<F: FnOnce() -> i32>(payload: *mut c_void) -> c_int {
+/// 101 and never unwinds into liblxc. The closure is called by reference
+/// and the child ends with `_exit`: nothing the closure captured is dropped
+/// in the child.
+extern "C" fn run_closure<F: FnMut() -> i32>(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ClosurePayload<F> the caller passed to attach,
     // alive in the child's copy of the caller's memory.
     let p = unsafe { &mut *(payload as *mut ClosurePayload<F>) };
     // Copies of other attaches' pipes, inherited by this fork, would make
     // them wait for this closure to end.
     crate::fds::close_listed_in_child(&[p.status_w, p.keep]);
+    reset_signals_in_child();
     // SAFETY: write and close on the pipe descriptor we own in the child.
     unsafe {
         libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
         libc::close(p.status_w);
     }
-    let f = p.f.take();
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.map_or(1, |f| f()))).unwrap_or(101);
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (p.f)())).unwrap_or(101);
     // SAFETY: _exit ends the child without running the caller's atexit
     // handlers or destructors, which belong to the parent.
     unsafe { libc::_exit(code) }
@@ -634,18 +666,50 @@ impl Container {
     /// every process of its pid namespace is reaped, and this child is the
     /// caller's to reap.
     ///
-    /// The closure runs in a forked copy of the calling process that has
-    /// only the calling thread. It may use the file system (it sees the
-    /// container's), make system calls, allocate, and return. It must not
-    /// wait for anything another thread of the caller would do (locks held
-    /// by other threads at the fork stay locked forever: `println!` while
-    /// another thread prints, a mutex, a channel), and it should not start
-    /// threads or async runtimes. A panic is caught and becomes exit
-    /// status 101; it never unwinds into liblxc. The child ends with
-    /// `_exit`: destructors and `atexit` handlers do not run there.
-    pub fn attach_fn<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<AttachChild>
+    /// To run a program, [`Container::command`] and
+    /// [`Container::attach_run_wait`] are safe: they only `exec` in the
+    /// child.
+    ///
+    /// # Safety
+    ///
+    /// The closure runs in a copy of the calling process made by `fork`, in
+    /// which only the calling thread exists; as with std's
+    /// [`CommandExt::pre_exec`](std::os::unix::process::CommandExt::pre_exec),
+    /// the caller must make sure that what the closure does is sound there:
+    ///
+    /// * It must not wait for anything another thread of the caller may
+    ///   have held or been doing at the moment of the fork: a `Mutex` or
+    ///   `RwLock` (those threads do not exist in the child, so the lock is
+    ///   never released), std's stdout and stderr locks (`println!`,
+    ///   `eprintln!`, and the default panic hook, which prints), a
+    ///   channel's other end, a thread pool, a `OnceLock` being initialised.
+    /// * It must not rely on data that another thread was changing at the
+    ///   fork (it sees it half-changed), nor start threads or an async
+    ///   runtime.
+    /// * Allocation is fine with glibc's allocator (liblxc forks with
+    ///   glibc's `fork`, which leaves `malloc` usable in the child); not
+    ///   with an allocator that is not fork-safe.
+    ///
+    /// In a process with a single thread these hold by themselves.
+    ///
+    /// What the crate guarantees: the closure is called by reference and the
+    /// child ends with `_exit` after it returns, so nothing it captured is
+    /// dropped in the child (a `BufWriter` is not flushed twice, a
+    /// `TempDir` is not removed from inside the container) and no `atexit`
+    /// handler runs there; the captures are dropped once, in the caller,
+    /// when this call returns. A panic is caught and becomes exit status
+    /// 101; it never unwinds into liblxc. Descriptors of the crate's other
+    /// attaches in flight are closed in the child.
+    ///
+    /// A safe call does not compile:
+    ///
+    /// ```compile_fail,E0133
+    /// let c = lxc::Container::new("web").unwrap();
+    /// let child = c.attach_fn(&lxc::AttachOptions::new(), || 0);
+    /// ```
+    pub unsafe fn attach_fn<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<AttachChild>
     where
-        F: FnOnce() -> i32,
+        F: FnMut() -> i32,
     {
         self.attach_fn_keeping(opts, f, -1).map(AttachChild::from_pid)
     }
@@ -659,10 +723,10 @@ impl Container {
         keep: RawFd,
     ) -> Result<libc::pid_t>
     where
-        F: FnOnce() -> i32,
+        F: FnMut() -> i32,
     {
         let (r, w) = status_pipe()?;
-        let mut payload = ClosurePayload { f: Some(f), status_w: w.as_raw_fd(), keep };
+        let mut payload = ClosurePayload { f, status_w: w.as_raw_fd(), keep };
         self.attach_raw(
             opts,
             run_closure::<F>,
@@ -678,20 +742,32 @@ impl Container {
     ///
     /// ```no_run
     /// let c = lxc::Container::new("web")?;
-    /// let status = c.attach_wait(&lxc::AttachOptions::new(), || {
-    ///     match std::fs::write("/tmp/from-rust", b"hello") {
+    /// // SAFETY: the closure takes no lock and starts no thread; it only
+    /// // writes a file (see `attach_fn`'s contract).
+    /// let status = unsafe {
+    ///     c.attach_wait(&lxc::AttachOptions::new(), || match std::fs::write("/tmp/from-rust", b"hello") {
     ///         Ok(()) => 0,
     ///         Err(_) => 1,
-    ///     }
-    /// })?;
+    ///     })
+    /// }?;
     /// assert!(status.success());
     /// # Ok::<(), lxc::Error>(())
     /// ```
-    pub fn attach_wait<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<ExitStatus>
+    ///
+    /// # Safety
+    ///
+    /// As for [`Container::attach_fn`].
+    ///
+    /// ```compile_fail,E0133
+    /// let c = lxc::Container::new("web").unwrap();
+    /// let status = c.attach_wait(&lxc::AttachOptions::new(), || 0);
+    /// ```
+    pub unsafe fn attach_wait<F>(&self, opts: &AttachOptions<'_>, f: F) -> Result<ExitStatus>
     where
-        F: FnOnce() -> i32,
+        F: FnMut() -> i32,
     {
-        self.attach_fn(opts, f)?.wait()
+        // SAFETY: the caller keeps attach_fn's contract, which is ours.
+        unsafe { self.attach_fn(opts, f) }?.wait()
     }
 
     /// Runs the user's login shell in the container with liblxc's own exec

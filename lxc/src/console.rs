@@ -2,6 +2,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use crate::container::Access;
 use crate::error::{Error, Result};
 use crate::{sys, Container};
 
@@ -24,8 +25,10 @@ impl Container {
         let mut tty = ttynum.unwrap_or(-1);
         let mut ptx = -1;
         crate::container::clear_errno();
+        let g = self.hold(Access::Read);
         // SAFETY: the container is live; both out-pointers are valid.
         let fd = unsafe { f(self.as_raw(), &mut tty, &mut ptx) };
+        drop(g);
         if fd < 0 || ptx < 0 {
             return Err(self.failed("console_getfd"));
         }
@@ -52,6 +55,7 @@ impl Container {
         }
         let esc = (escape as u8 - b'a' + 1) as i32;
         crate::container::clear_errno();
+        let g = self.hold(Access::Read);
         // SAFETY: the container is live; the descriptors are borrowed for
         // the call.
         let r = unsafe {
@@ -64,6 +68,7 @@ impl Container {
                 esc,
             )
         };
+        drop(g);
         if r < 0 {
             Err(self.failed("console"))
         } else {
@@ -82,9 +87,11 @@ impl Container {
         let mut log =
             sys::lxc_console_log { clear, read: true, read_max: &mut read_max, data: std::ptr::null_mut() };
         crate::container::clear_errno();
+        let g = self.hold(Access::Read);
         // SAFETY: the container is live; log and read_max are valid for the
         // call; liblxc sets data to a malloc'ed buffer of read_max bytes.
         let r = unsafe { f(self.as_raw(), &mut log) };
+        drop(g);
         if r < 0 {
             // liblxc answers an empty ring buffer with an error.
             let errno = std::io::Error::last_os_error().raw_os_error();

@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_int};
 use std::path::{Path, PathBuf};
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -73,38 +74,41 @@ macro_rules! newer_method {
 /// # Sharing between threads
 ///
 /// `Container` is `Send` and `Sync`: share one with `Arc<Container>` and
-/// call it from many threads. This is sound because of how liblxc guards
-/// the object, and what it leaves unguarded is reachable only through
-/// `&mut self`:
+/// call it from many threads. liblxc guards only part of its container
+/// object, so the handle adds two locks of its own, reasoned member by
+/// member against liblxc 4.0 to 7.0 (the table in this module's source):
 ///
-/// * Calls that change the in-memory configuration or the object take
-///   liblxc's `privlock` (a per-object semaphore) and, where they touch
-///   disk, `slock` (a per-container lock file): `set_config_item`,
-///   `clear_config_item`, `save_config`, `want_daemonize`, `create`,
-///   `destroy`, ... Reads such as `get_config_item`, `get_keys` and
-///   `get_cgroup_item` take `privlock` too. Those methods take `&self`.
-/// * `state`, `is_running`, `init_pid`, `freeze`, `stop`, `wait` and the
-///   cgroup calls ask the container's monitor over its command socket,
-///   reading only the bare `name` and `config_path` fields, which no `&self`
-///   method changes. They take `&self`, and no lock of ours is held around
-///   them: a long `start`, `wait` or `shutdown` on one thread never blocks
-///   `state()` on another.
-/// * `clear_config`, `load_config` and `set_config_path` free and replace
-///   `lxc_conf` or `config_path`, which other calls read without a lock;
-///   `rename` replaces the handle. These take `&mut self`, so the borrow
-///   checker rules out any other call on the same handle meanwhile.
+/// * Every call reads the in-memory configuration (`lxc_conf`): liblxc's
+///   entry points hand it to the log code without a lock, and `freeze`,
+///   `shutdown`, the cgroup calls and `start` read it. The calls that
+///   change it, or a field liblxc reads unlocked (`set_config_item`,
+///   `clear_config_item`, `set_timeout`, `create`, `destroy`,
+///   `destroy_with_snapshots`, `snapshot_restore`, `restore`, `migrate`),
+///   wait until no other call on the handle is in flight and exclude
+///   every other call while they run. All other calls share the handle
+///   and never wait for one another on this account, however long they
+///   take (a `wait` on one thread does not block a `start` on another).
+///   A configuration write queued behind a long call waits for it: to
+///   configure while another thread waits for a state, use a second
+///   handle ([`Container::try_clone`]).
+/// * liblxc's forked children (attach, start, create, clone, ...) take
+///   the object's `privlock`; a fork while another thread holds it would
+///   copy the held lock into the child, which would wait forever. The
+///   calls in which liblxc forks exclude the calls that take `privlock`
+///   (and each other, on the same handle); `state`, `stop`, `wait`,
+///   `freeze` and the cgroup calls take neither, so a long attach or start
+///   never blocks them.
+/// * `clear_config`, `load_config`, `set_config_path` and `rename` free or
+///   replace what every call reads; they take `&mut self`, so the borrow
+///   checker rules out any other call on the handle meanwhile.
 ///
-/// One lock of the crate's own guards each handle, and only against
-/// forks: liblxc's forked children (attach, start, create) call
-/// `lxc_container_put`, which waits for `privlock`, so a fork while another
-/// thread holds `privlock` would leave the child waiting forever. The calls
-/// that fork hold that lock exclusively, the calls that take `privlock`
-/// share it, and `state`, `is_running`, `stop`, `wait` and the cgroup calls
-/// take none. For root, no lock of the crate is global: calls on different
-/// containers never wait for each other. A process that is not root makes
-/// and removes container directories (`create`, `clone`, `snapshot`,
-/// `destroy`) one at a time, because liblxc changes the process's umask
-/// while it makes one.
+/// The options of one [`Container::start_with`] belong to that start: the
+/// daemonize and close-all-fds settings are set, used and put back while
+/// every other start and `want_*` call on the handle waits. For root, no
+/// lock of the crate is global: calls on different containers never wait
+/// for each other. A process that is not root makes and removes container
+/// directories (`create`, `copy`, `snapshot`, `destroy`) one at a time,
+/// because liblxc changes the process's umask while it makes one.
 ///
 /// A `Container` is not `Clone`: each handle owns exactly one liblxc
 /// reference, and a second reference to the same C object would let one
@@ -113,21 +117,122 @@ macro_rules! newer_method {
 pub struct Container {
     ptr: NonNull<sys::lxc_container>,
     name: Box<str>,
-    /// Taken exclusively around the calls in which liblxc forks (attach,
-    /// start, create, destroy), shared around the calls that take the
-    /// object's `privlock`. liblxc's forked children call
-    /// `lxc_container_put` on the object, which waits for `privlock`: had
-    /// another thread held it at the fork, the child would wait forever.
-    /// Calls that ask the running container (`state`, `stop`, `wait`, cgroup
-    /// items) take neither liblxc's lock nor this one.
-    fork_guard: RwLock<()>,
+    locks: HandleLocks,
+    /// What `want_close_all_fds` last set (liblxc's default is false), which
+    /// the C object does not let us read back; a start whose options do not
+    /// say otherwise uses it.
+    close_all_fds: AtomicBool,
+}
+
+/// The handle's two locks (see "Sharing between threads" above and the
+/// member-by-member table in this module's source, above `Access`).
+struct HandleLocks {
+    /// Guards `lxc_conf` and the plain fields liblxc writes without a lock
+    /// (`daemonize`, `error_num`, `rcv_timeout`, `pidfile`). Every call into
+    /// liblxc holds it: shared by the calls that only read them, exclusively
+    /// by the calls that write them. Shared holders take it with
+    /// `read_recursive`, which never waits for a writer that is only
+    /// queued: a long `wait` on one thread and a `start` on another can
+    /// never deadlock behind a `set_config_item` queued between them; the
+    /// writer waits until no call is in flight.
+    conf: parking_lot::RwLock<()>,
+    /// Guards against forking while another thread holds liblxc's
+    /// `privlock`: liblxc's forked children call `lxc_container_put`,
+    /// which waits for `privlock`, and a copy of a held semaphore is never
+    /// released. Taken exclusively by the calls in which liblxc forks,
+    /// shared by the calls that take `privlock`.
+    fork: RwLock<()>,
+}
+
+impl HandleLocks {
+    fn new() -> Self {
+        HandleLocks { conf: parking_lot::RwLock::new(()), fork: RwLock::new(()) }
+    }
+}
+
+// What each liblxc call reads and writes, from liblxc's source (4.0.0 to
+// 7.0.0; `src/lxc/lxccontainer.c` and `attach.c`), and so the `Access` the
+// crate holds around it. Every member goes through the `WRAP_API` macros,
+// which read `c->lxc_conf` without a lock and hand it to the log code
+// (`current_config`: its `loglevel` and `logfd`), so every call reads the
+// configuration at least.
+//
+// | member(s)                                         | writes, unguarded          | takes privlock | forks | Access       |
+// |---------------------------------------------------|----------------------------|----------------|-------|--------------|
+// | state, is_running, init_pid, stop, wait, freeze,   | -                          | no             | no    | Read         |
+// | unfreeze, reboot, reboot2, shutdown (reads         |                            |                |       |              |
+// | `haltsignal`), get/set_cgroup_item (read `lxc_conf`|                            |                |       |              |
+// | and `id_map` when the monitor does not answer),    |                            |                |       |              |
+// | console, console_getfd, console_log, *_fd members, |                            |                |       |              |
+// | config_file_name, get_config_path, may_control     |                            |                |       |              |
+// | get_config_item, get_keys, is_defined, save_config,| -                          | yes            | no    | ReadPrivlock |
+// | get_running_config_item (across a monitor round    |                            |                |       |              |
+// | trip), snapshot_list                               |                            |                |       |              |
+// | attach (and the attach_run_* wrappers), get_ips,   | -                          | some           | yes   | ReadFork     |
+// | get_interfaces, mount, umount, add/remove_device_  |                            |                |       |              |
+// | node, attach/detach_interface, clone, snapshot,    |                            |                |       |              |
+// | checkpoint                                         |                            |                |       |              |
+// | start (after the crate's own check for a `partial` | `error_num`, `pidfile`     | yes            | yes   | ReadFork     |
+// | marker: liblxc's start would destroy such a        | (read only by start, which |                |       |              |
+// | container, a writer's job)                         | ReadFork serializes)       |                |       |              |
+// | want_daemonize, want_close_all_fds                | `daemonize`, `conf->       | yes            | no    | ReadFork     |
+// |                                                   | close_all_fds`, read only  |                |       |              |
+// |                                                   | by start (ReadFork too)    |                |       |              |
+// | set_config_item (allocates `lxc_conf` when null),  | `lxc_conf`, its members,   | yes            | no    | Write        |
+// | clear_config_item (frees items: `id_map`, ...),    | `rcv_timeout` (6.0+, read  |                |       |              |
+// | set_timeout                                        | by every command)          |                |       |              |
+// | create (frees and reloads `lxc_conf`), destroy,    | `lxc_conf`, `conf->logfd`  | yes            | yes   | WriteFork    |
+// | destroy_with_snapshots, snapshot_restore (closes   |                            |                |       |              |
+// | `conf->logfd`), restore, migrate                   |                            |                |       |              |
+// | clear_config, load_config, set_config_path, rename | frees or replaces          | some           | some  | `&mut self`  |
+//
+// `name` and `config_path` are read by every call and changed only by the
+// `&mut self` calls. `error_string` is never set by liblxc (freed only with
+// the object). `numthreads` is changed under `privlock` only.
+
+/// How a call uses the handle (see the table above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads the configuration; neither forks nor takes `privlock`.
+    Read,
+    /// Reads the configuration and takes `privlock`.
+    ReadPrivlock,
+    /// Reads the configuration and forks.
+    ReadFork,
+    /// Writes the configuration or an unguarded field; takes `privlock`.
+    Write,
+    /// Writes the configuration and forks.
+    WriteFork,
+}
+
+enum ConfGuard<'a> {
+    Read(#[allow(dead_code)] parking_lot::RwLockReadGuard<'a, ()>),
+    Write(#[allow(dead_code)] parking_lot::RwLockWriteGuard<'a, ()>),
+}
+
+enum ForkGuard<'a> {
+    Read(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
+    Write(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
+}
+
+/// The handle's locks as one call holds them; released on drop (the fork
+/// lock first).
+pub(crate) struct Held<'a> {
+    _fork: Option<ForkGuard<'a>>,
+    _conf: ConfGuard<'a>,
 }
 
 // SAFETY: liblxc's container object is not bound to the thread that made
-// it; every `&self` method is guarded by liblxc's own locks or only reads
-// fields that only `&mut self` methods change (see the type's docs).
+// it (no thread-local state outlives a call: `current_config` is set and
+// reset within each call).
 unsafe impl Send for Container {}
-// SAFETY: see above.
+// SAFETY: every `&self` method reaches the object through `Container::hold`
+// with the `Access` its liblxc call needs (the table above `Access`): the
+// calls that write `lxc_conf` or the object's unguarded fields exclude every
+// other call on the handle, the calls that fork exclude the calls that take
+// liblxc's `privlock`, and what liblxc frees or replaces outside any lock
+// (`clear_config`, `load_config`, `set_config_path`, `rename`) takes `&mut
+// self`.
 unsafe impl Sync for Container {}
 
 impl Drop for Container {
@@ -280,7 +385,12 @@ impl Container {
             sys::lxc_container_new(cname.as_ptr(), cpath.as_ref().map_or(ptr::null(), |c| c.as_ptr()))
         };
         match NonNull::new(p) {
-            Some(ptr) => Ok(Container { ptr, name: name.into(), fork_guard: RwLock::new(()) }),
+            Some(ptr) => Ok(Container {
+                ptr,
+                name: name.into(),
+                locks: HandleLocks::new(),
+                close_all_fds: AtomicBool::new(false),
+            }),
             None => {
                 let errno = last_errno();
                 // liblxc returns nothing when the configuration file exists
@@ -315,7 +425,12 @@ impl Container {
         // for every container object.
         let name = unsafe { borrowed_str("lxc_container.name", (*ptr.as_ptr()).name) };
         match name {
-            Ok(n) => Ok(Container { ptr, name: n.into(), fork_guard: RwLock::new(()) }),
+            Ok(n) => Ok(Container {
+                ptr,
+                name: n.into(),
+                locks: HandleLocks::new(),
+                close_all_fds: AtomicBool::new(false),
+            }),
             Err(e) => {
                 // SAFETY: we were handed this reference; give it back.
                 unsafe { sys::lxc_container_put(ptr.as_ptr()) };
@@ -390,14 +505,42 @@ impl Container {
             .ok_or(Error::Unsupported { op, reason: "liblxc left this function pointer null" })
     }
 
-    /// Held around a call that takes liblxc's `privlock` (see `fork_guard`).
-    pub(crate) fn shared(&self) -> RwLockReadGuard<'_, ()> {
-        self.fork_guard.read().unwrap_or_else(|e| e.into_inner())
+    /// Takes the handle's locks as a call with `access` needs them (see
+    /// `Access`); they are released when the returned guard drops.
+    pub(crate) fn hold(&self, access: Access) -> Held<'_> {
+        // (writes the configuration, Some(forks) when the fork lock is needed)
+        let (conf_write, fork_write) = match access {
+            Access::Read => (false, None),
+            Access::ReadPrivlock => (false, Some(false)),
+            Access::ReadFork => (false, Some(true)),
+            Access::Write => (true, Some(false)),
+            Access::WriteFork => (true, Some(true)),
+        };
+        let conf = if conf_write {
+            ConfGuard::Write(self.locks.conf.write())
+        } else {
+            ConfGuard::Read(self.locks.conf.read_recursive())
+        };
+        let fork = fork_write.map(|w| {
+            if w {
+                ForkGuard::Write(self.locks.fork.write().unwrap_or_else(|e| e.into_inner()))
+            } else {
+                ForkGuard::Read(self.locks.fork.read().unwrap_or_else(|e| e.into_inner()))
+            }
+        });
+        Held { _fork: fork, _conf: conf }
     }
 
-    /// Held around a call in which liblxc forks (see `fork_guard`).
-    pub(crate) fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
-        self.fork_guard.write().unwrap_or_else(|e| e.into_inner())
+    /// Held around a call that takes liblxc's `privlock` and only reads the
+    /// configuration.
+    pub(crate) fn shared(&self) -> Held<'_> {
+        self.hold(Access::ReadPrivlock)
+    }
+
+    /// Held around a call in which liblxc forks and that only reads the
+    /// configuration.
+    pub(crate) fn exclusive(&self) -> Held<'_> {
+        self.hold(Access::ReadFork)
     }
 
     /// The container's name.
@@ -405,23 +548,20 @@ impl Container {
         &self.name
     }
 
-    /// Builds the error for a failed call: reads what liblxc recorded in
-    /// the object (`error_num`, `error_string`) and `errno`.
+    /// Builds the error for a failed call from `errno`. liblxc's
+    /// `error_num` belongs to `start` alone (see [`Container::start_with`]),
+    /// and no liblxc release sets `error_string`.
     pub(crate) fn failed(&self, op: &'static str) -> Error {
+        self.failed_with(op, 0)
+    }
+
+    /// [`Container::failed`] with the `error_num` a foreground start left.
+    fn failed_with(&self, op: &'static str, error_num: i32) -> Error {
         let errno = last_errno();
-        let raw = self.ptr.as_ptr();
-        // SAFETY: raw is live. `error_num` is a plain int that liblxc sets
-        // after a failed start; a volatile read copies it out as it is.
-        let error_num = unsafe { ptr::addr_of!((*raw).error_num).read_volatile() };
-        // SAFETY: raw is live; `error_string` is null or a string liblxc owns.
-        let error_string = unsafe {
-            let p = ptr::addr_of!((*raw).error_string).read_volatile();
-            borrowed_str(op, p).ok().map(str::to_owned)
-        };
         if let Some(denied) = self.denied(op) {
             return denied;
         }
-        Error::Failed { op, container: self.name.to_string(), error_num, error_string, errno }
+        Error::Failed { op, container: self.name.to_string(), error_num, error_string: None, errno }
     }
 
     /// For a caller that is not root: the error saying the container belongs
@@ -519,7 +659,7 @@ impl Container {
     /// user's container); the calls that need the container then say
     /// [`Error::PermissionDenied`].
     pub fn is_defined(&self) -> bool {
-        let _g = self.shared();
+        let _g = self.hold(Access::ReadPrivlock);
         // SAFETY: ptr is live; is_defined only reads the object.
         unsafe { (*self.ptr.as_ptr()).is_defined }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
@@ -538,8 +678,10 @@ impl Container {
     /// ```
     pub fn state(&self) -> Result<State> {
         let f = method!(self.state);
+        let g = self.hold(Access::Read);
         // SAFETY: ptr is live; state returns a pointer to a static string.
         let p = unsafe { f(self.ptr.as_ptr()) };
+        drop(g);
         // SAFETY: the state names are static strings in liblxc.
         let s = unsafe { borrowed_str("state", p) }?;
         let state = s.parse().map_err(|_| Error::bad_return("state", format!("an unknown state {s:?}")))?;
@@ -555,6 +697,7 @@ impl Container {
     /// Whether the container is running (`is_running`): any state but
     /// `STOPPED`.
     pub fn is_running(&self) -> bool {
+        let _g = self.hold(Access::Read);
         // SAFETY: ptr is live.
         unsafe { (*self.ptr.as_ptr()).is_running }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
@@ -564,8 +707,10 @@ impl Container {
     pub fn init_pid(&self) -> Option<libc::pid_t> {
         // SAFETY: ptr is live.
         let f = unsafe { (*self.ptr.as_ptr()).init_pid }?;
+        let g = self.hold(Access::Read);
         // SAFETY: ptr is live.
         let pid = unsafe { f(self.ptr.as_ptr()) };
+        drop(g);
         (pid > 0).then_some(pid)
     }
 
@@ -594,7 +739,7 @@ impl Container {
         let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
         let argv = CStrArray::new("template argument", &opts.args)?;
         let _dir = container_dir_guard();
-        let _g = self.exclusive();
+        let _g = self.hold(Access::WriteFork);
         clear_errno();
         // SAFETY: ptr is live; every string and the argv array (NULL-terminated)
         // live until the call returns; liblxc does not keep them.
@@ -631,9 +776,15 @@ impl Container {
     /// ```
     pub fn start_with(&self, opts: &StartOptions) -> Result<()> {
         let f = method!(self.start);
+        let want_daemonize = method!(self.want_daemonize);
+        let want_close_all_fds = method!(self.want_close_all_fds);
         if !self.is_defined() {
             return Err(self.not_defined("start"));
         }
+        // liblxc's start destroys a container whose `partial` marker nobody
+        // holds (an interrupted create), which would free the configuration
+        // other threads read; say what it is instead.
+        self.check_not_partial("start")?;
         if !opts.daemonize {
             let threads = thread_count();
             if threads > 1 {
@@ -644,27 +795,66 @@ impl Container {
             }
         }
         let argv = CStrArray::new("start argument", &opts.args)?;
-        // SAFETY: ptr is live; `daemonize` is a plain bool that only
-        // want_daemonize changes; a volatile read copies it out.
-        let daemonize_now = unsafe { ptr::addr_of!((*self.ptr.as_ptr()).daemonize).read_volatile() };
-        if daemonize_now != opts.daemonize {
-            self.want_daemonize(opts.daemonize)?;
-        }
-        if let Some(close) = opts.close_all_fds {
-            self.want_close_all_fds(close)?;
-        }
         let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
-        clear_errno();
-        let ok = monitor_cgroup::around_start(|| {
-            let _g = self.exclusive();
+        let raw = self.ptr.as_ptr();
+        let close_default = self.close_all_fds.load(Ordering::Relaxed);
+        let close = opts.close_all_fds.unwrap_or(close_default);
+        let (ok, error_num) = monitor_cgroup::around_start(|| {
+            // `daemonize` and `close_all_fds` are read by `start` alone, and
+            // every start and every `want_*` call holds the fork lock
+            // exclusively: setting them here, starting, and putting them back
+            // cannot interleave with another thread's settings.
+            let _g = self.hold(Access::ReadFork);
+            // SAFETY: raw is live; `daemonize` is a plain bool written only
+            // under the fork lock, which we hold.
+            let daemonize_before = unsafe { ptr::addr_of!((*raw).daemonize).read() };
+            // SAFETY: raw is live; liblxc sets the flags under its own lock.
+            let set = unsafe { want_daemonize(raw, opts.daemonize) && want_close_all_fds(raw, close) };
+            if !set {
+                return (false, 0);
+            }
+            clear_errno();
             // SAFETY: ptr is live; argv is null or a NULL-terminated array of
             // strings alive until the call returns.
-            unsafe { f(self.ptr.as_ptr(), c_int::from(opts.use_init), argv_ptr) }
+            let ok = unsafe { f(raw, c_int::from(opts.use_init), argv_ptr) };
+            let errno = std::io::Error::last_os_error();
+            // A foreground start leaves the container's exit status in
+            // `error_num`; a daemonized one leaves 1 whatever happened.
+            let error_num = if opts.daemonize {
+                0
+            } else {
+                // SAFETY: raw is live; `error_num` is written only by start,
+                // which the fork lock we hold excludes on other threads.
+                unsafe { ptr::addr_of!((*raw).error_num).read() }
+            };
+            // SAFETY: as above; these calls only store the flags.
+            unsafe {
+                want_daemonize(raw, daemonize_before);
+                want_close_all_fds(raw, close_default);
+            }
+            if let Some(e) = errno.raw_os_error() {
+                // SAFETY: errno is this thread's; restored for `failed`.
+                unsafe { *libc::__errno_location() = e };
+            }
+            (ok, error_num)
         });
         if ok {
             Ok(())
+        } else if error_num != 0 {
+            Err(self.failed_with("start", error_num))
         } else {
             Err(self.explain("start", &[State::Stopped], "it must be stopped"))
+        }
+    }
+
+    /// The error for a container that liblxc's `partial` marker says is
+    /// being created or was left half-made by an interrupted create or copy.
+    pub(crate) fn check_not_partial(&self, op: &'static str) -> Result<()> {
+        match self.dir() {
+            Some(dir) if dir.join("partial").exists() => {
+                Err(Error::PartiallyCreated { op, container: self.name.to_string() })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -684,10 +874,13 @@ impl Container {
         if precheck && !self.is_running() {
             return Err(self.explain(op, &[], expected));
         }
+        let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live; f is a member of this container that takes
         // only the container.
-        if unsafe { f(self.ptr.as_ptr()) } {
+        let ok = unsafe { f(self.ptr.as_ptr()) };
+        drop(g);
+        if ok {
             Ok(())
         } else {
             Err(self.explain(op, from, expected))
@@ -711,9 +904,12 @@ impl Container {
         if !self.is_running() {
             return Err(self.explain("shutdown", &[], "it must be running"));
         }
+        let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
-        if unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) } {
+        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) };
+        drop(g);
+        if ok {
             return Ok(());
         }
         match self.explain(
@@ -773,8 +969,11 @@ impl Container {
                 Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
             };
         }
+        let g = self.hold(Access::Read);
         // SAFETY: ptr is live; the state name is a static C string.
-        if unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), timeout_secs(timeout)) } {
+        let ok = unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), timeout_secs(timeout)) };
+        drop(g);
+        if ok {
             Ok(())
         } else {
             Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
@@ -791,7 +990,7 @@ impl Container {
             return Err(self.wrong_state("destroy", "it must be stopped", State::Running));
         }
         let dir_guard = container_dir_guard();
-        let g = self.exclusive();
+        let g = self.hold(Access::WriteFork);
         clear_errno();
         // SAFETY: ptr is live.
         let ok = unsafe { f(self.ptr.as_ptr()) };
@@ -827,6 +1026,7 @@ impl Container {
     /// Whether the caller may control the container (`may_control`): false
     /// for an unprivileged caller on another user's container.
     pub fn may_control(&self) -> bool {
+        let _g = self.hold(Access::Read);
         // SAFETY: ptr is live.
         unsafe { (*self.ptr.as_ptr()).may_control }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
@@ -835,7 +1035,8 @@ impl Container {
     /// setting lives in the container object and holds for later starts.
     pub fn want_daemonize(&self, daemonize: bool) -> Result<()> {
         let f = method!(self.want_daemonize);
-        let _g = self.shared();
+        // Read only by start, which holds the fork lock exclusively too.
+        let _g = self.hold(Access::ReadFork);
         // SAFETY: ptr is live; liblxc sets the flag under its lock.
         let ok = unsafe { f(self.ptr.as_ptr(), daemonize) };
         self.check_bool("want_daemonize", ok)
@@ -845,9 +1046,13 @@ impl Container {
     /// container when it starts (`want_close_all_fds`).
     pub fn want_close_all_fds(&self, close: bool) -> Result<()> {
         let f = method!(self.want_close_all_fds);
-        let _g = self.shared();
+        // Read only by start, which holds the fork lock exclusively too.
+        let _g = self.hold(Access::ReadFork);
         // SAFETY: ptr is live; liblxc sets the flag under its lock.
         let ok = unsafe { f(self.ptr.as_ptr(), close) };
+        if ok {
+            self.close_all_fds.store(close, Ordering::Relaxed);
+        }
         self.check_bool("want_close_all_fds", ok)
     }
 
@@ -861,9 +1066,11 @@ impl Container {
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> c_int,
     ) -> Result<std::os::fd::OwnedFd> {
         use std::os::fd::FromRawFd;
+        let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live; f is a member of this container taking only it.
         let fd = unsafe { f(self.ptr.as_ptr()) };
+        drop(g);
         if fd < 0 {
             return Err(self.explain(
                 op,
@@ -916,9 +1123,12 @@ impl Container {
         if !self.is_running() {
             return Err(self.explain("reboot2", &[], "it must be running"));
         }
+        let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
-        if unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) } {
+        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) };
+        drop(g);
+        if ok {
             Ok(())
         } else if self.is_running() {
             Err(Error::Timeout { op: "reboot2", container: self.name.to_string(), timeout })
@@ -932,6 +1142,7 @@ impl Container {
     #[cfg(lxc_member = "set_timeout")]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
         let f = newer_method!(self.set_timeout);
+        let _g = self.hold(Access::Write);
         clear_errno();
         // SAFETY: ptr is live; the timeout is passed in whole seconds.
         let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout) as _) };
@@ -982,13 +1193,14 @@ impl Container {
     /// `set_cgroup_item`), refusing NUL bytes in either string.
     fn set_pair(
         &self,
+        access: Access,
         f: unsafe extern "C" fn(*mut sys::lxc_container, *const c_char, *const c_char) -> bool,
         (key_what, key): (&'static str, &str),
         (value_what, value): (&'static str, &str),
     ) -> Result<bool> {
         let k = cstring(key_what, key)?;
         with_cstr(value_what, value.as_bytes(), |v| {
-            let _g = self.shared();
+            let _g = self.hold(access);
             clear_errno();
             // SAFETY: ptr is live; both strings are valid for the call.
             unsafe { f(self.ptr.as_ptr(), k.as_ptr(), v) }
@@ -1000,7 +1212,7 @@ impl Container {
     /// an empty value clears the list.
     pub fn set_config_item(&self, key: &str, value: &str) -> Result<()> {
         let f = method!(self.set_config_item);
-        if self.set_pair(f, ("config key", key), ("config value", value))? {
+        if self.set_pair(Access::Write, f, ("config key", key), ("config value", value))? {
             Ok(())
         } else {
             Err(self.config_key_error("set_config_item", key))
@@ -1011,7 +1223,7 @@ impl Container {
     pub fn clear_config_item(&self, key: &str) -> Result<()> {
         let f = method!(self.clear_config_item);
         let ok = with_cstr("config key", key.as_bytes(), |k| {
-            let _g = self.shared();
+            let _g = self.hold(Access::Write);
             clear_errno();
             // SAFETY: ptr is live; k is valid for the call.
             unsafe { f(self.ptr.as_ptr(), k) }
@@ -1064,6 +1276,8 @@ impl Container {
     pub fn running_config_item(&self, key: &str) -> Result<String> {
         let f = method!(self.get_running_config_item);
         let p = with_cstr("config key", key.as_bytes(), |k| {
+            // liblxc holds `privlock` across the round trip to the monitor.
+            let _g = self.hold(Access::ReadPrivlock);
             clear_errno();
             // SAFETY: ptr is live; k is valid for the call.
             unsafe { f(self.ptr.as_ptr(), k) }
@@ -1112,8 +1326,10 @@ impl Container {
     /// The path of the container's configuration file (`config_file_name`).
     pub fn config_file_name(&self) -> Result<PathBuf> {
         let f = method!(self.config_file_name);
+        let g = self.hold(Access::Read);
         // SAFETY: ptr is live.
         let p = unsafe { f(self.ptr.as_ptr()) };
+        drop(g);
         if p.is_null() {
             return Err(self.failed("config_file_name"));
         }
@@ -1124,6 +1340,7 @@ impl Container {
     /// The lxcpath the container lives in (`get_config_path`).
     pub fn config_path(&self) -> Result<PathBuf> {
         let f = method!(self.get_config_path);
+        let _g = self.hold(Access::Read);
         // SAFETY: ptr is live; the returned string belongs to the object and
         // only `set_config_path(&mut self)` frees it.
         let p = unsafe { f(self.ptr.as_ptr()) };
@@ -1157,6 +1374,7 @@ impl Container {
         crate::cstr::check_cgroup_key(key)?;
         let raw = self.ptr.as_ptr();
         let r = with_cstr("cgroup key", key.as_bytes(), |k| {
+            let _g = self.hold(Access::Read);
             clear_errno();
             // SAFETY: raw is live; k is valid for the closure.
             read_sized("get_cgroup_item", |buf, len| unsafe { f(raw, k, buf, len) })
@@ -1184,7 +1402,7 @@ impl Container {
     pub fn set_cgroup_item(&self, key: &str, value: &str) -> Result<()> {
         let f = method!(self.set_cgroup_item);
         crate::cstr::check_cgroup_key(key)?;
-        if self.set_pair(f, ("cgroup key", key), ("cgroup value", value))? {
+        if self.set_pair(Access::Read, f, ("cgroup key", key), ("cgroup value", value))? {
             Ok(())
         } else {
             Err(self.cgroup_error("set_cgroup_item"))

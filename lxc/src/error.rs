@@ -68,6 +68,17 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// The container is being created, or a create or copy of it was
+    /// interrupted and left it half-made (liblxc's `partial` marker is in
+    /// its directory): destroy it and create it again.
+    #[error("cannot {op} container {container:?}: it is only partly created (a create or copy is running or was interrupted); destroy it and create it again")]
+    PartiallyCreated {
+        /// The operation.
+        op: &'static str,
+        /// The container's name.
+        container: String,
+    },
+
     /// The container is not defined (no configuration file in its lxcpath).
     #[error("cannot {op} container {container:?}: it is not defined in {lxcpath:?}")]
     NotDefined {

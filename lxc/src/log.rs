@@ -59,12 +59,12 @@ static LOG_LOCK: Mutex<()> = Mutex::new(());
 /// [`log_close`]. Its level, once set, stays for the life of the process.
 ///
 /// ```no_run
-/// lxc::Log::new()
-///     .file("/tmp/lxc.log")
-///     .level(lxc::LogLevel::Debug)
-///     .quiet(true)
-///     .init()?;
-/// # Ok::<(), lxc::Error>(())
+/// fn main() -> Result<(), lxc::Error> {
+///     // SAFETY: first thing in main, before any thread uses liblxc.
+///     unsafe { lxc::Log::new().file("/tmp/lxc.log").level(lxc::LogLevel::Debug).quiet(true).init() }?;
+///     // ... the rest of the program, threads included
+///     Ok(())
+/// }
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Log {
@@ -121,7 +121,21 @@ impl Log {
     }
 
     /// Initializes the log (`lxc_log_init`).
-    pub fn init(&self) -> Result<()> {
+    ///
+    /// # Safety
+    ///
+    /// liblxc's log is process-global state that every liblxc call reads
+    /// without a lock (its descriptor, its level, the container name in
+    /// its lines), and that `lxc_log_init` and [`log_close`] change. No
+    /// other thread may be inside liblxc (any call of this crate that
+    /// reaches it, or liblxc used directly) while this runs. Call it at the
+    /// start of `main`, before other threads use the crate. Calls on one
+    /// thread before and after it are fine.
+    ///
+    /// ```compile_fail,E0133
+    /// lxc::Log::new().level(lxc::LogLevel::Debug).init().unwrap();
+    /// ```
+    pub unsafe fn init(&self) -> Result<()> {
         if let Some(n) = &self.name {
             check_name("container name", n)?;
         }
@@ -160,7 +174,13 @@ impl Log {
 
 /// Closes liblxc's log file (`lxc_log_close`); a later [`Log::init`] opens a
 /// new one.
-pub fn log_close() {
+///
+/// # Safety
+///
+/// As for [`Log::init`]: `lxc_log_close` frees and closes what every other
+/// liblxc call logs through, so no other thread may be inside liblxc while
+/// it runs.
+pub unsafe fn log_close() {
     let _guard = LOG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: lxc_log_close takes no arguments and only closes liblxc's own fd.
     unsafe { sys::lxc_log_close() };

@@ -4,6 +4,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::ptr;
 
+use crate::container::Access;
 use crate::cstr::{cstring, path_bytes};
 use crate::error::{Error, Result};
 use crate::{sys, Container};
@@ -127,7 +128,8 @@ impl Container {
             ghost_limit: opts.ghost_limit,
             features_to_check: opts.features_to_check,
         };
-        let guard = self.exclusive();
+        // A restore makes the container run from this object: a writer.
+        let guard = self.hold(Access::WriteFork);
         crate::container::clear_errno();
         // SAFETY: the container is live; raw points to strings alive for the
         // call; the size is the struct's, as liblxc asks.
@@ -146,7 +148,7 @@ impl Container {
     pub fn checkpoint(&self, directory: impl AsRef<Path>, stop: bool, verbose: bool) -> Result<()> {
         let f = self.raw_member(|c| c.checkpoint, "checkpoint")?;
         let dir = cstring("directory", path_bytes(directory.as_ref()))?;
-        self.criu_call("checkpoint", || {
+        self.criu_call("checkpoint", Access::ReadFork, || {
             // SAFETY: the container is live; dir is valid for the call and
             // only read by liblxc.
             unsafe { f(self.as_raw(), dir.as_ptr().cast_mut(), stop, verbose) }
@@ -158,15 +160,15 @@ impl Container {
     pub fn restore(&self, directory: impl AsRef<Path>, verbose: bool) -> Result<()> {
         let f = self.raw_member(|c| c.restore, "restore")?;
         let dir = cstring("directory", path_bytes(directory.as_ref()))?;
-        self.criu_call("restore", || {
+        self.criu_call("restore", Access::WriteFork, || {
             // SAFETY: the container is live; dir is valid for the call and
             // only read by liblxc.
             unsafe { f(self.as_raw(), dir.as_ptr().cast_mut(), verbose) }
         })
     }
 
-    fn criu_call(&self, op: &'static str, call: impl FnOnce() -> bool) -> Result<()> {
-        let guard = self.exclusive();
+    fn criu_call(&self, op: &'static str, access: Access, call: impl FnOnce() -> bool) -> Result<()> {
+        let guard = self.hold(access);
         crate::container::clear_errno();
         let ok = crate::monitor_cgroup::around_start(call);
         drop(guard);

@@ -36,9 +36,12 @@ impl Container {
     pub fn interfaces(&self) -> Result<Vec<String>> {
         let f = self.raw_member(|c| c.get_interfaces, "get_interfaces")?;
         crate::container::clear_errno();
+        // liblxc forks a child that enters the container's network namespace.
+        let g = self.exclusive();
         // SAFETY: the container is live; liblxc returns a malloc'ed
         // NULL-terminated array of malloc'ed strings, or null.
         let arr = unsafe { f(self.as_raw()) };
+        drop(g);
         if arr.is_null() {
             if !self.is_running() {
                 return Err(self.not_running("get_interfaces"));
@@ -73,6 +76,8 @@ impl Container {
         }
         let iface = interface.map(|i| cstring("interface", i)).transpose()?;
         let fam = family.map(|f| cstring("family", f.as_str())).transpose()?;
+        // liblxc forks a child that enters the container's network namespace.
+        let g = self.exclusive();
         // SAFETY: the container is live; both strings are null or valid for
         // the call; liblxc returns a malloc'ed NULL-terminated array of
         // malloc'ed strings, or null.
@@ -84,6 +89,7 @@ impl Container {
                 scope,
             )
         };
+        drop(g);
         // SAFETY: as above; we own the array and its strings.
         let texts = unsafe { take_string_array("get_ips", arr) }?;
         texts

@@ -447,7 +447,18 @@ fn take_strings(buf: &[u8]) -> Option<(Vec<CString>, &[u8])> {
 
 /// The helper's loop: one request, one spawned command, replies; ends when
 /// the caller closes its end. Returns the helper's exit code.
+///
+/// Soundness: this runs in the attached child, a copy of the caller made by
+/// glibc's `fork` (liblxc's), in which only this thread exists. It takes no
+/// lock of std or of the caller's (no printing, no `std::env`, no panic: no
+/// indexing that can fail, no `unwrap`), allocates only through glibc's
+/// `malloc`, which glibc's `fork` leaves usable, and calls only `recvmsg`,
+/// `send`, `waitpid`, `close_range` and `posix_spawnp`.
 fn serve(sock: RawFd) -> i32 {
+    // The caller's signal handlers, ignored signals and mask are not the
+    // helper's: a caller's reaping SIGCHLD handler would take the exit
+    // status of the commands it spawns.
+    crate::attach::reset_signals_in_child();
     // The helper needs nothing of the caller's but the socket and stdio:
     // closing the rest also drops copies of other threads' pipes that this
     // fork inherited, which would otherwise keep them from seeing EOF.

@@ -8,6 +8,7 @@ use std::ptr;
 
 use bitflags::bitflags;
 
+use crate::container::Access;
 use crate::create::BackingStore;
 use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
@@ -263,7 +264,9 @@ impl Container {
         let new_name = new_name.unwrap_or(self.name());
         check_name("new container name", new_name)?;
         let new = cstring("new container name", new_name)?;
-        let guard = self.exclusive();
+        // Over this container, liblxc destroys it first, closing its log
+        // descriptor in the configuration: a writer.
+        let guard = self.hold(Access::WriteFork);
         crate::container::clear_errno();
         // SAFETY: the container is live; both strings are valid.
         let ok = unsafe { f(self.as_raw(), snap.as_ptr(), new.as_ptr()) };
@@ -295,7 +298,7 @@ impl Container {
     /// Destroys every snapshot of the container (`snapshot_destroy_all`).
     pub fn snapshot_destroy_all(&self) -> Result<()> {
         let f = self.raw_member(|c| c.snapshot_destroy_all, "snapshot_destroy_all")?;
-        self.forking_bool_call("snapshot_destroy_all", f)
+        self.forking_bool_call("snapshot_destroy_all", Access::ReadFork, f)
     }
 
     /// Destroys the container and all its snapshots
@@ -305,20 +308,21 @@ impl Container {
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
-        self.forking_bool_call("destroy_with_snapshots", f)?;
+        self.forking_bool_call("destroy_with_snapshots", Access::WriteFork, f)?;
         crate::monitor_cgroup::remove_leftovers(self.name());
         Ok(())
     }
 
-    /// Calls a `(container) -> bool` member that may fork, under the
-    /// handle's exclusive lock.
+    /// Calls a `(container) -> bool` member that may fork, holding the
+    /// handle's locks as `access` says.
     fn forking_bool_call(
         &self,
         op: &'static str,
+        access: Access,
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
     ) -> Result<()> {
         let _dir = crate::container::container_dir_guard();
-        let guard = self.exclusive();
+        let guard = self.hold(access);
         crate::container::clear_errno();
         // SAFETY: the container is live; f takes only the container.
         let ok = unsafe { f(self.as_raw()) };
