@@ -24,7 +24,7 @@ use bitflags::bitflags;
 
 use crate::cstr::{cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
-use crate::fds::Guarded;
+use crate::fds::{Guarded, LeakProbe};
 use crate::{sys, AttachChild, Container, State};
 
 bitflags! {
@@ -543,6 +543,42 @@ fn status_pipe() -> Result<(OwnedFd, Guarded)> {
 }
 
 impl Container {
+    /// Calls `lxc_container.attach` under the fork lock, and closes what
+    /// liblxc leaks in the caller (see [`LeakProbe`]). In a process with
+    /// more threads, where the probe cannot tell liblxc's descriptors from
+    /// other threads', an attach to a container that is not running is
+    /// refused first (liblxc would leak its `/proc/self` handle).
+    ///
+    /// # Safety
+    /// `exec` must be safe to call with `payload` in the attached child.
+    unsafe fn call_attach(
+        &self,
+        exec: unsafe extern "C" fn(*mut c_void) -> c_int,
+        payload: *mut c_void,
+        raw: &mut RawAttachOptions,
+        pid: &mut libc::pid_t,
+    ) -> Result<c_int> {
+        let f = self.raw_method_attach()?;
+        let probe = LeakProbe::take();
+        if probe.is_none() && self.init_pid().is_none() {
+            return Err(self.wrong_state("attach", "it must be running", State::Stopped));
+        }
+        crate::container::clear_errno();
+        let guard = self.exclusive();
+        // SAFETY: the container is live; raw.raw points into memory owned by
+        // `raw`; exec and payload are the caller's matching pair; pid is a
+        // valid out-pointer.
+        let ret = unsafe { f(self.as_raw(), Some(exec), payload, &mut raw.raw, pid) };
+        drop(guard);
+        let errno = io::Error::last_os_error().raw_os_error();
+        if let Some(p) = probe {
+            p.close_leaked();
+        }
+        // SAFETY: restores this thread's errno for the caller's error.
+        unsafe { *libc::__errno_location() = errno.unwrap_or(0) };
+        Ok(ret)
+    }
+
     /// Calls `lxc_container.attach` with an exec function and its payload;
     /// then reads the status pipe: nothing means liblxc failed before the
     /// exec function ran, the marker alone means it ran (and, for a
@@ -557,23 +593,12 @@ impl Container {
         status_w: Guarded,
         program: Option<&str>,
     ) -> Result<libc::pid_t> {
-        let f = self.raw_method_attach()?;
         let mut raw = opts.to_raw()?;
-        // liblxc 5.0 leaks a descriptor (its `/proc/<pid>` handle) each
-        // time attach fails because the container is not running: ask
-        // first.
-        if self.init_pid().is_none() {
-            return Err(self.wrong_state("attach", "it must be running", State::Stopped));
-        }
         let mut pid: libc::pid_t = -1;
-        crate::container::clear_errno();
-        let guard = self.exclusive();
-        // SAFETY: the container is live; raw.raw points into memory owned by
-        // `raw`, alive for the call; exec and payload match (the caller
-        // passes the trampoline for the payload's type); pid is a valid
-        // out-pointer.
-        let ret = unsafe { f(self.as_raw(), Some(exec), payload, &mut raw.raw, &mut pid) };
-        drop(guard);
+        // SAFETY: raw.raw points into memory owned by `raw`, alive for the
+        // call; exec and payload match (the caller passes the trampoline
+        // for the payload's type).
+        let ret = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
         drop(status_w);
         if ret < 0 || pid <= 0 {
             let err = self.failed("attach");
@@ -776,17 +801,11 @@ impl Container {
     /// (`lxc-attach` with no command).
     pub fn attach_run_shell(&self, opts: &AttachOptions<'_>) -> Result<ExitStatus> {
         let opts = if opts.stdin_is_set() { opts.clone() } else { opts.clone().raw_stdin(0) };
-        let f = self.raw_method_attach()?;
         let mut raw = opts.to_raw()?;
         let mut pid = -1;
-        crate::container::clear_errno();
-        let guard = self.exclusive();
-        // SAFETY: the container is live; lxc_attach_run_shell ignores its
-        // payload; raw's pointers are alive for the call.
-        let ret = unsafe {
-            f(self.as_raw(), Some(sys::lxc_attach_run_shell), ptr::null_mut(), &mut raw.raw, &mut pid)
-        };
-        drop(guard);
+        // SAFETY: lxc_attach_run_shell ignores its payload.
+        let ret =
+            unsafe { self.call_attach(sys::lxc_attach_run_shell, ptr::null_mut(), &mut raw, &mut pid) }?;
         if ret < 0 || pid <= 0 {
             return Err(self.failed("attach"));
         }
@@ -811,7 +830,6 @@ impl Container {
         program: &str,
         args: &[&str],
     ) -> Result<AttachChild> {
-        let f = self.raw_method_attach()?;
         let payload = ExecPayload::new(program, args, -1, false)?;
         let mut cmd = sys::lxc_attach_command_t {
             program: payload.program.as_ptr().cast_mut(),
@@ -819,21 +837,17 @@ impl Container {
         };
         let mut raw = opts.to_raw()?;
         let mut pid = -1;
-        crate::container::clear_errno();
-        let guard = self.exclusive();
-        // SAFETY: the container is live; cmd points into `payload`, alive
-        // until after the call (the child has its own copy); raw's pointers
-        // are alive for the call.
+        // SAFETY: lxc_attach_run_command takes an lxc_attach_command_t;
+        // cmd points into `payload`, alive until after the call (the child
+        // has its own copy).
         let ret = unsafe {
-            f(
-                self.as_raw(),
-                Some(sys::lxc_attach_run_command),
+            self.call_attach(
+                sys::lxc_attach_run_command,
                 &mut cmd as *mut sys::lxc_attach_command_t as *mut c_void,
-                &mut raw.raw,
+                &mut raw,
                 &mut pid,
             )
-        };
-        drop(guard);
+        }?;
         if ret < 0 || pid <= 0 {
             return Err(self.failed("attach"));
         }

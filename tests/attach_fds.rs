@@ -1,0 +1,108 @@
+//! Descriptors across thousands of attaches, from a single-threaded process
+//! and from a multithreaded one.
+//!
+//! liblxc 5.0 to 7.0 leak the container init's pidfd in the caller on every
+//! attach from a single-threaded process (the kernel lets only such a
+//! process `setns` into a time namespace, and on that path liblxc never
+//! closes the pidfd). libtest always runs tests beside a thread of its own,
+//! so this binary has no harness: as the driver it makes a running
+//! container with the test rig, runs the attaches itself (multithreaded:
+//! the rig has a watchdog thread), then runs itself again as a worker, a
+//! plain single-threaded process that does the same.
+
+mod common;
+
+use std::process::Command;
+
+use lxc::{AttachOptions, Container};
+
+const ROUNDS: usize = 2000;
+const WORKER_ENV: &str = "LXC_RS_ATTACH_FDS_WORKER";
+
+fn threads() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/task").map(|m| m.nlink() - 2).unwrap_or(0)
+}
+
+/// Runs `ROUNDS` attaches of each kind and returns a failure message per
+/// kind whose descriptor count changed.
+fn attaches(c: &Container) -> Vec<String> {
+    let o = AttachOptions::new();
+    let kinds: [(&str, &dyn Fn()); 4] = [
+        ("command().output()", &|| {
+            let out = c.command("/bin/echo").arg("x").output().unwrap();
+            assert_eq!(out.stdout, b"x\n");
+        }),
+        ("attach_run_wait", &|| assert!(c.attach_run_wait(&o, "/bin/true", &[]).unwrap().success())),
+        ("attach_wait (closure)", &|| {
+            // SAFETY: the closure only returns a number.
+            assert!(unsafe { c.attach_wait(&o, || 0) }.unwrap().success())
+        }),
+        ("attach_session", &|| {
+            let mut s = c.attach_session(&o).unwrap();
+            assert!(s.run("/bin/true", &[]).unwrap().success());
+            s.close().unwrap();
+        }),
+    ];
+    // The first attach opens the `/dev/null` the crate keeps for the life
+    // of the process (the default stdin).
+    kinds[0].1();
+    let mut failures = Vec::new();
+    for (kind, attach) in kinds {
+        let before = common::fd_count();
+        for _ in 0..ROUNDS {
+            attach();
+        }
+        let after = common::fd_count();
+        println!(
+            "{ROUNDS} x {kind} with {} thread(s): {before} descriptors before, {after} after",
+            threads()
+        );
+        if after != before {
+            failures.push(format!("{kind} ({} threads): {before} descriptors became {after}", threads()));
+        }
+    }
+    failures
+}
+
+fn worker(spec: &str) -> i32 {
+    let (lxcpath, name) = spec.split_once(':').expect("lxcpath:name");
+    if threads() != 1 {
+        eprintln!("the worker must be single-threaded, it has {} threads", threads());
+        return 2;
+    }
+    let c = Container::with_lxcpath(name, lxcpath).unwrap();
+    let failures = attaches(&c);
+    for f in &failures {
+        eprintln!("FAILED: {f}");
+    }
+    i32::from(!failures.is_empty())
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(WORKER_ENV) {
+        std::process::exit(worker(&spec));
+    }
+    if !common::is_root() {
+        eprintln!("SKIPPED: this test needs root to make containers");
+        return;
+    }
+    let t = common::TestContainer::running("fds");
+    let mut failures = attaches(&t.c);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env(WORKER_ENV, format!("{}:{}", t.lxcpath.display(), t.name))
+        .status()
+        .unwrap();
+    if !status.success() {
+        failures.push(format!("the single-threaded worker failed: {status}"));
+    }
+    drop(t);
+    let (passed, failed) = (if failures.is_empty() { 1 } else { 0 }, failures.len());
+    for f in &failures {
+        eprintln!("FAILED: {f}");
+    }
+    println!("attach_fds: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
