@@ -379,3 +379,21 @@ fn attaches_go_on_while_closures_and_sessions_live() {
     });
     assert!(sleeper.wait().unwrap().success());
 }
+
+#[test]
+fn a_dropped_child_never_keeps_its_container_from_stopping() {
+    require_root!();
+    let t = TestContainer::running("dropped");
+    let child = t.c.command("/bin/sleep").arg("1000").spawn().unwrap();
+    let pid = child.id();
+    drop(child);
+    // The container's init cannot finish dying while a process of its pid
+    // namespace is an unreaped zombie: the reaper must take it.
+    t.c.stop().unwrap();
+    t.c.wait(lxc::State::Stopped, std::time::Duration::from_secs(30)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(std::time::Instant::now() < deadline, "the dropped child {pid} was never reaped");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -271,6 +271,19 @@ impl<'c> Command<'c> {
     }
 }
 
+/// Dropping a child that has not been waited for leaves it running (as
+/// std's `Child` does) and hands it to the crate's reaper thread, which
+/// reaps it by pid when it ends: it never stays a zombie that would keep
+/// its container from stopping. Its exit status is then lost; wait for it
+/// to have it.
+impl Drop for AttachChild {
+    fn drop(&mut self) {
+        if self.status.is_none() && !matches!(try_wait_pid(self.pid), Ok(Some(_)) | Err(_)) {
+            crate::reaper::reap_later(self.pid);
+        }
+    }
+}
+
 impl AttachChild {
     pub(crate) fn from_pid(pid: libc::pid_t) -> AttachChild {
         AttachChild { pid, status: None, stdin: None, stdout: None, stderr: None }

@@ -115,6 +115,7 @@ mod monitor_cgroup;
 mod mount;
 mod netconfig;
 mod network;
+mod reaper;
 mod session;
 mod snapshot;
 mod start;

@@ -424,6 +424,15 @@ impl FdSnapshot {
             let kept = *KEPT_NULL.get_or_init(|| fd);
             new.retain(|f| f.0 != kept || f.1 != Path::new("/dev/null"));
         }
+        // And one eventfd for the life of the process: the reaper thread's
+        // (dropped attach children), started by the first drop.
+        static KEPT_EVENTFD: OnceLock<i32> = OnceLock::new();
+        let eventfds: Vec<i32> =
+            new.iter().filter(|fd| fd.1 == Path::new("anon_inode:[eventfd]")).map(|fd| fd.0).collect();
+        if let [fd] = eventfds[..] {
+            let kept = *KEPT_EVENTFD.get_or_init(|| fd);
+            new.retain(|f| f.0 != kept || f.1 != Path::new("anon_inode:[eventfd]"));
+        }
         if let Some(allowed) = allowed {
             new.retain(|f| !allowed(&f.1));
         }
