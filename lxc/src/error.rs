@@ -103,6 +103,25 @@ pub enum Error {
         container: String,
     },
 
+    /// The crate refused to let liblxc delete a path, because what liblxc
+    /// would delete is not what the container owns: its directory or its
+    /// root filesystem (`lxc.rootfs.path`, for the `dir` and `btrfs`
+    /// stores and the upper directory of `overlay`) is, or passes through,
+    /// a symbolic link leading out of the container's directory, or is `/`
+    /// or a directory above the container's own. liblxc (and
+    /// `lxc-destroy`) follow such a link and empty its target.
+    #[error("cannot {op} container {container:?}: {path:?} {reason}")]
+    UnsafePath {
+        /// The operation (`destroy`, `destroy_with_snapshots`).
+        op: &'static str,
+        /// The container's name.
+        container: String,
+        /// The path liblxc would have deleted.
+        path: std::path::PathBuf,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
     /// The operation did not finish within its timeout.
     #[error("{op} of container {container:?} timed out after {timeout:?}")]
     Timeout {

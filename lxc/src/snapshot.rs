@@ -9,7 +9,7 @@ use std::ptr;
 use bitflags::bitflags;
 
 use crate::create::BackingStore;
-use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, CStrArray};
+use crate::cstr::{borrowed_str, check_name, check_shell_word, cstring, line_cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
 use crate::{sys, Container, State};
 
@@ -82,7 +82,10 @@ impl CloneOptions {
         self.new_size = bytes;
         self
     }
-    /// Arguments for the `lxc.hook.clone` hooks.
+    /// Arguments for the `lxc.hook.clone` hooks. liblxc joins them unquoted
+    /// into a `sh -c` command line, so [`Container::copy`] refuses any
+    /// argument that is empty or holds anything but ASCII letters, digits
+    /// and `+,-./:=@_%`.
     pub fn hook_args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -138,10 +141,14 @@ impl Container {
         let f = self.raw_member(|c| c.clone, "clone")?;
         check_name("new container name", new_name)?;
         let name = cstring("new container name", new_name)?;
-        let lxcpath = opts.lxcpath.as_deref().map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
+        let lxcpath = opts.lxcpath.as_deref().map(crate::cstr::lxcpath).transpose()?;
         let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
-        let data = opts.bdev_data.as_deref().map(|d| cstring("bdev data", d)).transpose()?;
-        let mut hooks = CStrArray::new("hook argument", &opts.hook_args)?;
+        // bdev data becomes the copy's `lxc.rootfs.path`.
+        let data = opts.bdev_data.as_deref().map(|d| line_cstring("bdev data", d)).transpose()?;
+        for a in &opts.hook_args {
+            check_shell_word("hook argument", a)?;
+        }
+        let mut hooks = CStrArray::lines("hook argument", &opts.hook_args)?;
         let dir_guard = crate::container::container_dir_guard();
         let guard = self.exclusive();
         crate::container::clear_errno();
@@ -151,7 +158,7 @@ impl Container {
             f(
                 self.as_raw(),
                 name.as_ptr(),
-                opt_ptr(&lxcpath),
+                lxcpath.as_ref().map_or(ptr::null(), |(_, c)| c.as_ptr()),
                 opts.flags.bits(),
                 opt_ptr(&bdev),
                 opt_ptr(&data),
@@ -178,8 +185,8 @@ impl Container {
         // liblxc's object for the copy keeps some settings of the original
         // in memory (its rootfs path, for one); a handle that reads the
         // copy's configuration from disk is the one users expect.
-        let lxcpath = match &opts.lxcpath {
-            Some(p) => p.clone(),
+        let lxcpath = match lxcpath {
+            Some((p, _)) => p,
             None => self.config_path()?,
         };
         Container::with_lxcpath(new_name, lxcpath)
@@ -305,6 +312,7 @@ impl Container {
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
+        self.check_destroy_paths("destroy_with_snapshots")?;
         self.forking_bool_call("destroy_with_snapshots", f)?;
         crate::monitor_cgroup::remove_leftovers(self.name());
         Ok(())
