@@ -131,6 +131,8 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
         "must not be empty"
     } else if name.contains('\0') {
         "contains a NUL byte"
+    } else if name.contains('/') {
+        "must not contain '/'"
     } else if name.len() > NAME_MAX {
         "is longer than 64 bytes (the hostname a template makes of it cannot be longer)"
     } else if !name.as_bytes()[0].is_ascii_alphanumeric() {

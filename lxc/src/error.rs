@@ -8,8 +8,10 @@ use crate::State;
 /// What went wrong, with the operation, the container and what liblxc knows.
 ///
 /// Every fallible call of the crate returns this type. Input that liblxc
-/// must never see (NUL bytes, empty or path-like names) is refused with
-/// [`Error::InvalidArgument`] before any C code runs.
+/// must never see (NUL bytes; line breaks and other control characters in
+/// anything that reaches a configuration file; names outside the accepted
+/// set, see [`check_container_name`](crate::check_container_name)) is
+/// refused with [`Error::InvalidArgument`] before any C code runs.
 ///
 /// ```
 /// let err = lxc::Container::with_lxcpath("../etc", "/tmp").unwrap_err();
