@@ -223,7 +223,11 @@ impl CreateOptions {
         self.quiet = quiet;
         self
     }
-    builder_args!("the template (what follows `--` in `lxc-create`)");
+    builder_args!(
+        "the template (what follows `--` in `lxc-create`); liblxc also writes them into the new \
+         configuration's header comment, so `create` refuses one with a line break or another \
+         control character"
+    );
 
     pub(crate) fn flags(&self) -> i32 {
         if self.quiet {

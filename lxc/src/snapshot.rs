@@ -57,7 +57,9 @@ impl CloneOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// The lxcpath of the copy (default: the original's).
+    /// The lxcpath of the copy (default: the original's). Resolved to its
+    /// real path when it exists, as in
+    /// [`Container::with_lxcpath`](crate::Container::with_lxcpath).
     pub fn lxcpath(mut self, p: impl AsRef<Path>) -> Self {
         self.lxcpath = Some(p.as_ref().to_owned());
         self
@@ -73,6 +75,8 @@ impl CloneOptions {
         self
     }
     /// Where the copy's rootfs goes, for the backing store (`bdevdata`).
+    /// It becomes the copy's `lxc.rootfs.path`: one with a line break or
+    /// another control character is refused.
     pub fn bdev_data(mut self, data: &str) -> Self {
         self.bdev_data = Some(data.to_owned());
         self
