@@ -1,6 +1,7 @@
-//! A caller with a SIGCHLD handler that reaps every child (a common daemon
-//! idiom): a session's exit statuses stay exact. Its own test binary: the
-//! handler is process-wide.
+//! The caller's signal dispositions, which are process-wide (hence a test
+//! binary of their own): a SIGCHLD handler that reaps every child (a common
+//! daemon idiom) leaves a session's exit statuses exact; an attach on the
+//! caller's stdin leaves SIGINT and SIGQUIT as they were.
 
 mod common;
 
@@ -17,6 +18,11 @@ extern "C" fn reap_all(_: libc::c_int) {
 fn session_statuses_are_exact_under_a_reaping_sigchld_handler() {
     require_root!();
     let t = TestContainer::running("reaping");
+    // The session is attached before the handler is installed: liblxc's
+    // attach waits for its own transient child by pid, which such a
+    // handler may reap first (the attach then fails with ECHILD).
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    let _restore = DefaultSigchldOnDrop;
     // SAFETY: installs an async-signal-safe handler for SIGCHLD.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -25,13 +31,47 @@ fn session_statuses_are_exact_under_a_reaping_sigchld_handler() {
         libc::sigemptyset(&mut sa.sa_mask);
         assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut()), 0);
     }
-    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
     for i in 0..1000 {
         let code = i % 7;
         let st = s.command("/bin/sh").args(["-c", &format!("exit {code}")]).status().unwrap();
         assert_eq!(st.code(), Some(code), "command {i}");
     }
+    drop(_restore);
     s.close().unwrap();
-    // SAFETY: puts the default disposition back before the rig's clean-up.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+}
+
+/// Puts SIGCHLD's default disposition back, also when the test fails.
+struct DefaultSigchldOnDrop;
+
+impl Drop for DefaultSigchldOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: sets the default disposition of SIGCHLD.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    }
+}
+
+fn disposition(sig: libc::c_int) -> libc::sighandler_t {
+    // SAFETY: a null new action only reads the disposition into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(sig, std::ptr::null(), &mut old), 0);
+        old.sa_sigaction
+    }
+}
+
+#[test]
+fn sigint_and_sigquit_come_back_after_an_attach_on_the_caller_s_stdin() {
+    require_root!();
+    let t = TestContainer::running("stdin0");
+    // liblxc makes the caller ignore SIGINT and SIGQUIT when the attached
+    // program reads its fd 0, and never puts them back.
+    let stdin = std::io::stdin();
+    let opts = AttachOptions::new().stdin(std::os::fd::AsFd::as_fd(&stdin));
+    assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL);
+    assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+    assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL, "Ctrl-C no longer ends the caller");
+    assert_eq!(disposition(libc::SIGQUIT), libc::SIG_DFL);
+    let mut child = t.c.command("/bin/true").stdin(lxc::Stdio::inherit()).spawn().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL);
 }

@@ -139,9 +139,11 @@ impl Personality {
 
 /// How to attach (`lxc_attach_options_t`), as a builder. The defaults are
 /// liblxc's `LXC_ATTACH_OPTIONS_DEFAULT`, but for stdin, which is
-/// `/dev/null` rather than the caller's stdin (liblxc would otherwise make
-/// the caller ignore SIGINT and SIGQUIT while the attached process runs
-/// on its terminal).
+/// `/dev/null` rather than the caller's stdin. When the attached program
+/// does read the caller's fd 0, liblxc sets the caller's SIGINT and SIGQUIT
+/// to ignored and never restores them; the crate puts back what they were
+/// as soon as the attach returns (for [`Container::attach_run_shell`] and
+/// [`Container::run_shell`], when the shell exits).
 ///
 /// ```
 /// use lxc::{AttachOptions, EnvPolicy, Namespaces};
@@ -436,6 +438,50 @@ pub(crate) fn reset_signals_in_child() {
     }
 }
 
+/// The caller's SIGINT and SIGQUIT dispositions, noted before an attach
+/// whose program reads the caller's stdin (fd 0) and put back when the last
+/// such attach in flight ends: liblxc (4.0 to 7.0, `lxc_attach`) then sets
+/// both to `SIG_IGN` in the caller and never restores them.
+pub(crate) struct CallerSignals(());
+
+/// (attaches in flight that read fd 0, the dispositions noted by the first)
+static CALLER_SIGNALS: std::sync::Mutex<(usize, Option<[libc::sigaction; 2]>)> =
+    std::sync::Mutex::new((0, None));
+
+impl CallerSignals {
+    fn note() -> CallerSignals {
+        let mut g = CALLER_SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0 == 0 {
+            // SAFETY: all-zero sigaction structs are valid out-buffers;
+            // sigaction with a null new action only reads the disposition.
+            g.1 = unsafe {
+                let mut old: [libc::sigaction; 2] = std::mem::zeroed();
+                let ok = libc::sigaction(libc::SIGINT, ptr::null(), &mut old[0]) == 0
+                    && libc::sigaction(libc::SIGQUIT, ptr::null(), &mut old[1]) == 0;
+                ok.then_some(old)
+            };
+        }
+        g.0 += 1;
+        CallerSignals(())
+    }
+}
+
+impl Drop for CallerSignals {
+    fn drop(&mut self) {
+        let mut g = CALLER_SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 -= 1;
+        if g.0 == 0 {
+            if let Some(old) = g.1.take() {
+                // SAFETY: puts back dispositions sigaction itself reported.
+                unsafe {
+                    libc::sigaction(libc::SIGINT, &old[0], ptr::null_mut());
+                    libc::sigaction(libc::SIGQUIT, &old[1], ptr::null_mut());
+                }
+            }
+        }
+    }
+}
+
 /// The marker the child writes when the crate's exec function is reached.
 const REACHED: u8 = b'S';
 
@@ -547,7 +593,9 @@ impl Container {
     /// liblxc leaks in the caller (see [`LeakProbe`]). In a process with
     /// more threads, where the probe cannot tell liblxc's descriptors from
     /// other threads', an attach to a container that is not running is
-    /// refused first (liblxc would leak its `/proc/self` handle).
+    /// refused first (liblxc would leak its `/proc/self` handle). When the
+    /// program reads the caller's fd 0, the caller's SIGINT and SIGQUIT
+    /// dispositions come back when the returned guard drops.
     ///
     /// # Safety
     /// `exec` must be safe to call with `payload` in the attached child.
@@ -557,12 +605,13 @@ impl Container {
         payload: *mut c_void,
         raw: &mut RawAttachOptions,
         pid: &mut libc::pid_t,
-    ) -> Result<c_int> {
+    ) -> Result<(c_int, Option<CallerSignals>)> {
         let f = self.raw_method_attach()?;
         let probe = LeakProbe::take();
         if probe.is_none() && self.init_pid().is_none() {
             return Err(self.wrong_state("attach", "it must be running", State::Stopped));
         }
+        let signals = (raw.raw.stdin_fd == 0).then(CallerSignals::note);
         crate::container::clear_errno();
         let guard = self.exclusive();
         // SAFETY: the container is live; raw.raw points into memory owned by
@@ -576,7 +625,7 @@ impl Container {
         }
         // SAFETY: restores this thread's errno for the caller's error.
         unsafe { *libc::__errno_location() = errno.unwrap_or(0) };
-        Ok(ret)
+        Ok((ret, signals))
     }
 
     /// Calls `lxc_container.attach` with an exec function and its payload;
@@ -598,7 +647,8 @@ impl Container {
         // SAFETY: raw.raw points into memory owned by `raw`, alive for the
         // call; exec and payload match (the caller passes the trampoline
         // for the payload's type).
-        let ret = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
+        let (ret, signals) = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
+        drop(signals);
         drop(status_w);
         if ret < 0 || pid <= 0 {
             let err = self.failed("attach");
@@ -804,12 +854,16 @@ impl Container {
         let mut raw = opts.to_raw()?;
         let mut pid = -1;
         // SAFETY: lxc_attach_run_shell ignores its payload.
-        let ret =
+        let (ret, signals) =
             unsafe { self.call_attach(sys::lxc_attach_run_shell, ptr::null_mut(), &mut raw, &mut pid) }?;
         if ret < 0 || pid <= 0 {
             return Err(self.failed("attach"));
         }
-        wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
+        // While the shell runs on the caller's terminal, Ctrl-C and Ctrl-\
+        // are its own; the caller's dispositions come back after.
+        let status = wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source });
+        drop(signals);
+        status
     }
 
     /// An interactive login shell in the container on the caller's terminal
@@ -840,7 +894,7 @@ impl Container {
         // SAFETY: lxc_attach_run_command takes an lxc_attach_command_t;
         // cmd points into `payload`, alive until after the call (the child
         // has its own copy).
-        let ret = unsafe {
+        let (ret, _signals) = unsafe {
             self.call_attach(
                 sys::lxc_attach_run_command,
                 &mut cmd as *mut sys::lxc_attach_command_t as *mut c_void,

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use crate::config::ConfigValue;
 use crate::create::CreateOptions;
-use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, take_string, with_cstr, CStrArray};
+use crate::cstr::{
+    borrowed_str, check_name, cstring, line_cstring, path_bytes, take_string, with_cstr, with_line_cstr,
+    CStrArray,
+};
 use crate::error::{Error, Result};
 use crate::start::StartOptions;
 use crate::{monitor_cgroup, sys, State};
@@ -293,6 +296,37 @@ pub(crate) fn container_dir_guard() -> Option<std::sync::MutexGuard<'static, ()>
     Some(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// The directories liblxc's storage `destroy` may delete for the root
+/// filesystem path `rootfs` as `get_config_item("lxc.rootfs.path")` gives
+/// it. liblxc keeps the store type apart (`dir:PATH` is stored as type
+/// `dir`, path `PATH`, split at the first `:`), so both readings are
+/// checked: the path itself when it is a directory or a symbolic link
+/// (`dir`, `btrfs`; liblxc's `dir_detect` takes a plain directory as
+/// `dir`), and, for `overlay` (`LOWER:UPPER`), what follows the first `:`
+/// (`ovl_destroy` deletes the upper directory). Relative paths (zfs
+/// datasets, rbd images) and block devices (lvm, loop files are unlinked)
+/// are not directory trees liblxc deletes by path: left out.
+fn deleted_rootfs(rootfs: &str) -> Vec<PathBuf> {
+    let rootfs = rootfs.trim();
+    let mut out = Vec::new();
+    let is_tree = |p: &Path| {
+        p.is_absolute()
+            && (std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+                || std::fs::metadata(p).is_ok_and(|m| m.is_dir()))
+    };
+    let whole = Path::new(rootfs);
+    if is_tree(whole) {
+        out.push(whole.to_owned());
+    }
+    if let Some((_, upper)) = rootfs.split_once(':') {
+        let upper = Path::new(upper);
+        if is_tree(upper) {
+            out.push(upper.to_owned());
+        }
+    }
+    out
+}
+
 /// Number of threads of this process, from `/proc/self/status`.
 fn thread_count() -> usize {
     std::fs::read_to_string("/proc/self/status")
@@ -344,19 +378,34 @@ impl Container {
     /// # Ok::<(), lxc::Error>(())
     /// ```
     ///
-    /// Names that are empty, `.`, `..`, contain `/`, NUL or control
-    /// characters, or start with `-` are refused before liblxc sees them:
+    /// The name must be 1 to 64 ASCII letters, digits, `.`, `-` and `_`,
+    /// starting with a letter or digit; anything else is refused with
+    /// [`Error::InvalidArgument`] before liblxc sees it (see
+    /// [`check_container_name`](crate::check_container_name) for why).
     ///
     /// ```
     /// assert!(lxc::Container::new("a/b").is_err());
     /// assert!(lxc::Container::new("..").is_err());
+    /// assert!(lxc::Container::new("my box").is_err());
+    /// assert!(lxc::Container::new("$(reboot)").is_err());
     /// ```
+    ///
+    /// The lxcpath is resolved (`realpath`) when it exists, here and in
+    /// [`Container::with_lxcpath`], [`Container::set_config_path`] and the
+    /// list functions: liblxc names a running container's command socket
+    /// after the lxcpath *string*, so a handle through a symbolic link to
+    /// the lxcpath would see a running container as stopped and could start
+    /// it a second time. A path that does not exist yet cannot be resolved
+    /// and is used as given.
     pub fn new(name: &str) -> Result<Container> {
         Self::open(name, None)
     }
 
     /// A handle on the container `name` in the lxcpath `lxcpath`
-    /// (ruby-lxc's `Container.new(name, config_path)`).
+    /// (ruby-lxc's `Container.new(name, config_path)`). An existing
+    /// `lxcpath` is resolved to its real path (see [`Container::new`]); one
+    /// with a line break or control character is refused (liblxc writes it
+    /// into the configuration as part of `lxc.rootfs.path`).
     ///
     /// ```
     /// let dir = std::env::temp_dir();
@@ -371,13 +420,12 @@ impl Container {
     fn open(name: &str, lxcpath: Option<&Path>) -> Result<Container> {
         check_name("container name", name)?;
         let cname = cstring("container name", name)?;
-        let cpath = match lxcpath {
-            Some(p) if p.as_os_str().is_empty() => {
-                return Err(Error::invalid("lxcpath", "", "must not be empty"))
-            }
-            Some(p) => Some(cstring("lxcpath", path_bytes(p))?),
-            None => None,
-        };
+        // The default lxcpath too is resolved, so that a handle opened with
+        // `new` and one opened with the same path spelled out agree.
+        // The default lxcpath too is resolved, so that a handle opened with
+        // `new` and one opened with the same path spelled out agree.
+        let lxcpath = crate::cstr::lxcpath_or_default(lxcpath)?;
+        let (lxcpath, cpath) = lxcpath.unzip();
         clear_errno();
         // SAFETY: both strings are valid and NUL-terminated for the call;
         // liblxc copies them.
@@ -395,10 +443,8 @@ impl Container {
                 let errno = last_errno();
                 // liblxc returns nothing when the configuration file exists
                 // but does not parse; say so.
-                let config = lxcpath
-                    .map(Path::to_path_buf)
-                    .or_else(|| crate::default_lxcpath().ok())
-                    .map(|p| p.join(name).join("config"));
+                let config =
+                    lxcpath.or_else(|| crate::default_lxcpath().ok()).map(|p| p.join(name).join("config"));
                 let error_string = config
                     .filter(|p| p.is_file())
                     .map(|p| format!("its configuration file {} could not be loaded", p.display()));
@@ -734,10 +780,12 @@ impl Container {
         if self.is_defined() {
             return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
         }
-        let template = opts.template.as_deref().map(|t| cstring("template", t)).transpose()?;
+        let template = opts.template.as_deref().map(|t| line_cstring("template", t)).transpose()?;
         let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
         let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
-        let argv = CStrArray::new("template argument", &opts.args)?;
+        // liblxc writes the template and its arguments into the new
+        // configuration's header comment: one line each.
+        let argv = CStrArray::lines("template argument", &opts.args)?;
         let _dir = container_dir_guard();
         let _g = self.hold(Access::WriteFork);
         clear_errno();
@@ -983,12 +1031,28 @@ impl Container {
     /// Destroys a stopped container: its root filesystem and configuration
     /// (`destroy`, `lxc-destroy`). A container with snapshots is refused by
     /// liblxc.
+    ///
+    /// Before liblxc runs, the paths it would delete are checked
+    /// ([`Error::UnsafePath`] when one is refused): the container's
+    /// directory must not be a symbolic link; the root filesystem
+    /// (`lxc.rootfs.path`; a `dir:`/`btrfs:` path or a plain directory, or
+    /// the upper directory of `overlay:LOWER:UPPER`) must resolve to a path
+    /// inside the container's directory, or else lie outside it
+    /// (`BdevSpecs::dir`) and be the very path it resolves to (no symbolic
+    /// link on the way), and never be `/` or a directory above the
+    /// container's. liblxc follows a symbolic link there and
+    /// empties its target (so does `lxc-destroy`). Symbolic links inside
+    /// the root filesystem are fine: liblxc removes them, not what they
+    /// point to. Other stores (zfs, lvm, rbd, loop, nbd) are not checked;
+    /// nor is anything with `lxc.rootfs.managed = 0`, whose root
+    /// filesystem liblxc leaves alone.
     pub fn destroy(&self) -> Result<()> {
         let f = method!(self.destroy);
         monitor_cgroup::retry_pending();
         if self.is_running() {
             return Err(self.wrong_state("destroy", "it must be stopped", State::Running));
         }
+        self.check_destroy_paths("destroy")?;
         let dir_guard = container_dir_guard();
         let g = self.hold(Access::WriteFork);
         clear_errno();
@@ -1002,6 +1066,67 @@ impl Container {
         } else {
             Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))
         }
+    }
+
+    /// Refuses ([`Error::UnsafePath`]) to let liblxc destroy the container
+    /// when a path it deletes leads out of the container (see
+    /// [`Container::destroy`]).
+    pub(crate) fn check_destroy_paths(&self, op: &'static str) -> Result<()> {
+        use std::fs;
+        let Some(dir) = self.dir() else { return Ok(()) };
+        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::UnsafePath {
+                op,
+                container: self.name.to_string(),
+                path: dir,
+                reason: "is a symbolic link: liblxc would delete the directory it points to",
+            });
+        }
+        let dir_real = fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if self.config_item_str("lxc.rootfs.managed").is_ok_and(|m| m.trim() == "0") {
+            return Ok(());
+        }
+        let rootfs = self.config_item_str("lxc.rootfs.path").unwrap_or_default();
+        for target in deleted_rootfs(&rootfs) {
+            self.check_deleted_path(op, &dir, &dir_real, &target)?;
+        }
+        Ok(())
+    }
+
+    fn check_deleted_path(&self, op: &'static str, dir: &Path, dir_real: &Path, target: &Path) -> Result<()> {
+        let unsafe_path = |reason: &'static str| Error::UnsafePath {
+            op,
+            container: self.name.to_string(),
+            path: target.to_owned(),
+            reason,
+        };
+        let Ok(real) = std::fs::canonicalize(target) else {
+            // Nothing there (or a dangling link): liblxc deletes nothing.
+            return Ok(());
+        };
+        if real == Path::new("/") || dir_real.starts_with(&real) {
+            return Err(unsafe_path(
+                "(the root filesystem) is / or a directory above the container's: liblxc would delete it",
+            ));
+        }
+        if real.starts_with(dir_real) {
+            // Resolves into the container's own directory.
+            return Ok(());
+        }
+        if target.starts_with(dir) || target.starts_with(dir_real) {
+            return Err(unsafe_path(
+                "(the root filesystem) leads out of the container's directory through a symbolic \
+                 link: liblxc would empty the directory it points to",
+            ));
+        }
+        if real != target {
+            return Err(unsafe_path(
+                "(the root filesystem, outside the container's directory) is not the path it \
+                 resolves to (a symbolic link or '..' on the way): liblxc would delete the directory \
+                 it leads to",
+            ));
+        }
+        Ok(())
     }
 
     /// Renames a stopped container (`rename`, `lxc-copy -R`); afterwards
@@ -1172,7 +1297,7 @@ impl Container {
     pub fn config_item_str(&self, key: &str) -> Result<String> {
         let f = method!(self.get_config_item);
         let raw = self.ptr.as_ptr();
-        let r = with_cstr("config key", key.as_bytes(), |k| {
+        let r = with_line_cstr("config key", key.as_bytes(), |k| {
             let _g = self.shared();
             // SAFETY: raw is live; k is valid for the closure; the buffer
             // pointer and its length come from read_sized and match.
@@ -1190,7 +1315,8 @@ impl Container {
     }
 
     /// Calls a `(container, key, value) -> bool` member (`set_config_item`,
-    /// `set_cgroup_item`), refusing NUL bytes in either string.
+    /// `set_cgroup_item`), refusing line breaks, control characters and NUL
+    /// bytes in either string (`check_line`).
     fn set_pair(
         &self,
         access: Access,
@@ -1198,8 +1324,8 @@ impl Container {
         (key_what, key): (&'static str, &str),
         (value_what, value): (&'static str, &str),
     ) -> Result<bool> {
-        let k = cstring(key_what, key)?;
-        with_cstr(value_what, value.as_bytes(), |v| {
+        let k = line_cstring(key_what, key)?;
+        with_line_cstr(value_what, value.as_bytes(), |v| {
             let _g = self.hold(access);
             clear_errno();
             // SAFETY: ptr is live; both strings are valid for the call.
@@ -1210,8 +1336,29 @@ impl Container {
     /// Sets a configuration key in memory (`set_config_item`); save it
     /// with [`Container::save_config`]. For list keys each call adds a value;
     /// an empty value clears the list.
+    ///
+    /// Keys and values are single lines of liblxc's configuration file:
+    /// a line break (`\n`, `\r`), NUL or another control character (TAB
+    /// is fine) in either, and `=` in the key, are refused with
+    /// [`Error::InvalidArgument`]. Saved and read again, they would make
+    /// another key (`lxc.hook.pre-start`, `lxc.mount.entry`, ...) of what
+    /// was meant as a value.
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// let e = c.set_config_item("lxc.environment", "A=1\nlxc.hook.pre-start = /bin/sh").unwrap_err();
+    /// assert!(matches!(e, lxc::Error::InvalidArgument { .. }));
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
     pub fn set_config_item(&self, key: &str, value: &str) -> Result<()> {
         let f = method!(self.set_config_item);
+        if key.contains('=') {
+            return Err(Error::invalid(
+                "config key",
+                key,
+                "must not contain '=' (liblxc's configuration file would split the line there)",
+            ));
+        }
         if self.set_pair(Access::Write, f, ("config key", key), ("config value", value))? {
             Ok(())
         } else {
@@ -1222,7 +1369,7 @@ impl Container {
     /// Clears a configuration key in memory (`clear_config_item`).
     pub fn clear_config_item(&self, key: &str) -> Result<()> {
         let f = method!(self.clear_config_item);
-        let ok = with_cstr("config key", key.as_bytes(), |k| {
+        let ok = with_line_cstr("config key", key.as_bytes(), |k| {
             let _g = self.hold(Access::Write);
             clear_errno();
             // SAFETY: ptr is live; k is valid for the call.
@@ -1256,7 +1403,7 @@ impl Container {
     pub fn keys(&self, prefix: Option<&str>) -> Result<Vec<String>> {
         let f = method!(self.get_keys);
         let raw = self.ptr.as_ptr();
-        let r = with_cstr("config key prefix", prefix.unwrap_or("").as_bytes(), |k| {
+        let r = with_line_cstr("config key prefix", prefix.unwrap_or("").as_bytes(), |k| {
             let _g = self.shared();
             let k = if prefix.is_some() { k } else { ptr::null() };
             // SAFETY: raw is live; k is null or valid for the closure.
@@ -1275,7 +1422,7 @@ impl Container {
     /// from its monitor (`get_running_config_item`).
     pub fn running_config_item(&self, key: &str) -> Result<String> {
         let f = method!(self.get_running_config_item);
-        let p = with_cstr("config key", key.as_bytes(), |k| {
+        let p = with_line_cstr("config key", key.as_bytes(), |k| {
             // liblxc holds `privlock` across the round trip to the monitor.
             let _g = self.hold(Access::ReadPrivlock);
             clear_errno();
@@ -1349,14 +1496,11 @@ impl Container {
     }
 
     /// Moves the handle to another lxcpath (`set_config_path`); the
-    /// container on disk does not move.
+    /// container on disk does not move. An existing path is resolved to
+    /// its real path, as in [`Container::with_lxcpath`].
     pub fn set_config_path(&mut self, lxcpath: impl AsRef<Path>) -> Result<()> {
         let f = method!(self.set_config_path);
-        let p = lxcpath.as_ref();
-        if p.as_os_str().is_empty() {
-            return Err(Error::invalid("lxcpath", "", "must not be empty"));
-        }
-        let p = cstring("lxcpath", path_bytes(p))?;
+        let (_, p) = crate::cstr::lxcpath(lxcpath.as_ref())?;
         clear_errno();
         // SAFETY: ptr is live; &mut self excludes concurrent readers of the
         // path liblxc frees; the new path is copied by liblxc.
@@ -1373,7 +1517,7 @@ impl Container {
         let f = method!(self.get_cgroup_item);
         crate::cstr::check_cgroup_key(key)?;
         let raw = self.ptr.as_ptr();
-        let r = with_cstr("cgroup key", key.as_bytes(), |k| {
+        let r = with_line_cstr("cgroup key", key.as_bytes(), |k| {
             let _g = self.hold(Access::Read);
             clear_errno();
             // SAFETY: raw is live; k is valid for the closure.
@@ -1430,6 +1574,18 @@ mod tests {
         assert_eq!(timeout_secs(Duration::from_secs(5)), 5);
         assert_eq!(timeout_secs(Duration::MAX), -1);
         assert_eq!(timeout_secs(Duration::from_secs(u64::from(u32::MAX))), -1);
+    }
+
+    #[test]
+    fn rootfs_paths_liblxc_deletes() {
+        let tmp = std::env::temp_dir();
+        assert_eq!(deleted_rootfs("/"), [PathBuf::from("/")]);
+        assert_eq!(deleted_rootfs(&format!("/nonexistent-lower:{}", tmp.display())), [tmp.as_path()]);
+        assert_eq!(deleted_rootfs(&format!(" {} ", tmp.display())), [tmp.as_path()]);
+        assert!(deleted_rootfs("").is_empty());
+        assert!(deleted_rootfs("lxc/c1").is_empty()); // a zfs dataset
+        assert!(deleted_rootfs("/nonexistent/rootfs").is_empty());
+        assert!(deleted_rootfs("/dev/null").is_empty()); // not a tree
     }
 
     #[test]

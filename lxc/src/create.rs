@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::cstr::{cstring, path_bytes};
+use crate::cstr::{line_cstring, path_bytes};
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -150,7 +150,8 @@ impl BdevSpecs {
             match v {
                 None => Ok(std::ptr::null_mut()),
                 Some(v) => {
-                    let s = cstring(what, v)?;
+                    // Each ends up in the configuration (`lxc.rootfs.path`).
+                    let s = line_cstring(what, v)?;
                     let p = s.as_ptr().cast_mut();
                     keep.push(s);
                     Ok(p)
@@ -222,7 +223,11 @@ impl CreateOptions {
         self.quiet = quiet;
         self
     }
-    builder_args!("the template (what follows `--` in `lxc-create`)");
+    builder_args!(
+        "the template (what follows `--` in `lxc-create`); liblxc also writes them into the new \
+         configuration's header comment, so `create` refuses one with a line break or another \
+         control character"
+    );
 
     pub(crate) fn flags(&self) -> i32 {
         if self.quiet {

@@ -60,6 +60,20 @@ impl CStrArray {
         Ok(CStrArray { ptrs, _strings: strings })
     }
 
+    /// Like [`CStrArray::new`], each item through [`check_line`] first:
+    /// for arguments that liblxc also writes into a configuration file.
+    pub(crate) fn lines<I, S>(what: &'static str, items: I) -> Result<CStrArray>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        let items: Vec<S> = items.into_iter().collect();
+        for s in &items {
+            check_line(what, s.as_ref())?;
+        }
+        Self::new(what, items)
+    }
+
     /// Whether it holds no string.
     pub(crate) fn is_empty(&self) -> bool {
         self.ptrs.len() == 1
@@ -86,27 +100,128 @@ pub(crate) fn path_bytes(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
 }
 
-/// A container name liblxc can use as a directory name: not empty, not `.`
-/// or `..`, no `/`, no NUL byte, at most 255 bytes.
+/// The longest container name: the busybox and download templates write the
+/// name as `lxc.uts.name`, which liblxc refuses at 65 bytes or more (the
+/// kernel's `nodename` holds 64).
+pub(crate) const NAME_MAX: usize = 64;
+
+/// [`lxcpath`] for `Some`; for `None` (liblxc's default lxcpath) the
+/// default resolved when it is a symbolic link or has one on the way, so
+/// that it names containers as a spelled-out path does; else `None`.
+pub(crate) fn lxcpath_or_default(p: Option<&Path>) -> Result<Option<(std::path::PathBuf, CString)>> {
+    match p {
+        Some(p) => lxcpath(p).map(Some),
+        None => crate::default_lxcpath()
+            .ok()
+            .filter(|d| std::fs::canonicalize(d).is_ok_and(|r| r != *d))
+            .map(|d| lxcpath(&d))
+            .transpose(),
+    }
+}
+
+/// A container name, in the set the crate accepts: ASCII letters, digits,
+/// `.`, `-` and `_`, starting with a letter or digit, at most [`NAME_MAX`]
+/// bytes. liblxc itself only needs a directory name, but it puts the name
+/// unquoted into the `sh -c` command line of every hook (`exec HOOK NAME lxc
+/// start ...`), the templates use it as a shell word, a path component and
+/// the hostname (`lxc.uts.name`), and the monitor's cgroup is named after it.
+/// This set is safe in all of them; anything else is refused.
 pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "must not be empty"
-    } else if name == "." || name == ".." {
-        "must not be \".\" or \"..\""
-    } else if name.contains('/') {
-        "must not contain '/'"
     } else if name.contains('\0') {
         "contains a NUL byte"
-    } else if name.len() > 255 {
-        "is longer than 255 bytes"
-    } else if name.starts_with('-') {
-        "must not start with '-'"
-    } else if name.chars().any(char::is_control) {
-        "must not contain control characters"
+    } else if name.contains('/') {
+        "must not contain '/'"
+    } else if name.len() > NAME_MAX {
+        "is longer than 64 bytes (the hostname a template makes of it cannot be longer)"
+    } else if !name.as_bytes()[0].is_ascii_alphanumeric() {
+        "must start with an ASCII letter or digit"
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')) {
+        "may only contain ASCII letters, digits, '.', '-' and '_' (liblxc puts it unquoted into \
+         shell command lines, paths and the hostname)"
     } else {
         return Ok(());
     };
     Err(Error::invalid(what, name, reason))
+}
+
+/// The one check for text that liblxc stores as one line of a
+/// configuration file: configuration keys and values, cgroup keys and
+/// values, lxcpaths and backing-store paths (which liblxc writes into
+/// `lxc.rootfs.path`), template names and arguments (which liblxc writes
+/// into the configuration's header comment).
+///
+/// liblxc's configuration format has no multi-line values: its parser
+/// splits the file on `\n` and `\r` and has no continuation lines, so a
+/// value holding `\nlxc.hook.pre-start = ...` becomes a second key once the
+/// configuration is saved and read again. NUL, `\n`, `\r` and every other
+/// ASCII control character (and DEL) are refused; TAB is allowed (liblxc
+/// reads it as white space).
+pub(crate) fn check_line(what: &'static str, s: &[u8]) -> Result<()> {
+    let reason = if s.contains(&0) {
+        "contains a NUL byte"
+    } else if s.iter().any(|&b| b == b'\n' || b == b'\r') {
+        "contains a line break; liblxc's configuration has one key per line, so it would become \
+         another configuration line"
+    } else if s.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        "contains a control character, which liblxc's configuration cannot hold"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(what, s, reason))
+}
+
+/// Like [`cstring`], through [`check_line`] first.
+pub(crate) fn line_cstring(what: &'static str, s: impl AsRef<[u8]>) -> Result<CString> {
+    check_line(what, s.as_ref())?;
+    cstring(what, s)
+}
+
+/// Like [`with_cstr`], through [`check_line`] first.
+pub(crate) fn with_line_cstr<R>(
+    what: &'static str,
+    s: &[u8],
+    f: impl FnOnce(*const c_char) -> R,
+) -> Result<R> {
+    check_line(what, s)?;
+    with_cstr(what, s, f)
+}
+
+/// An argument of a clone hook. liblxc joins the arguments, unquoted, into
+/// the command line it runs with `sh -c` (`exec HOOK NAME lxc clone ARGS`),
+/// so on top of [`check_line`] the characters the shell treats specially
+/// are refused: only ASCII letters, digits and `+,-./:=@_%` are allowed.
+pub(crate) fn check_shell_word(what: &'static str, s: &str) -> Result<()> {
+    check_line(what, s.as_bytes())?;
+    if s.is_empty() {
+        return Err(Error::invalid(what, s, "must not be empty (liblxc joins the arguments with spaces)"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+,-./:=@_%".contains(&b)) {
+        return Err(Error::invalid(
+            what,
+            s,
+            "may only contain ASCII letters, digits and +,-./:=@_% (liblxc passes it unquoted to sh -c)",
+        ));
+    }
+    Ok(())
+}
+
+/// An lxcpath as the crate hands it to liblxc: not empty, one line
+/// ([`check_line`]: liblxc writes it into `lxc.rootfs.path` when it
+/// creates a container), and resolved with `realpath` when it exists, so
+/// that every handle on a container names it by the same path (liblxc names
+/// the command socket after the lxcpath string: through a symbolic link a
+/// running container would look stopped). A path that does not exist yet is
+/// kept as given.
+pub(crate) fn lxcpath(p: &Path) -> Result<(std::path::PathBuf, CString)> {
+    if p.as_os_str().is_empty() {
+        return Err(Error::invalid("lxcpath", "", "must not be empty"));
+    }
+    check_line("lxcpath", path_bytes(p))?;
+    let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let c = line_cstring("lxcpath", path_bytes(&p))?;
+    Ok((p, c))
 }
 
 /// A cgroup file name such as `memory.max`: not empty, no `/` (liblxc
@@ -224,11 +339,30 @@ mod tests {
 
     #[test]
     fn names() {
-        for bad in ["", ".", "..", "a/b", "/", "a\0b", "-x", "a\nb"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "/",
+            "a\0b",
+            "-x",
+            "a\nb",
+            "a b",
+            "a'b",
+            "a\"b",
+            "$(id)",
+            "`id`",
+            "a;b",
+            "Ünïcode",
+            ".hidden",
+            "_x",
+            "a\tb",
+        ] {
             assert!(check_name("container name", bad).is_err(), "{bad:?}");
         }
-        assert!(check_name("container name", &"x".repeat(256)).is_err());
-        for good in ["a", "web-1", "x.y", "Ünïcode", &"x".repeat(255)] {
+        assert!(check_name("container name", &"x".repeat(65)).is_err());
+        for good in ["a", "web-1", "x.y", "A_b.9", "0", &"x".repeat(64)] {
             assert!(check_name("container name", good).is_ok(), "{good:?}");
         }
     }
@@ -246,5 +380,31 @@ mod tests {
         // SAFETY: as above.
         let s = with_cstr("key", b"lxc.uts.name", |p| unsafe { CStr::from_ptr(p) }.to_owned()).unwrap();
         assert_eq!(s.as_bytes(), b"lxc.uts.name");
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn line_breaks_and_control_characters_are_refused() {
+        for bad in ["a\nb", "a\rb", "\n", "a\0b", "a\x1bb", "a\x7fb", "x\r\nlxc.hook.pre-start = /bin/true"] {
+            let e = check_line("config value", bad.as_bytes()).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument { .. }), "{bad:?}");
+        }
+        for good in ["", "a b", "a\tb", "Ünïcode", "FOO=bar", "/bin/sh -c 'x; y'"] {
+            check_line("config value", good.as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn shell_words() {
+        for bad in ["", "a b", "$(id)", "`id`", "a;b", "a|b", "a'b", "a\nb", "*"] {
+            assert!(check_shell_word("hook argument", bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "--opt=1", "/x/y", "user@host:1", "50%"] {
+            check_shell_word("hook argument", good).unwrap();
+        }
     }
 }

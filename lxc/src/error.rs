@@ -8,8 +8,10 @@ use crate::State;
 /// What went wrong, with the operation, the container and what liblxc knows.
 ///
 /// Every fallible call of the crate returns this type. Input that liblxc
-/// must never see (NUL bytes, empty or path-like names) is refused with
-/// [`Error::InvalidArgument`] before any C code runs.
+/// must never see (NUL bytes; line breaks and other control characters in
+/// anything that reaches a configuration file; names outside the accepted
+/// set, see [`check_container_name`](crate::check_container_name)) is
+/// refused with [`Error::InvalidArgument`] before any C code runs.
 ///
 /// ```
 /// let err = lxc::Container::with_lxcpath("../etc", "/tmp").unwrap_err();
@@ -112,6 +114,25 @@ pub enum Error {
         op: &'static str,
         /// The container's name.
         container: String,
+    },
+
+    /// The crate refused to let liblxc delete a path, because what liblxc
+    /// would delete is not what the container owns: its directory or its
+    /// root filesystem (`lxc.rootfs.path`, for the `dir` and `btrfs`
+    /// stores and the upper directory of `overlay`) is, or passes through,
+    /// a symbolic link leading out of the container's directory, or is `/`
+    /// or a directory above the container's own. liblxc (and
+    /// `lxc-destroy`) follow such a link and empty its target.
+    #[error("cannot {op} container {container:?}: {path:?} {reason}")]
+    UnsafePath {
+        /// The operation (`destroy`, `destroy_with_snapshots`).
+        op: &'static str,
+        /// The container's name.
+        container: String,
+        /// The path liblxc would have deleted.
+        path: std::path::PathBuf,
+        /// Why it is refused.
+        reason: &'static str,
     },
 
     /// The operation did not finish within its timeout.

@@ -102,7 +102,7 @@ pub fn global_config_item(key: &str) -> Result<String> {
     if let Some((_, v)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| k == key) {
         return Ok(v.clone());
     }
-    let p = with_cstr("global config key", key.as_bytes(), |k| {
+    let p = crate::cstr::with_line_cstr("global config key", key.as_bytes(), |k| {
         // SAFETY: k is a valid NUL-terminated string for the duration of the call.
         unsafe { sys::lxc_get_global_config_item(k) }
     })?;
@@ -136,13 +136,28 @@ pub fn config_item_is_supported(key: &str) -> bool {
     .unwrap_or(false)
 }
 
-/// Checks a container name the way the crate does before liblxc sees it:
-/// not empty, not `.` or `..`, no `/`, NUL or control characters, not
-/// starting with `-`, at most 255 bytes.
+/// Checks a container name the way the crate does before liblxc sees it
+/// (in [`Container::new`](crate::Container::new), `with_lxcpath`, `copy`,
+/// `rename`, snapshot names): 1 to 64 bytes of ASCII letters, digits, `.`,
+/// `-` and `_`, the first a letter or digit.
+///
+/// liblxc itself only needs a name that is a directory name, but it also
+/// puts the name unquoted into the `sh -c` command line of every hook
+/// (`exec HOOK NAME lxc start`), the templates use it as a shell word and
+/// in paths (the busybox template makes directories named after it in the
+/// working directory when it holds spaces or quotes, before failing), and
+/// they write it as the hostname, `lxc.uts.name`, which liblxc refuses
+/// beyond 64 bytes. The set above is safe in all of these places; a name
+/// beginning with `.`, `-` or `_` would be a hidden file, an option, or
+/// not a hostname.
 ///
 /// ```
 /// assert!(lxc::check_container_name("web-1").is_ok());
+/// assert!(lxc::check_container_name("db_2.prod").is_ok());
 /// assert!(lxc::check_container_name("../etc").is_err());
+/// assert!(lxc::check_container_name("a b").is_err());
+/// assert!(lxc::check_container_name("café").is_err());
+/// assert!(lxc::check_container_name(&"x".repeat(65)).is_err());
 /// ```
 pub fn check_container_name(name: &str) -> Result<()> {
     crate::cstr::check_name("container name", name)

@@ -1,11 +1,12 @@
 //! Listing the containers of an lxcpath: `list_defined_containers`,
-//! `list_active_containers`, `list_all_containers`.
+//! `list_active_containers`, `list_all_containers`. An existing lxcpath is
+//! resolved to its real path first, as for a [`Container`] handle.
 
 use std::ffi::c_char;
 use std::path::Path;
 use std::ptr;
 
-use crate::cstr::{cstring, path_bytes, take_counted_strings};
+use crate::cstr::take_counted_strings;
 use crate::error::{Error, Result};
 use crate::{sys, Container};
 
@@ -35,7 +36,9 @@ impl ListKind {
 
 fn list(kind: ListKind, lxcpath: Option<&Path>, want_objects: bool) -> Result<(Vec<String>, Vec<Container>)> {
     let (op, f) = kind.raw();
-    let path = lxcpath.map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
+    // Resolved like a handle's lxcpath (see `Container::new`): liblxc finds
+    // running containers by socket names made of the lxcpath string.
+    let path = crate::cstr::lxcpath_or_default(lxcpath)?.map(|(_, c)| c);
     let mut names: *mut *mut c_char = ptr::null_mut();
     let mut objs: *mut *mut sys::lxc_container = ptr::null_mut();
     // SAFETY: the path is null or valid for the call; liblxc fills the two

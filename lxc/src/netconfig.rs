@@ -197,12 +197,22 @@ impl Container {
     }
 
     /// Writes `dev` as `lxc.net.<index>`, replacing what was there.
+    ///
+    /// Every field is checked before anything is changed: a field with a
+    /// line break or another control character (which would become a
+    /// configuration line of its own once saved) is refused with
+    /// [`Error::InvalidArgument`], and the device already there is kept.
     pub fn set_network_device(&self, index: usize, dev: &NetDevice) -> Result<()> {
         if dev.kind.is_empty() {
             return Err(Error::invalid("network device type", "", "must not be empty"));
         }
+        let entries = dev.entries();
+        for (_, value) in &entries {
+            crate::cstr::check_line("network device field", value.as_bytes())?;
+        }
+        // The keys are made here from an index and fixed names: no line break.
         let _ = self.clear_config_item(&format!("lxc.net.{index}"));
-        for (sub, value) in dev.entries() {
+        for (sub, value) in entries {
             self.set_config_item(&format!("lxc.net.{index}.{sub}"), &value)?;
         }
         Ok(())

@@ -10,7 +10,7 @@ use bitflags::bitflags;
 
 use crate::container::Access;
 use crate::create::BackingStore;
-use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, CStrArray};
+use crate::cstr::{borrowed_str, check_name, check_shell_word, cstring, line_cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
 use crate::{sys, Container, State};
 
@@ -58,7 +58,9 @@ impl CloneOptions {
     pub fn new() -> Self {
         Self::default()
     }
-    /// The lxcpath of the copy (default: the original's).
+    /// The lxcpath of the copy (default: the original's). Resolved to its
+    /// real path when it exists, as in
+    /// [`Container::with_lxcpath`](crate::Container::with_lxcpath).
     pub fn lxcpath(mut self, p: impl AsRef<Path>) -> Self {
         self.lxcpath = Some(p.as_ref().to_owned());
         self
@@ -74,6 +76,8 @@ impl CloneOptions {
         self
     }
     /// Where the copy's rootfs goes, for the backing store (`bdevdata`).
+    /// It becomes the copy's `lxc.rootfs.path`: one with a line break or
+    /// another control character is refused.
     pub fn bdev_data(mut self, data: &str) -> Self {
         self.bdev_data = Some(data.to_owned());
         self
@@ -83,7 +87,10 @@ impl CloneOptions {
         self.new_size = bytes;
         self
     }
-    /// Arguments for the `lxc.hook.clone` hooks.
+    /// Arguments for the `lxc.hook.clone` hooks. liblxc joins them unquoted
+    /// into a `sh -c` command line, so [`Container::copy`] refuses any
+    /// argument that is empty or holds anything but ASCII letters, digits
+    /// and `+,-./:=@_%`.
     pub fn hook_args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -139,10 +146,14 @@ impl Container {
         let f = self.raw_member(|c| c.clone, "clone")?;
         check_name("new container name", new_name)?;
         let name = cstring("new container name", new_name)?;
-        let lxcpath = opts.lxcpath.as_deref().map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
+        let lxcpath = opts.lxcpath.as_deref().map(crate::cstr::lxcpath).transpose()?;
         let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
-        let data = opts.bdev_data.as_deref().map(|d| cstring("bdev data", d)).transpose()?;
-        let mut hooks = CStrArray::new("hook argument", &opts.hook_args)?;
+        // bdev data becomes the copy's `lxc.rootfs.path`.
+        let data = opts.bdev_data.as_deref().map(|d| line_cstring("bdev data", d)).transpose()?;
+        for a in &opts.hook_args {
+            check_shell_word("hook argument", a)?;
+        }
+        let mut hooks = CStrArray::lines("hook argument", &opts.hook_args)?;
         let dir_guard = crate::container::container_dir_guard();
         let guard = self.exclusive();
         crate::container::clear_errno();
@@ -152,7 +163,7 @@ impl Container {
             f(
                 self.as_raw(),
                 name.as_ptr(),
-                opt_ptr(&lxcpath),
+                lxcpath.as_ref().map_or(ptr::null(), |(_, c)| c.as_ptr()),
                 opts.flags.bits(),
                 opt_ptr(&bdev),
                 opt_ptr(&data),
@@ -179,8 +190,8 @@ impl Container {
         // liblxc's object for the copy keeps some settings of the original
         // in memory (its rootfs path, for one); a handle that reads the
         // copy's configuration from disk is the one users expect.
-        let lxcpath = match &opts.lxcpath {
-            Some(p) => p.clone(),
+        let lxcpath = match lxcpath {
+            Some((p, _)) => p,
             None => self.config_path()?,
         };
         Container::with_lxcpath(new_name, lxcpath)
@@ -308,6 +319,7 @@ impl Container {
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
+        self.check_destroy_paths("destroy_with_snapshots")?;
         self.forking_bool_call("destroy_with_snapshots", Access::WriteFork, f)?;
         crate::monitor_cgroup::remove_leftovers(self.name());
         Ok(())

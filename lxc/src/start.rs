@@ -41,7 +41,9 @@ impl StartOptions {
         self
     }
     builder_args!(
-        "the command to run instead of the configured init (`lxc.init.cmd`); the first one is the program"
+        "the command to run instead of the configured init (`lxc.init.cmd`); the first one is the \
+         program. liblxc passes them as an argv (`execvp`), never through a configuration file or \
+         a shell, so any text but NUL is accepted"
     );
     /// Whether to daemonize (default `true`; `want_daemonize`).
     pub fn daemonize(mut self, daemonize: bool) -> Self {
