@@ -129,3 +129,53 @@ fn a_template_that_fails() {
     assert!(matches!(err, Error::Failed { op: "create", .. }), "{err:?}");
     assert!(!t.c.is_defined(), "a failed template must not leave a defined container");
 }
+
+#[test]
+fn a_create_killed_at_random_points_is_reported_as_partly_created() {
+    require_root!();
+    use std::os::unix::process::CommandExt;
+    let dir = common::temp_lxcpath();
+    let lxcpath = dir.path();
+    // A small LCG seeded from the pid: different points in each run, and
+    // printed so that a failure can be replayed.
+    let mut seed = u64::from(std::process::id());
+    eprintln!("seed {seed}");
+    let mut partial = 0;
+    for round in 0..6 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis(20 + (seed >> 33) % 400);
+        let name = common::unique_name(&format!("killed{round}"));
+        // lxc-create runs liblxc's create; it and the template it runs are
+        // killed together (their own process group).
+        let mut child = std::process::Command::new("lxc-create")
+            .args(["-P", &lxcpath.display().to_string(), "-n", &name, "-t", "busybox"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        // SAFETY: the process group of the child we just spawned.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        child.wait().unwrap();
+        let c = Container::with_lxcpath(&name, lxcpath).unwrap();
+        if lxcpath.join(&name).join("partial").exists() {
+            partial += 1;
+            match c.start() {
+                Err(Error::PartiallyCreated { .. }) => {}
+                other => panic!("start of a half-made container after {delay:?}: {other:?}"),
+            }
+            assert!(!c.is_running());
+        } else if c.is_defined() {
+            // Killed after the create finished: a whole container.
+            c.start().unwrap();
+            c.stop().unwrap();
+        }
+        if c.is_defined() {
+            c.destroy().unwrap();
+        }
+        let _ = std::fs::remove_dir_all(lxcpath.join(&name));
+    }
+    eprintln!("{partial} of 6 creates were killed half-way");
+    common::forget_lxcpath(lxcpath);
+}

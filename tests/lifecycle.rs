@@ -56,6 +56,14 @@ fn start_freeze_stop_destroy() {
     assert_eq!(t.c.state().unwrap(), State::Frozen);
     let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(st.lines().any(|l| l.starts_with("State:")), "{st}");
+    // A frozen init cannot act on the halt signal: refused at once, not
+    // after the whole timeout.
+    let before = std::time::Instant::now();
+    match t.c.shutdown(Duration::from_secs(60)) {
+        Err(lxc::Error::WrongState { state: State::Frozen, .. }) => {}
+        other => panic!("shutdown of a frozen container: {other:?}"),
+    }
+    assert!(before.elapsed() < Duration::from_secs(10));
     t.c.unfreeze().unwrap();
     t.c.wait(State::Running, T).unwrap();
 

@@ -100,3 +100,33 @@ fn a_dead_helper_or_stopped_container_is_an_error_not_a_hang() {
     let err = s.run("/bin/true", &[]).unwrap_err();
     assert!(matches!(err, Error::SessionClosed { .. }), "{err:?}");
 }
+
+#[test]
+fn a_frozen_container_refuses_attaches_and_sessions_end_without_hanging() {
+    require_root!();
+    let t = TestContainer::running("frozen");
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    assert!(s.run("/bin/true", &[]).unwrap().success());
+    t.c.freeze().unwrap();
+    t.c.wait(lxc::State::Frozen, std::time::Duration::from_secs(10)).unwrap();
+    let before = std::time::Instant::now();
+    // A new attach would freeze before it could report.
+    match t.c.command("/bin/true").status() {
+        Err(lxc::Error::WrongState { state: lxc::State::Frozen, .. }) => {}
+        other => panic!("attach to a frozen container: {other:?}"),
+    }
+    // The session's helper cannot answer: the command ends the session.
+    match s.run("/bin/true", &[]) {
+        Err(lxc::Error::WrongState { state: lxc::State::Frozen, .. }) => {}
+        other => panic!("session command in a frozen container: {other:?}"),
+    }
+    // A second session on the frozen container is refused too, and closing
+    // the first never hangs.
+    assert!(matches!(t.c.attach_session(&AttachOptions::new()), Err(lxc::Error::WrongState { .. })));
+    drop(s);
+    assert!(before.elapsed() < std::time::Duration::from_secs(20), "took {:?}", before.elapsed());
+    t.c.unfreeze().unwrap();
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    assert!(s.run("/bin/true", &[]).unwrap().success());
+    s.close().unwrap();
+}

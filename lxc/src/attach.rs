@@ -590,10 +590,10 @@ fn status_pipe() -> Result<(OwnedFd, Guarded)> {
 
 impl Container {
     /// Calls `lxc_container.attach` under the fork lock, and closes what
-    /// liblxc leaks in the caller (see [`LeakProbe`]). In a process with
-    /// more threads, where the probe cannot tell liblxc's descriptors from
-    /// other threads', an attach to a container that is not running is
-    /// refused first (liblxc would leak its `/proc/self` handle). When the
+    /// liblxc leaks in the caller (see [`LeakProbe`]). A container that is
+    /// stopped (liblxc would leak its `/proc/self` handle, which a process
+    /// with more threads cannot tell from other threads' descriptors) or
+    /// frozen (the attach would wait for the thaw) is refused first. When the
     /// program reads the caller's fd 0, the caller's SIGINT and SIGQUIT
     /// dispositions come back when the returned guard drops.
     ///
@@ -608,8 +608,20 @@ impl Container {
     ) -> Result<(c_int, Option<CallerSignals>)> {
         let f = self.raw_method_attach()?;
         let probe = LeakProbe::take();
-        if probe.is_none() && self.init_pid().is_none() {
-            return Err(self.wrong_state("attach", "it must be running", State::Stopped));
+        // An attached process joins the container's cgroup: in a frozen
+        // container it would freeze before it could report, and the attach
+        // would wait for the thaw with no way out.
+        match self.state()? {
+            state @ (State::Frozen | State::Freezing) => {
+                return Err(Error::WrongState {
+                    op: "attach",
+                    container: self.name().to_owned(),
+                    state,
+                    expected: "it must be running (unfreeze it first)",
+                })
+            }
+            State::Stopped => return Err(self.wrong_state("attach", "it must be running", State::Stopped)),
+            _ => {}
         }
         let signals = (raw.raw.stdin_fd == 0).then(CallerSignals::note);
         crate::container::clear_errno();

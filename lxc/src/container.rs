@@ -952,6 +952,16 @@ impl Container {
         if !self.is_running() {
             return Err(self.explain("shutdown", &[], "it must be running"));
         }
+        // A frozen init cannot act on the halt signal: liblxc would wait the
+        // whole timeout for nothing.
+        if let Ok(state @ (State::Frozen | State::Freezing)) = self.state() {
+            return Err(Error::WrongState {
+                op: "shutdown",
+                container: self.name.to_string(),
+                state,
+                expected: "it must be running (unfreeze it first)",
+            });
+        }
         let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.

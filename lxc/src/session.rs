@@ -30,7 +30,7 @@ use crate::command::{read2, Stdio};
 use crate::cstr::path_bytes;
 use crate::error::{Error, Result};
 use crate::fds::Guarded;
-use crate::Container;
+use crate::{Container, State};
 
 /// Largest request: arguments, environment and working directory together.
 const MAX_REQUEST: usize = 1 << 20;
@@ -174,6 +174,17 @@ impl<'c> AttachSession<'c> {
                     )
                 };
             }
+            // A helper in a frozen container does not die of SIGKILL until
+            // the container is thawed: wait a bounded time, then leave the
+            // reaper thread to reap it whenever it ends.
+            if !self.pidfd.as_ref().is_none_or(|fd| wait_readable(fd.as_raw_fd(), CLOSE_WAIT_MS)) {
+                return Err(Error::WrongState {
+                    op: "close the attach session",
+                    container: self.container.name().to_owned(),
+                    state: self.container.state().unwrap_or(State::Frozen),
+                    expected: "its helper could not end: it ends and is reaped when the container is thawed or stopped",
+                });
+            }
             match reaper.join() {
                 Ok(r) => {
                     r.map_err(|source| Error::Io { op: "waitpid", source })?;
@@ -200,9 +211,23 @@ impl<'c> AttachSession<'c> {
         }
     }
 
-    /// Reads one reply: a tag and a number.
+    /// Reads one reply: a tag and a number. While none comes, the container
+    /// is checked every second: a frozen container's helper cannot answer
+    /// until it is thawed, so the session ends with
+    /// [`Error::WrongState`] instead of waiting with no way out.
     fn reply(&mut self) -> Result<(u8, i32)> {
         let sock = self.sock()?;
+        while !wait_readable(sock, 1000) {
+            if let Ok(state @ (State::Frozen | State::Freezing)) = self.container.state() {
+                let _ = self.shutdown();
+                return Err(Error::WrongState {
+                    op: "run a session command",
+                    container: self.container.name().to_owned(),
+                    state,
+                    expected: "it must be running; the session is closed and its helper ends when the container is thawed",
+                });
+            }
+        }
         let mut buf = [0u8; 5];
         let n = loop {
             // SAFETY: buf is valid for 5 bytes.
@@ -218,6 +243,28 @@ impl<'c> AttachSession<'c> {
             return Err(self.closed("the helper is gone (did the container stop?)"));
         }
         Ok((buf[0], i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]])))
+    }
+}
+
+/// How long closing a session waits for its killed helper to end (it does
+/// not while its container is frozen).
+const CLOSE_WAIT_MS: i32 = 2000;
+
+/// Whether `fd` polls readable within `ms` milliseconds (a pidfd: the
+/// process ended).
+fn wait_readable(fd: RawFd, ms: i32) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+        // SAFETY: p is one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, left) };
+        if n > 0 {
+            return true;
+        }
+        if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return false;
+        }
     }
 }
 
