@@ -25,6 +25,7 @@ use bitflags::bitflags;
 use crate::cstr::{cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
 use crate::fds::Guarded;
+use crate::layout::method;
 use crate::{sys, AttachChild, Container, State};
 
 bitflags! {
@@ -335,6 +336,16 @@ impl<'fd> AttachOptions<'fd> {
         if self.lsm_label.is_some() {
             flags |= AttachFlags::LSM_LABEL;
         }
+        if flags.intersects(AttachFlags::LSM_LABEL | AttachFlags::SETGROUPS)
+            && !crate::layout::attach_has_lsm_label_and_groups(crate::runtime_version())
+        {
+            return Err(Error::Unsupported {
+                op: "attach",
+                reason: "the liblxc loaded at run time has no lsm_label and groups in \
+                         lxc_attach_options_t (they came with 4.0.7): LSM_LABEL and SETGROUPS, \
+                         an LSM label and supplementary groups cannot be used",
+            });
+        }
         let stdin = match self.stdin {
             Some(fd) => fd,
             None => dev_null()?,
@@ -362,16 +373,48 @@ impl<'fd> AttachOptions<'fd> {
                 list: if groups.is_empty() { ptr::null_mut() } else { groups.as_mut_ptr() },
             },
         };
-        Ok(RawAttachOptions { raw, _keep: (cwd, lsm, env, keep, groups) })
+        let padded = PaddedAttachOptions { raw, tail: [0; ATTACH_OPTIONS_TAIL] };
+        Ok(RawAttachOptions { padded, _keep: (cwd, lsm, env, keep, groups) })
     }
 }
 
+/// The size of the buffer that holds the attach options handed to
+/// liblxc: at least `sizeof(lxc_attach_options_t)` of every known release
+/// (`lxc_sys::layouts`), whatever the header the crate was built with.
+/// A crate built with a header whose struct is 72 bytes (liblxc before
+/// 4.0.7) may run with a library that reads 96; the bytes past the
+/// header's struct are zero (`lsm_label` null, no `groups`), and so are
+/// those past the largest known layout, up to this size, for a future
+/// release that appends fields.
+const ATTACH_OPTIONS_BUFFER: usize = 256;
+const ATTACH_OPTIONS_TAIL: usize = ATTACH_OPTIONS_BUFFER - std::mem::size_of::<sys::lxc_attach_options_t>();
+const _: () = assert!(ATTACH_OPTIONS_BUFFER >= sys::layouts::LARGEST_ATTACH_OPTIONS_SIZE);
+
+/// `lxc_attach_options_t` followed by zeroed bytes up to
+/// [`ATTACH_OPTIONS_BUFFER`].
+#[repr(C)]
+struct PaddedAttachOptions {
+    raw: sys::lxc_attach_options_t,
+    tail: [u8; ATTACH_OPTIONS_TAIL],
+}
+const _: () = assert!(std::mem::size_of::<PaddedAttachOptions>() >= ATTACH_OPTIONS_BUFFER);
+
 type KeepAlive = (Option<CString>, Option<CString>, CStrArray, CStrArray, Vec<libc::gid_t>);
 
-/// `lxc_attach_options_t` with the heap memory its pointers point into.
+/// `lxc_attach_options_t`, padded to [`ATTACH_OPTIONS_BUFFER`] bytes,
+/// with the heap memory its pointers point into.
 pub(crate) struct RawAttachOptions {
-    pub(crate) raw: sys::lxc_attach_options_t,
+    padded: PaddedAttachOptions,
     _keep: KeepAlive,
+}
+
+impl RawAttachOptions {
+    /// The pointer to hand liblxc: valid for [`ATTACH_OPTIONS_BUFFER`]
+    /// bytes (it is taken from the whole padded buffer, not its first
+    /// field), alive as long as `self`.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut sys::lxc_attach_options_t {
+        ptr::addr_of_mut!(self.padded).cast()
+    }
 }
 
 /// A `/dev/null` descriptor kept open for the life of the process.
@@ -525,7 +568,7 @@ impl Container {
         status_w: Guarded,
         program: Option<&str>,
     ) -> Result<libc::pid_t> {
-        let f = self.raw_method_attach()?;
+        let f = method!(self.attach);
         let mut raw = opts.to_raw()?;
         // liblxc 5.0 leaks a descriptor (its `/proc/<pid>` handle) each
         // time attach fails because the container is not running: ask
@@ -536,11 +579,12 @@ impl Container {
         let mut pid: libc::pid_t = -1;
         crate::container::clear_errno();
         let guard = self.exclusive();
-        // SAFETY: the container is live; raw.raw points into memory owned by
+        // SAFETY: the container is live; raw's buffer, as large as any
+        // known liblxc's options, and what it points to are owned by
         // `raw`, alive for the call; exec and payload match (the caller
         // passes the trampoline for the payload's type); pid is a valid
         // out-pointer.
-        let ret = unsafe { f(self.as_raw(), Some(exec), payload, &mut raw.raw, &mut pid) };
+        let ret = unsafe { f(self.as_raw(), Some(exec), payload, raw.as_mut_ptr(), &mut pid) };
         drop(guard);
         drop(status_w);
         if ret < 0 || pid <= 0 {
@@ -700,7 +744,7 @@ impl Container {
     /// (`lxc-attach` with no command).
     pub fn attach_run_shell(&self, opts: &AttachOptions<'_>) -> Result<ExitStatus> {
         let opts = if opts.stdin_is_set() { opts.clone() } else { opts.clone().raw_stdin(0) };
-        let f = self.raw_method_attach()?;
+        let f = method!(self.attach);
         let mut raw = opts.to_raw()?;
         let mut pid = -1;
         crate::container::clear_errno();
@@ -708,7 +752,7 @@ impl Container {
         // SAFETY: the container is live; lxc_attach_run_shell ignores its
         // payload; raw's pointers are alive for the call.
         let ret = unsafe {
-            f(self.as_raw(), Some(sys::lxc_attach_run_shell), ptr::null_mut(), &mut raw.raw, &mut pid)
+            f(self.as_raw(), Some(sys::lxc_attach_run_shell), ptr::null_mut(), raw.as_mut_ptr(), &mut pid)
         };
         drop(guard);
         if ret < 0 || pid <= 0 {
@@ -735,7 +779,7 @@ impl Container {
         program: &str,
         args: &[&str],
     ) -> Result<AttachChild> {
-        let f = self.raw_method_attach()?;
+        let f = method!(self.attach);
         let payload = ExecPayload::new(program, args, -1, false)?;
         let mut cmd = sys::lxc_attach_command_t {
             program: payload.program.as_ptr().cast_mut(),
@@ -753,7 +797,7 @@ impl Container {
                 self.as_raw(),
                 Some(sys::lxc_attach_run_command),
                 &mut cmd as *mut sys::lxc_attach_command_t as *mut c_void,
-                &mut raw.raw,
+                raw.as_mut_ptr(),
                 &mut pid,
             )
         };

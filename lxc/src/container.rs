@@ -10,43 +10,9 @@ use crate::config::ConfigValue;
 use crate::create::CreateOptions;
 use crate::cstr::{borrowed_str, check_name, cstring, path_bytes, take_string, with_cstr, CStrArray};
 use crate::error::{Error, Result};
+use crate::layout::{method, read_stable_field, try_method};
 use crate::start::StartOptions;
 use crate::{monitor_cgroup, sys, State};
-
-/// Reads a function-pointer member of the container; a null pointer is an
-/// `Unsupported` error.
-macro_rules! method {
-    ($self:ident . $m:ident) => {{
-        // SAFETY: `ptr` points to a live `lxc_container` for as long as the
-        // handle exists (we own one reference); the members up to liblxc
-        // 4.0's last one are in every supported library.
-        match unsafe { (*$self.ptr.as_ptr()).$m } {
-            Some(f) => f,
-            None => {
-                return Err(Error::Unsupported {
-                    op: stringify!($m),
-                    reason: "liblxc left this function pointer null",
-                })
-            }
-        }
-    }};
-}
-
-/// Like `method!`, for members added after liblxc 4.0: checks first that the
-/// library loaded at run time has the member, so that nothing past the end
-/// of an older library's struct is read.
-#[allow(unused_macros)]
-macro_rules! newer_method {
-    ($self:ident . $m:ident) => {{
-        if !crate::global::member_available(stringify!($m)) {
-            return Err(Error::Unsupported {
-                op: stringify!($m),
-                reason: "the liblxc loaded at run time is older than this member",
-            });
-        }
-        method!($self.$m)
-    }};
-}
 
 /// A container: one reference to a liblxc `struct lxc_container`
 /// (`lxc_container_new`), released on drop (`lxc_container_put`).
@@ -312,8 +278,8 @@ impl Container {
     pub unsafe fn from_raw(ptr: *mut sys::lxc_container) -> Result<Container> {
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::bad_return("from_raw", "a null pointer"))?;
         // SAFETY: valid per the caller's contract; `name` is set by liblxc
-        // for every container object.
-        let name = unsafe { borrowed_str("lxc_container.name", (*ptr.as_ptr()).name) };
+        // for every container object and is in every supported layout.
+        let name = unsafe { borrowed_str("lxc_container.name", read_stable_field!(ptr.as_ptr(), name)) };
         match name {
             Ok(n) => Ok(Container { ptr, name: n.into(), fork_guard: RwLock::new(()) }),
             Err(e) => {
@@ -363,33 +329,6 @@ impl Container {
         Self::open(&self.name, Some(&self.config_path()?))
     }
 
-    /// The `attach` member.
-    pub(crate) fn raw_method_attach(
-        &self,
-    ) -> Result<
-        unsafe extern "C" fn(
-            *mut sys::lxc_container,
-            sys::lxc_attach_exec_t,
-            *mut std::ffi::c_void,
-            *mut sys::lxc_attach_options_t,
-            *mut libc::pid_t,
-        ) -> c_int,
-    > {
-        Ok(method!(self.attach))
-    }
-
-    /// Reads a member of the container struct that every supported liblxc
-    /// has; a null pointer is an `Unsupported` error.
-    pub(crate) fn raw_member<T>(
-        &self,
-        get: impl FnOnce(&sys::lxc_container) -> Option<T>,
-        op: &'static str,
-    ) -> Result<T> {
-        // SAFETY: ptr points to a live lxc_container for as long as self lives.
-        get(unsafe { self.ptr.as_ref() })
-            .ok_or(Error::Unsupported { op, reason: "liblxc left this function pointer null" })
-    }
-
     /// Held around a call that takes liblxc's `privlock` (see `fork_guard`).
     pub(crate) fn shared(&self) -> RwLockReadGuard<'_, ()> {
         self.fork_guard.read().unwrap_or_else(|e| e.into_inner())
@@ -412,10 +351,10 @@ impl Container {
         let raw = self.ptr.as_ptr();
         // SAFETY: raw is live. `error_num` is a plain int that liblxc sets
         // after a failed start; a volatile read copies it out as it is.
-        let error_num = unsafe { ptr::addr_of!((*raw).error_num).read_volatile() };
+        let error_num = unsafe { read_stable_field!(raw, error_num) };
         // SAFETY: raw is live; `error_string` is null or a string liblxc owns.
         let error_string = unsafe {
-            let p = ptr::addr_of!((*raw).error_string).read_volatile();
+            let p = read_stable_field!(raw, error_string);
             borrowed_str(op, p).ok().map(str::to_owned)
         };
         if let Some(denied) = self.denied(op) {
@@ -521,7 +460,7 @@ impl Container {
     pub fn is_defined(&self) -> bool {
         let _g = self.shared();
         // SAFETY: ptr is live; is_defined only reads the object.
-        unsafe { (*self.ptr.as_ptr()).is_defined }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+        try_method!(self.is_defined).is_ok_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
 
     /// The container's state (`state`).
@@ -556,14 +495,13 @@ impl Container {
     /// `STOPPED`.
     pub fn is_running(&self) -> bool {
         // SAFETY: ptr is live.
-        unsafe { (*self.ptr.as_ptr()).is_running }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+        try_method!(self.is_running).is_ok_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
 
     /// The pid of the container's init as seen from the host, or `None` when
     /// it is not running (`init_pid`).
     pub fn init_pid(&self) -> Option<libc::pid_t> {
-        // SAFETY: ptr is live.
-        let f = unsafe { (*self.ptr.as_ptr()).init_pid }?;
+        let f = try_method!(self.init_pid).ok()?;
         // SAFETY: ptr is live.
         let pid = unsafe { f(self.ptr.as_ptr()) };
         (pid > 0).then_some(pid)
@@ -646,7 +584,7 @@ impl Container {
         let argv = CStrArray::new("start argument", &opts.args)?;
         // SAFETY: ptr is live; `daemonize` is a plain bool that only
         // want_daemonize changes; a volatile read copies it out.
-        let daemonize_now = unsafe { ptr::addr_of!((*self.ptr.as_ptr()).daemonize).read_volatile() };
+        let daemonize_now = unsafe { read_stable_field!(self.ptr.as_ptr(), daemonize) };
         if daemonize_now != opts.daemonize {
             self.want_daemonize(opts.daemonize)?;
         }
@@ -828,7 +766,7 @@ impl Container {
     /// for an unprivileged caller on another user's container.
     pub fn may_control(&self) -> bool {
         // SAFETY: ptr is live.
-        unsafe { (*self.ptr.as_ptr()).may_control }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+        try_method!(self.may_control).is_ok_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
 
     /// Whether [`Container::start`] daemonizes (`want_daemonize`). The
@@ -879,7 +817,7 @@ impl Container {
     /// when init exits.
     #[cfg(lxc_member = "init_pidfd")]
     pub fn init_pidfd(&self) -> Result<std::os::fd::OwnedFd> {
-        let f = newer_method!(self.init_pidfd);
+        let f = method!(self.init_pidfd);
         self.fd_call("init_pidfd", f)
     }
 
@@ -887,7 +825,7 @@ impl Container {
     /// (`devpts_fd`), to make ptys inside from the host.
     #[cfg(lxc_member = "devpts_fd")]
     pub fn devpts_fd(&self) -> Result<std::os::fd::OwnedFd> {
-        let f = newer_method!(self.devpts_fd);
+        let f = method!(self.devpts_fd);
         self.fd_call("devpts_fd", f)
     }
 
@@ -904,7 +842,7 @@ impl Container {
     /// its monitor (`seccomp_notify_fd_active`).
     #[cfg(lxc_member = "seccomp_notify_fd_active")]
     pub fn seccomp_notify_fd_active(&self) -> Result<std::os::fd::OwnedFd> {
-        let f = newer_method!(self.seccomp_notify_fd_active);
+        let f = method!(self.seccomp_notify_fd_active);
         self.fd_call("seccomp_notify_fd_active", f)
     }
 
@@ -931,7 +869,7 @@ impl Container {
     /// (`set_timeout`; liblxc 6.0 and later).
     #[cfg(lxc_member = "set_timeout")]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
-        let f = newer_method!(self.set_timeout);
+        let f = method!(self.set_timeout);
         clear_errno();
         // SAFETY: ptr is live; the timeout is passed in whole seconds.
         let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout) as _) };
