@@ -24,7 +24,7 @@ use bitflags::bitflags;
 
 use crate::cstr::{cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
-use crate::fds::Guarded;
+use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
 use crate::layout::method;
 use crate::{sys, AttachChild, Container, State};
 
@@ -440,6 +440,8 @@ struct ExecPayload {
     argv: CStrArray,
     status_w: RawFd,
     close_fds: bool,
+    /// Read before the fork, for the child's descriptor sweep.
+    sweep: FdSweep,
 }
 
 impl ExecPayload {
@@ -449,7 +451,7 @@ impl ExecPayload {
         }
         let prog = cstring("program", program)?;
         let argv = CStrArray::new("argument", std::iter::once(program).chain(args.iter().copied()))?;
-        Ok(ExecPayload { program: prog, argv, status_w, close_fds })
+        Ok(ExecPayload { program: prog, argv, status_w, close_fds, sweep: FdSweep::prepare() })
     }
 }
 
@@ -462,15 +464,19 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ExecPayload the caller passed to attach; the
     // child has its own copy of the caller's memory, where it is still alive.
     let p = unsafe { &*(payload as *const ExecPayload) };
-    // SAFETY: only async-signal-safe calls (write, syscall, execvp, _exit)
-    // on memory prepared before the fork.
+    // SAFETY: write on the status pipe this child holds.
+    unsafe { libc::write(p.status_w, [REACHED].as_ptr().cast(), 1) };
+    if p.close_fds {
+        // Every descriptor above 2 closes at exec; the status pipe too,
+        // which tells the caller that exec succeeded. close_range, or on a
+        // kernel without CLOSE_RANGE_CLOEXEC (before 5.11) a sweep of
+        // /proc/self/fd or of every number below RLIMIT_NOFILE, all without
+        // allocating.
+        fds_from_3_in_child(FdAction::Cloexec, -1, &p.sweep);
+    }
+    // SAFETY: only async-signal-safe calls (execvp, write, _exit) on memory
+    // prepared before the fork.
     unsafe {
-        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
-        if p.close_fds {
-            // Every descriptor above 2 closes at exec; the status pipe too,
-            // which tells the caller that exec succeeded.
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-        }
         libc::execvp(p.program.as_ptr(), p.argv.as_ptr().cast());
         let errno = (*libc::__errno_location()).to_ne_bytes();
         libc::write(p.status_w, errno.as_ptr().cast(), errno.len());

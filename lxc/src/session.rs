@@ -29,7 +29,7 @@ use crate::attach::{wait_pid, AttachOptions};
 use crate::command::{read2, Stdio};
 use crate::cstr::path_bytes;
 use crate::error::{Error, Result};
-use crate::fds::Guarded;
+use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
 use crate::Container;
 
 /// Largest request: arguments, environment and working directory together.
@@ -111,7 +111,8 @@ impl Container {
         let helper_sock = theirs.as_raw_fd();
         // In the attached child, every listed descriptor but the helper's
         // socket is closed (the caller's end among them).
-        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock), helper_sock)?;
+        let sweep = FdSweep::prepare();
+        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock, &sweep), helper_sock)?;
         drop(theirs);
         // SAFETY: pidfd_open on our unreaped child; returns a new descriptor.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
@@ -447,17 +448,14 @@ fn take_strings(buf: &[u8]) -> Option<(Vec<CString>, &[u8])> {
 
 /// The helper's loop: one request, one spawned command, replies; ends when
 /// the caller closes its end. Returns the helper's exit code.
-fn serve(sock: RawFd) -> i32 {
+fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
     // The helper needs nothing of the caller's but the socket and stdio:
     // closing the rest also drops copies of other threads' pipes that this
-    // fork inherited, which would otherwise keep them from seeing EOF.
-    // SAFETY: close_range on descriptors of this process only.
-    unsafe {
-        if sock > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, (sock - 1) as u32, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
-    }
+    // fork inherited, which would otherwise keep them from seeing EOF, and
+    // keeps the caller's descriptors out of the commands it spawns.
+    // close_range, or before Linux 5.9 a sweep of /proc/self/fd or of
+    // every number below RLIMIT_NOFILE.
+    fds_from_3_in_child(FdAction::Close, sock, sweep);
     let mut buf = vec![0u8; MAX_REQUEST + 1024];
     loop {
         let mut cbuf = [0u64; 8];
