@@ -71,7 +71,8 @@ pub fn version() -> &'static str {
 
 /// The version of the liblxc this program runs against, parsed.
 pub fn runtime_version() -> Version {
-    Version::parse(version()).unwrap_or(Version::new(0, 0, 0))
+    static V: OnceLock<Version> = OnceLock::new();
+    *V.get_or_init(|| Version::parse(version()).unwrap_or(Version::new(0, 0, 0)))
 }
 
 /// The version of the liblxc header the crate was compiled against.

@@ -69,6 +69,15 @@ fn row(v: Version) -> Option<&'static Layout> {
     layouts::layout_of((v.major, v.minor, v.micro))
 }
 
+/// [`check_member`] with the common-prefix test done at compile time (by
+/// `try_method!`): the check on the path of every call.
+pub(crate) fn check_member_fast(member: &'static str, in_common_prefix: bool) -> Result<()> {
+    if in_common_prefix && runtime_version() >= Version::new(4, 0, 0) {
+        return Ok(());
+    }
+    check_member(member)
+}
+
 /// Whether the running library's `lxc_attach_options_t` has `lsm_label`
 /// and `groups` (liblxc 4.0.7 and later). A running library without a
 /// row in the table is not trusted with them.
@@ -100,7 +109,8 @@ pub(crate) use assert_member_in_table;
 /// Reads the function-pointer member `$m` of a container handle's struct:
 /// `Ok(f)`, or `Error::Unsupported` when the member may not be used with
 /// the library loaded at run time ([`check_member`]) or liblxc left it
-/// null. The address is computed only after the check (it may lie past an
+/// null (the check of a member of the common prefix is one comparison of
+/// versions). The address is computed only after the check (it may lie past an
 /// older library's allocation), with `addr_of!` on the raw pointer, and only
 /// the member itself is read: no reference to the whole struct is made,
 /// whose other fields (`numthreads`, `error_num`, `lxc_conf`) liblxc calls
@@ -108,7 +118,8 @@ pub(crate) use assert_member_in_table;
 macro_rules! try_method {
     ($self:ident . $m:ident) => {{
         $crate::layout::assert_member_in_table!($m);
-        match $crate::layout::check_member(stringify!($m)) {
+        const IN_COMMON_PREFIX: bool = $crate::sys::layouts::stable_offset(stringify!($m)).is_some();
+        match $crate::layout::check_member_fast(stringify!($m), IN_COMMON_PREFIX) {
             Err(e) => Err(e),
             Ok(()) => {
                 let p: *mut $crate::sys::lxc_container = $self.as_raw();
@@ -253,5 +264,9 @@ mod tests {
             }
         }
         assert!(check_member("no_such_member").is_err());
+        for m in crate::sys::LXC_CONTAINER_MEMBERS {
+            let prefix = layouts::stable_offset(m).is_some();
+            assert_eq!(check_member_fast(m, prefix).is_ok(), check_member(m).is_ok(), "{m}");
+        }
     }
 }
