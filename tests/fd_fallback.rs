@@ -63,13 +63,12 @@ fn with_the_forced_fallback() {
 
     // The probe is visible when descriptors are left open: the check below
     // can see it.
-    let out = t
-        .c
-        .command("/bin/ls")
-        .arg("/proc/self/fd")
-        .options(AttachOptions::new().close_fds(false))
-        .output()
-        .unwrap();
+    let out =
+        t.c.command("/bin/ls")
+            .arg("/proc/self/fd")
+            .options(AttachOptions::new().close_fds(false))
+            .output()
+            .unwrap();
     assert!(listed(&out.stdout).contains(&probe), "control: {:?}", listed(&out.stdout));
 
     // The default: closed at exec, with the fallback sweep.

@@ -142,9 +142,11 @@ fn under_the_shim() {
     }
 
     // Supplementary groups need lxc_attach_options_t.groups (4.0.7 and
-    // later): refused before anything runs when the library lacks it.
+    // later): refused before anything runs when the header or the library
+    // lacks it.
     let rt = v(&release);
-    let has_groups = layouts::layout_of(rt).is_some_and(|l| l.attach_groups.is_some());
+    let has_groups = cfg!(lxc_attach_lsm_label_and_groups)
+        && layouts::layout_of(rt).is_some_and(|l| l.attach_groups.is_some());
     let r = c.attach_run_wait(&AttachOptions::new().groups([0]), "/bin/true", &[]);
     if v(&release) < (4, 0, 0) {
         assert!(unsupported(&r), "attach below 4.0.0: {r:?}");

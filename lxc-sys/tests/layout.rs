@@ -251,6 +251,11 @@ fn the_bindings_match_the_layout_table() {
             assert_eq!(o, *off, "{m}");
         }
     }
-    assert_eq!(row.attach_lsm_label, Some(offset_of!(lxc_attach_options_t, lsm_label)));
-    assert_eq!(row.attach_groups, Some(offset_of!(lxc_attach_options_t, groups)));
+    #[cfg(lxc_attach_lsm_label_and_groups)]
+    {
+        assert_eq!(row.attach_lsm_label, Some(offset_of!(lxc_attach_options_t, lsm_label)));
+        assert_eq!(row.attach_groups, Some(offset_of!(lxc_attach_options_t, groups)));
+    }
+    #[cfg(not(lxc_attach_lsm_label_and_groups))]
+    assert_eq!((row.attach_lsm_label, row.attach_groups), (None, None));
 }

@@ -52,14 +52,25 @@ bitflags! {
         const NO_NEW_PRIVS = sys::LXC_ATTACH_NO_NEW_PRIVS as c_int;
         /// Give the process a new pseudo-terminal.
         const TERMINAL = sys::LXC_ATTACH_TERMINAL as c_int;
-        /// Use the LSM label of [`AttachOptions::lsm_label`].
-        const LSM_LABEL = sys::LXC_ATTACH_LSM_LABEL as c_int;
-        /// Set the supplementary groups of [`AttachOptions::groups`].
-        const SETGROUPS = sys::LXC_ATTACH_SETGROUPS as c_int;
+        /// Use the LSM label of [`AttachOptions::lsm_label`] (liblxc 4.0.7
+        /// and later, header and running library: `Error::Unsupported`
+        /// otherwise).
+        const LSM_LABEL = 0x0010_0000;
+        /// Set the supplementary groups of [`AttachOptions::groups`]
+        /// (liblxc 4.0.7 and later, as `LSM_LABEL`).
+        const SETGROUPS = 0x0020_0000;
         /// liblxc's defaults: the four above that are on by default.
         const DEFAULT = sys::LXC_ATTACH_DEFAULT as c_int;
     }
 }
+
+// LSM_LABEL and SETGROUPS are written out so that the crate builds with a
+// header before 4.0.7, which lacks them; they are liblxc's values.
+#[cfg(lxc_attach_lsm_label_and_groups)]
+const _: () = assert!(
+    AttachFlags::LSM_LABEL.bits() == sys::LXC_ATTACH_LSM_LABEL as c_int
+        && AttachFlags::SETGROUPS.bits() == sys::LXC_ATTACH_SETGROUPS as c_int
+);
 
 bitflags! {
     /// Namespaces to enter (`CLONE_NEW*`).
@@ -328,6 +339,7 @@ impl<'fd> AttachOptions<'fd> {
         }
         let mut env = CStrArray::new("environment variable", &self.extra_env)?;
         let mut keep = CStrArray::new("environment variable name", &self.keep_env)?;
+        #[cfg_attr(not(lxc_attach_lsm_label_and_groups), allow(unused_mut))]
         let mut groups: Vec<libc::gid_t> = self.groups.clone().unwrap_or_default();
         let mut flags = self.flags;
         if self.groups.is_some() {
@@ -335,6 +347,16 @@ impl<'fd> AttachOptions<'fd> {
         }
         if self.lsm_label.is_some() {
             flags |= AttachFlags::LSM_LABEL;
+        }
+        if flags.intersects(AttachFlags::LSM_LABEL | AttachFlags::SETGROUPS)
+            && !cfg!(lxc_attach_lsm_label_and_groups)
+        {
+            return Err(Error::Unsupported {
+                op: "attach",
+                reason: "the liblxc header the crate was built with has no lsm_label and groups in \
+                         lxc_attach_options_t (they came with 4.0.7): LSM_LABEL and SETGROUPS, \
+                         an LSM label and supplementary groups cannot be used",
+            });
         }
         if flags.intersects(AttachFlags::LSM_LABEL | AttachFlags::SETGROUPS)
             && !crate::layout::attach_has_lsm_label_and_groups(crate::runtime_version())
@@ -367,7 +389,9 @@ impl<'fd> AttachOptions<'fd> {
             stdout_fd: self.stdout,
             stderr_fd: self.stderr,
             log_fd: self.log_fd.unwrap_or(-libc::EBADF),
+            #[cfg(lxc_attach_lsm_label_and_groups)]
             lsm_label: lsm.as_ref().map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut()),
+            #[cfg(lxc_attach_lsm_label_and_groups)]
             groups: sys::lxc_groups_t {
                 size: groups.len(),
                 list: if groups.is_empty() { ptr::null_mut() } else { groups.as_mut_ptr() },
