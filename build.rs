@@ -7,6 +7,11 @@
 
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(lxc_member, values(any()))");
+    println!("cargo:rustc-check-cfg=cfg(lxc_attach_lsm_label_and_groups)");
+    println!("cargo:rerun-if-env-changed=DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS");
+    if std::env::var("DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS").as_deref() == Ok("1") {
+        println!("cargo:rustc-cfg=lxc_attach_lsm_label_and_groups");
+    }
     println!("cargo:rerun-if-env-changed=DEP_LXC_MEMBERS");
     let members = std::env::var("DEP_LXC_MEMBERS").unwrap_or_default();
     for m in members.split(',').filter(|m| !m.is_empty()) {

@@ -7,7 +7,10 @@
 //!   `struct lxc_container` found in the header (also passed on to the `lxc`
 //!   crate through `DEP_LXC_MEMBERS`, because this crate declares
 //!   `links = "lxc"`);
-//! * `DEP_LXC_VERSION` (`major.minor.micro` of the header's `version.h`).
+//! * `DEP_LXC_VERSION` (`major.minor.micro` of the header's `version.h`);
+//! * `cargo:rustc-cfg=lxc_attach_lsm_label_and_groups` when
+//!   `lxc_attach_options_t` has `lsm_label` and `groups` (liblxc 4.0.7 and
+//!   later; passed on as `DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS=1`).
 //!
 //! When something needed is missing (pkg-config, the `lxc.pc` file, the
 //! headers, libclang), the build stops with one message that says what to
@@ -33,6 +36,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
     println!("cargo:rerun-if-env-changed=LIBCLANG_PATH");
     println!("cargo:rustc-check-cfg=cfg(lxc_member, values(any()))");
+    println!("cargo:rustc-check-cfg=cfg(lxc_attach_lsm_label_and_groups)");
 
     let lib = match pkg_config::Config::new().atleast_version("4.0").probe("lxc") {
         Ok(lib) => lib,
@@ -67,6 +71,15 @@ fn main() {
         println!("cargo:rustc-cfg=lxc_member=\"{m}\"");
     }
     println!("cargo:members={}", members.join(","));
+    // lxc_attach_options_t has lsm_label and groups from liblxc 4.0.7 on.
+    let attach_h = header_dir.join("lxc/attach_options.h");
+    println!("cargo:rerun-if-changed={}", attach_h.display());
+    let attach_src = strip_comments(&read(&attach_h));
+    let attach_fields = attach_src.contains("lsm_label;") && attach_src.contains("lxc_groups_t groups;");
+    if attach_fields {
+        println!("cargo:rustc-cfg=lxc_attach_lsm_label_and_groups");
+    }
+    println!("cargo:attach_lsm_label_and_groups={}", u8::from(attach_fields));
     println!("cargo:version={}.{}.{}", version.0, version.1, version.2);
     println!("cargo:include={}", header_dir.display());
     println!("cargo:rustc-env=LXC_SYS_INCLUDE_DIR={}", header_dir.display());

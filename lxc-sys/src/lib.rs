@@ -3,8 +3,9 @@
 //! Everything here is generated at build time by bindgen from the headers
 //! (`lxc/lxccontainer.h`, `lxc/attach_options.h`, `lxc/version.h`) that
 //! pkg-config finds for `lxc` on the building host. Nothing is hand-written
-//! except this page and the two constants below the bindings, which describe
-//! the header the bindings come from:
+//! except this page, the [`layouts`] table (the struct layouts of every
+//! supported liblxc release) and the two constants below the bindings,
+//! which describe the header the bindings come from:
 //!
 //! * [`LXC_CONTAINER_MEMBERS`]: the function-pointer members of
 //!   `struct lxc_container`, in order;
@@ -16,11 +17,15 @@
 //!
 //! Use the safe `lxc` crate unless you need the raw calls. A struct member
 //! that the header has may still be missing from an older liblxc loaded at
-//! run time: reading it reads past the end of the C allocation. The `lxc`
-//! crate checks this before every such call.
+//! run time, or lie at another offset there (liblxc 4.0.5 inserted a
+//! member before `init_pidfd`): reading it reads past the end of the C
+//! allocation, or another member. The `lxc` crate checks the member against
+//! [`layouts`] before every such read.
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 #![allow(clippy::all)]
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
+pub mod layouts;
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 include!(concat!(env!("OUT_DIR"), "/members.rs"));

@@ -216,3 +216,46 @@ fn the_member_list_matches_the_header() {
     // Offsets grow in declaration order.
     assert!(CONTAINER_MEMBER_OFFSETS.windows(2).all(|w| w[0].1 < w[1].1));
 }
+
+/// The bindings agree with `lxc_sys::layouts`: every function-pointer member
+/// of the header's `struct lxc_container` is in the table at the offset the
+/// bindings give, and the row of the header's version has the header's
+/// struct sizes. A header that changed the layout in a way the table does
+/// not say fails here (and the `lxc` crate's compile-time checks fail for
+/// the members it reads).
+#[test]
+fn the_bindings_match_the_layout_table() {
+    use lxc_sys::layouts::{bindings_agree, layout_of, stable_offset, STABLE_END};
+    for (m, off) in CONTAINER_MEMBER_OFFSETS {
+        assert!(bindings_agree(LXC_HEADER_VERSION, m, *off), "{m} at {off}");
+        assert_eq!(stable_offset(m).is_some(), *off < STABLE_END, "{m} at {off}");
+    }
+    for (m, off) in [
+        ("name", offset_of!(lxc_container, name)),
+        ("error_string", offset_of!(lxc_container, error_string)),
+        ("error_num", offset_of!(lxc_container, error_num)),
+        ("daemonize", offset_of!(lxc_container, daemonize)),
+        ("config_path", offset_of!(lxc_container, config_path)),
+        ("numthreads", offset_of!(lxc_container, numthreads)),
+        ("lxc_conf", offset_of!(lxc_container, lxc_conf)),
+    ] {
+        assert_eq!(stable_offset(m), Some(off), "{m}");
+    }
+    let row = layout_of(LXC_HEADER_VERSION).expect("the host's header has a row in the table");
+    assert_eq!(row.container_size, size_of::<lxc_container>());
+    assert_eq!(row.attach_options_size, size_of::<lxc_attach_options_t>());
+    for (m, off) in row.tail {
+        let found = CONTAINER_MEMBER_OFFSETS.iter().find(|(n, _)| n == m).map(|(_, o)| *o);
+        // Data members of the tail (rcv_timeout) are not in the list.
+        if let Some(o) = found {
+            assert_eq!(o, *off, "{m}");
+        }
+    }
+    #[cfg(lxc_attach_lsm_label_and_groups)]
+    {
+        assert_eq!(row.attach_lsm_label, Some(offset_of!(lxc_attach_options_t, lsm_label)));
+        assert_eq!(row.attach_groups, Some(offset_of!(lxc_attach_options_t, groups)));
+    }
+    #[cfg(not(lxc_attach_lsm_label_and_groups))]
+    assert_eq!((row.attach_lsm_label, row.attach_groups), (None, None));
+}

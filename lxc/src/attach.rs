@@ -24,7 +24,8 @@ use bitflags::bitflags;
 
 use crate::cstr::{cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
-use crate::fds::{Guarded, LeakProbe};
+use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded, LeakProbe};
+use crate::layout::method;
 use crate::{sys, AttachChild, Container, State};
 
 bitflags! {
@@ -51,14 +52,25 @@ bitflags! {
         const NO_NEW_PRIVS = sys::LXC_ATTACH_NO_NEW_PRIVS as c_int;
         /// Give the process a new pseudo-terminal.
         const TERMINAL = sys::LXC_ATTACH_TERMINAL as c_int;
-        /// Use the LSM label of [`AttachOptions::lsm_label`].
-        const LSM_LABEL = sys::LXC_ATTACH_LSM_LABEL as c_int;
-        /// Set the supplementary groups of [`AttachOptions::groups`].
-        const SETGROUPS = sys::LXC_ATTACH_SETGROUPS as c_int;
+        /// Use the LSM label of [`AttachOptions::lsm_label`] (liblxc 4.0.7
+        /// and later, header and running library: `Error::Unsupported`
+        /// otherwise).
+        const LSM_LABEL = 0x0010_0000;
+        /// Set the supplementary groups of [`AttachOptions::groups`]
+        /// (liblxc 4.0.7 and later, as `LSM_LABEL`).
+        const SETGROUPS = 0x0020_0000;
         /// liblxc's defaults: the four above that are on by default.
         const DEFAULT = sys::LXC_ATTACH_DEFAULT as c_int;
     }
 }
+
+// LSM_LABEL and SETGROUPS are written out so that the crate builds with a
+// header before 4.0.7, which lacks them; they are liblxc's values.
+#[cfg(lxc_attach_lsm_label_and_groups)]
+const _: () = assert!(
+    AttachFlags::LSM_LABEL.bits() == sys::LXC_ATTACH_LSM_LABEL as c_int
+        && AttachFlags::SETGROUPS.bits() == sys::LXC_ATTACH_SETGROUPS as c_int
+);
 
 bitflags! {
     /// Namespaces to enter (`CLONE_NEW*`).
@@ -329,6 +341,7 @@ impl<'fd> AttachOptions<'fd> {
         }
         let mut env = CStrArray::new("environment variable", &self.extra_env)?;
         let mut keep = CStrArray::new("environment variable name", &self.keep_env)?;
+        #[cfg_attr(not(lxc_attach_lsm_label_and_groups), allow(unused_mut))]
         let mut groups: Vec<libc::gid_t> = self.groups.clone().unwrap_or_default();
         let mut flags = self.flags;
         if self.groups.is_some() {
@@ -336,6 +349,26 @@ impl<'fd> AttachOptions<'fd> {
         }
         if self.lsm_label.is_some() {
             flags |= AttachFlags::LSM_LABEL;
+        }
+        if flags.intersects(AttachFlags::LSM_LABEL | AttachFlags::SETGROUPS)
+            && !cfg!(lxc_attach_lsm_label_and_groups)
+        {
+            return Err(Error::Unsupported {
+                op: "attach",
+                reason: "the liblxc header the crate was built with has no lsm_label and groups in \
+                         lxc_attach_options_t (they came with 4.0.7): LSM_LABEL and SETGROUPS, \
+                         an LSM label and supplementary groups cannot be used",
+            });
+        }
+        if flags.intersects(AttachFlags::LSM_LABEL | AttachFlags::SETGROUPS)
+            && !crate::layout::attach_has_lsm_label_and_groups(crate::runtime_version())
+        {
+            return Err(Error::Unsupported {
+                op: "attach",
+                reason: "the liblxc loaded at run time has no lsm_label and groups in \
+                         lxc_attach_options_t (they came with 4.0.7): LSM_LABEL and SETGROUPS, \
+                         an LSM label and supplementary groups cannot be used",
+            });
         }
         let stdin = match self.stdin {
             Some(fd) => fd,
@@ -358,22 +391,61 @@ impl<'fd> AttachOptions<'fd> {
             stdout_fd: self.stdout,
             stderr_fd: self.stderr,
             log_fd: self.log_fd.unwrap_or(-libc::EBADF),
+            #[cfg(lxc_attach_lsm_label_and_groups)]
             lsm_label: lsm.as_ref().map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut()),
+            #[cfg(lxc_attach_lsm_label_and_groups)]
             groups: sys::lxc_groups_t {
                 size: groups.len(),
                 list: if groups.is_empty() { ptr::null_mut() } else { groups.as_mut_ptr() },
             },
         };
-        Ok(RawAttachOptions { raw, _keep: (cwd, lsm, env, keep, groups) })
+        let padded = PaddedAttachOptions { raw, tail: [0; ATTACH_OPTIONS_TAIL] };
+        Ok(RawAttachOptions { padded, _keep: (cwd, lsm, env, keep, groups) })
     }
 }
 
+/// The size of the buffer that holds the attach options handed to
+/// liblxc: at least `sizeof(lxc_attach_options_t)` of every known release
+/// (`lxc_sys::layouts`), whatever the header the crate was built with.
+/// A crate built with a header whose struct is 72 bytes (liblxc before
+/// 4.0.7) may run with a library that reads 96; the bytes past the
+/// header's struct are zero (`lsm_label` null, no `groups`), and so are
+/// those past the largest known layout, up to this size, for a future
+/// release that appends fields.
+const ATTACH_OPTIONS_BUFFER: usize = 256;
+const ATTACH_OPTIONS_TAIL: usize = ATTACH_OPTIONS_BUFFER - std::mem::size_of::<sys::lxc_attach_options_t>();
+const _: () = assert!(ATTACH_OPTIONS_BUFFER >= sys::layouts::LARGEST_ATTACH_OPTIONS_SIZE);
+
+/// `lxc_attach_options_t` followed by zeroed bytes up to
+/// [`ATTACH_OPTIONS_BUFFER`].
+#[repr(C)]
+struct PaddedAttachOptions {
+    raw: sys::lxc_attach_options_t,
+    tail: [u8; ATTACH_OPTIONS_TAIL],
+}
+const _: () = assert!(std::mem::size_of::<PaddedAttachOptions>() >= ATTACH_OPTIONS_BUFFER);
+
 type KeepAlive = (Option<CString>, Option<CString>, CStrArray, CStrArray, Vec<libc::gid_t>);
 
-/// `lxc_attach_options_t` with the heap memory its pointers point into.
+/// `lxc_attach_options_t`, padded to [`ATTACH_OPTIONS_BUFFER`] bytes,
+/// with the heap memory its pointers point into.
 pub(crate) struct RawAttachOptions {
-    pub(crate) raw: sys::lxc_attach_options_t,
+    padded: PaddedAttachOptions,
     _keep: KeepAlive,
+}
+
+impl RawAttachOptions {
+    /// The pointer to hand liblxc: valid for [`ATTACH_OPTIONS_BUFFER`]
+    /// bytes (it is taken from the whole padded buffer, not its first
+    /// field), alive as long as `self`.
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut sys::lxc_attach_options_t {
+        ptr::addr_of_mut!(self.padded).cast()
+    }
+
+    /// The attached program's stdin.
+    pub(crate) fn stdin_fd(&self) -> c_int {
+        self.padded.raw.stdin_fd
+    }
 }
 
 /// A `/dev/null` descriptor kept open for the life of the process.
@@ -399,6 +471,8 @@ struct ExecPayload {
     argv: CStrArray,
     status_w: RawFd,
     close_fds: bool,
+    /// Read before the fork, for the child's descriptor sweep.
+    sweep: FdSweep,
 }
 
 impl ExecPayload {
@@ -408,7 +482,7 @@ impl ExecPayload {
         }
         let prog = cstring("program", program)?;
         let argv = CStrArray::new("argument", std::iter::once(program).chain(args.iter().copied()))?;
-        Ok(ExecPayload { program: prog, argv, status_w, close_fds })
+        Ok(ExecPayload { program: prog, argv, status_w, close_fds, sweep: FdSweep::prepare() })
     }
 }
 
@@ -492,15 +566,19 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     // child has its own copy of the caller's memory, where it is still alive.
     let p = unsafe { &*(payload as *const ExecPayload) };
     reset_signals_in_child();
-    // SAFETY: only async-signal-safe calls (write, syscall, execvp, _exit)
-    // on memory prepared before the fork.
+    // SAFETY: write on the status pipe this child holds.
+    unsafe { libc::write(p.status_w, [REACHED].as_ptr().cast(), 1) };
+    if p.close_fds {
+        // Every descriptor above 2 closes at exec; the status pipe too,
+        // which tells the caller that exec succeeded. close_range, or on a
+        // kernel without CLOSE_RANGE_CLOEXEC (before 5.11) a sweep of
+        // /proc/self/fd or of every number below RLIMIT_NOFILE, all without
+        // allocating.
+        fds_from_3_in_child(FdAction::Cloexec, -1, &p.sweep);
+    }
+    // SAFETY: only async-signal-safe calls (execvp, write, _exit) on memory
+    // prepared before the fork.
     unsafe {
-        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
-        if p.close_fds {
-            // Every descriptor above 2 closes at exec; the status pipe too,
-            // which tells the caller that exec succeeded.
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-        }
         libc::execvp(p.program.as_ptr(), p.argv.as_ptr().cast());
         let errno = (*libc::__errno_location()).to_ne_bytes();
         libc::write(p.status_w, errno.as_ptr().cast(), errno.len());
@@ -606,7 +684,7 @@ impl Container {
         raw: &mut RawAttachOptions,
         pid: &mut libc::pid_t,
     ) -> Result<(c_int, Option<CallerSignals>)> {
-        let f = self.raw_method_attach()?;
+        let f = method!(self.attach);
         let probe = LeakProbe::take();
         // An attached process joins the container's cgroup: in a frozen
         // container it would freeze before it could report, and the attach
@@ -623,13 +701,14 @@ impl Container {
             State::Stopped => return Err(self.wrong_state("attach", "it must be running", State::Stopped)),
             _ => {}
         }
-        let signals = (raw.raw.stdin_fd == 0).then(CallerSignals::note);
+        let signals = (raw.stdin_fd() == 0).then(CallerSignals::note);
         crate::container::clear_errno();
         let guard = self.exclusive();
-        // SAFETY: the container is live; raw.raw points into memory owned by
-        // `raw`; exec and payload are the caller's matching pair; pid is a
-        // valid out-pointer.
-        let ret = unsafe { f(self.as_raw(), Some(exec), payload, &mut raw.raw, pid) };
+        // SAFETY: the container is live; raw's buffer, as large as any known
+        // liblxc's options, and what it points to are owned by `raw`, alive
+        // for the call; exec and payload are the caller's matching pair; pid
+        // is a valid out-pointer.
+        let ret = unsafe { f(self.as_raw(), Some(exec), payload, raw.as_mut_ptr(), pid) };
         drop(guard);
         let errno = io::Error::last_os_error().raw_os_error();
         if let Some(p) = probe {

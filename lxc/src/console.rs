@@ -4,6 +4,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use crate::container::Access;
 use crate::error::{Error, Result};
+use crate::layout::method;
 use crate::{sys, Container};
 
 /// A tty of the container allocated by [`Container::console_getfd`].
@@ -21,7 +22,7 @@ impl Container {
     /// Allocates a tty of the running container, the next free one or
     /// `ttynum` (`console_getfd`); the container needs `lxc.tty.max` > 0.
     pub fn console_getfd(&self, ttynum: Option<i32>) -> Result<Console> {
-        let f = self.raw_member(|c| c.console_getfd, "console_getfd")?;
+        let f = method!(self.console_getfd);
         let mut tty = ttynum.unwrap_or(-1);
         let mut ptx = -1;
         crate::container::clear_errno();
@@ -49,7 +50,7 @@ impl Container {
         stderr: BorrowedFd<'_>,
         escape: char,
     ) -> Result<()> {
-        let f = self.raw_member(|c| c.console, "console")?;
+        let f = method!(self.console);
         if !escape.is_ascii_lowercase() {
             return Err(Error::invalid("escape character", escape.to_string(), "must be a letter a to z"));
         }
@@ -82,7 +83,7 @@ impl Container {
     /// `max` bounds how much is read (0: all). An empty buffer reads as
     /// empty.
     pub fn console_log(&self, clear: bool, max: u64) -> Result<Vec<u8>> {
-        let f = self.raw_member(|c| c.console_log, "console_log")?;
+        let f = method!(self.console_log);
         let mut read_max = max;
         let mut log =
             sys::lxc_console_log { clear, read: true, read_max: &mut read_max, data: std::ptr::null_mut() };

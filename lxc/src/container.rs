@@ -14,43 +14,9 @@ use crate::cstr::{
     CStrArray,
 };
 use crate::error::{Error, Result};
+use crate::layout::{method, read_stable_field, try_method};
 use crate::start::StartOptions;
 use crate::{monitor_cgroup, sys, State};
-
-/// Reads a function-pointer member of the container; a null pointer is an
-/// `Unsupported` error.
-macro_rules! method {
-    ($self:ident . $m:ident) => {{
-        // SAFETY: `ptr` points to a live `lxc_container` for as long as the
-        // handle exists (we own one reference); the members up to liblxc
-        // 4.0's last one are in every supported library.
-        match unsafe { (*$self.ptr.as_ptr()).$m } {
-            Some(f) => f,
-            None => {
-                return Err(Error::Unsupported {
-                    op: stringify!($m),
-                    reason: "liblxc left this function pointer null",
-                })
-            }
-        }
-    }};
-}
-
-/// Like `method!`, for members added after liblxc 4.0: checks first that the
-/// library loaded at run time has the member, so that nothing past the end
-/// of an older library's struct is read.
-#[allow(unused_macros)]
-macro_rules! newer_method {
-    ($self:ident . $m:ident) => {{
-        if !crate::global::member_available(stringify!($m)) {
-            return Err(Error::Unsupported {
-                op: stringify!($m),
-                reason: "the liblxc loaded at run time is older than this member",
-            });
-        }
-        method!($self.$m)
-    }};
-}
 
 /// A container: one reference to a liblxc `struct lxc_container`
 /// (`lxc_container_new`), released on drop (`lxc_container_put`).
@@ -468,8 +434,8 @@ impl Container {
     pub unsafe fn from_raw(ptr: *mut sys::lxc_container) -> Result<Container> {
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::bad_return("from_raw", "a null pointer"))?;
         // SAFETY: valid per the caller's contract; `name` is set by liblxc
-        // for every container object.
-        let name = unsafe { borrowed_str("lxc_container.name", (*ptr.as_ptr()).name) };
+        // for every container object and is in every supported layout.
+        let name = unsafe { borrowed_str("lxc_container.name", read_stable_field!(ptr.as_ptr(), name)) };
         match name {
             Ok(n) => Ok(Container {
                 ptr,
@@ -522,33 +488,6 @@ impl Container {
     /// configuration.
     pub fn try_clone(&self) -> Result<Container> {
         Self::open(&self.name, Some(&self.config_path()?))
-    }
-
-    /// The `attach` member.
-    pub(crate) fn raw_method_attach(
-        &self,
-    ) -> Result<
-        unsafe extern "C" fn(
-            *mut sys::lxc_container,
-            sys::lxc_attach_exec_t,
-            *mut std::ffi::c_void,
-            *mut sys::lxc_attach_options_t,
-            *mut libc::pid_t,
-        ) -> c_int,
-    > {
-        Ok(method!(self.attach))
-    }
-
-    /// Reads a member of the container struct that every supported liblxc
-    /// has; a null pointer is an `Unsupported` error.
-    pub(crate) fn raw_member<T>(
-        &self,
-        get: impl FnOnce(&sys::lxc_container) -> Option<T>,
-        op: &'static str,
-    ) -> Result<T> {
-        // SAFETY: ptr points to a live lxc_container for as long as self lives.
-        get(unsafe { self.ptr.as_ref() })
-            .ok_or(Error::Unsupported { op, reason: "liblxc left this function pointer null" })
     }
 
     /// Takes the handle's locks as a call with `access` needs them (see
@@ -707,7 +646,7 @@ impl Container {
     pub fn is_defined(&self) -> bool {
         let _g = self.hold(Access::ReadPrivlock);
         // SAFETY: ptr is live; is_defined only reads the object.
-        unsafe { (*self.ptr.as_ptr()).is_defined }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+        try_method!(self.is_defined).is_ok_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
 
     /// The container's state (`state`).
@@ -745,14 +684,13 @@ impl Container {
     pub fn is_running(&self) -> bool {
         let _g = self.hold(Access::Read);
         // SAFETY: ptr is live.
-        unsafe { (*self.ptr.as_ptr()).is_running }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+        try_method!(self.is_running).is_ok_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
 
     /// The pid of the container's init as seen from the host, or `None` when
     /// it is not running (`init_pid`).
     pub fn init_pid(&self) -> Option<libc::pid_t> {
-        // SAFETY: ptr is live.
-        let f = unsafe { (*self.ptr.as_ptr()).init_pid }?;
+        let f = try_method!(self.init_pid).ok()?;
         let g = self.hold(Access::Read);
         // SAFETY: ptr is live.
         let pid = unsafe { f(self.ptr.as_ptr()) };
@@ -855,7 +793,7 @@ impl Container {
             let _g = self.hold(Access::ReadFork);
             // SAFETY: raw is live; `daemonize` is a plain bool written only
             // under the fork lock, which we hold.
-            let daemonize_before = unsafe { ptr::addr_of!((*raw).daemonize).read() };
+            let daemonize_before = unsafe { read_stable_field!(raw, daemonize) };
             // SAFETY: raw is live; liblxc sets the flags under its own lock.
             let set = unsafe { want_daemonize(raw, opts.daemonize) && want_close_all_fds(raw, close) };
             if !set {
@@ -873,7 +811,7 @@ impl Container {
             } else {
                 // SAFETY: raw is live; `error_num` is written only by start,
                 // which the fork lock we hold excludes on other threads.
-                unsafe { ptr::addr_of!((*raw).error_num).read() }
+                unsafe { read_stable_field!(raw, error_num) }
             };
             // SAFETY: as above; these calls only store the flags.
             unsafe {
@@ -1163,7 +1101,7 @@ impl Container {
     pub fn may_control(&self) -> bool {
         let _g = self.hold(Access::Read);
         // SAFETY: ptr is live.
-        unsafe { (*self.ptr.as_ptr()).may_control }.is_some_and(|f| unsafe { f(self.ptr.as_ptr()) })
+        try_method!(self.may_control).is_ok_and(|f| unsafe { f(self.ptr.as_ptr()) })
     }
 
     /// Whether [`Container::start`] daemonizes (`want_daemonize`). The
@@ -1221,7 +1159,7 @@ impl Container {
     /// when init exits.
     #[cfg(lxc_member = "init_pidfd")]
     pub fn init_pidfd(&self) -> Result<std::os::fd::OwnedFd> {
-        let f = newer_method!(self.init_pidfd);
+        let f = method!(self.init_pidfd);
         self.fd_call("init_pidfd", f)
     }
 
@@ -1229,7 +1167,7 @@ impl Container {
     /// (`devpts_fd`), to make ptys inside from the host.
     #[cfg(lxc_member = "devpts_fd")]
     pub fn devpts_fd(&self) -> Result<std::os::fd::OwnedFd> {
-        let f = newer_method!(self.devpts_fd);
+        let f = method!(self.devpts_fd);
         self.fd_call("devpts_fd", f)
     }
 
@@ -1246,7 +1184,7 @@ impl Container {
     /// its monitor (`seccomp_notify_fd_active`).
     #[cfg(lxc_member = "seccomp_notify_fd_active")]
     pub fn seccomp_notify_fd_active(&self) -> Result<std::os::fd::OwnedFd> {
-        let f = newer_method!(self.seccomp_notify_fd_active);
+        let f = method!(self.seccomp_notify_fd_active);
         self.fd_call("seccomp_notify_fd_active", f)
     }
 
@@ -1276,7 +1214,7 @@ impl Container {
     /// (`set_timeout`; liblxc 6.0 and later).
     #[cfg(lxc_member = "set_timeout")]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
-        let f = newer_method!(self.set_timeout);
+        let f = method!(self.set_timeout);
         let _g = self.hold(Access::Write);
         clear_errno();
         // SAFETY: ptr is live; the timeout is passed in whole seconds.

@@ -8,6 +8,7 @@ use std::ptr;
 
 use crate::cstr::{cstring, path_bytes};
 use crate::error::Result;
+use crate::layout::method;
 use crate::{sys, Container, State};
 
 type PairFn = unsafe extern "C" fn(*mut sys::lxc_container, *const c_char, *const c_char) -> bool;
@@ -44,7 +45,7 @@ impl Container {
     /// (`add_device_node`, `lxc-device add`): the node is created inside
     /// and allowed in the devices cgroup.
     pub fn add_device_node(&self, src: impl AsRef<Path>, dest: Option<&Path>) -> Result<()> {
-        let f = self.raw_member(|c| c.add_device_node, "add_device_node")?;
+        let f = method!(self.add_device_node);
         self.running_pair(
             "add_device_node",
             f,
@@ -56,7 +57,7 @@ impl Container {
     /// Removes a device node added with [`Container::add_device_node`]
     /// (`remove_device_node`).
     pub fn remove_device_node(&self, src: impl AsRef<Path>, dest: Option<&Path>) -> Result<()> {
-        let f = self.raw_member(|c| c.remove_device_node, "remove_device_node")?;
+        let f = method!(self.remove_device_node);
         self.running_pair(
             "remove_device_node",
             f,
@@ -69,14 +70,14 @@ impl Container {
     /// named `dst_dev` there or keeping its name (`attach_interface`,
     /// `lxc-device add IFACE`).
     pub fn attach_interface(&self, dev: &str, dst_dev: Option<&str>) -> Result<()> {
-        let f = self.raw_member(|c| c.attach_interface, "attach_interface")?;
+        let f = method!(self.attach_interface);
         self.running_pair("attach_interface", f, ("interface", dev.as_bytes()), dst_dev.map(str::as_bytes))
     }
 
     /// Moves the container's interface `dev` back to the host, named
     /// `dst_dev` there or keeping its name (`detach_interface`).
     pub fn detach_interface(&self, dev: &str, dst_dev: Option<&str>) -> Result<()> {
-        let f = self.raw_member(|c| c.detach_interface, "detach_interface")?;
+        let f = method!(self.detach_interface);
         self.running_pair("detach_interface", f, ("interface", dev.as_bytes()), dst_dev.map(str::as_bytes))
     }
 }

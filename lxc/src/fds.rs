@@ -10,6 +10,7 @@
 //! whatever the table listed at the moment of their fork (reading atomics is
 //! safe after fork, taking a lock is not).
 
+use std::ffi::c_int;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -68,6 +69,180 @@ pub(crate) fn close_listed_in_child(keep: &[RawFd]) {
             unsafe { libc::close(fd) };
         }
     }
+}
+
+/// What [`fds_from_3_in_child`] does to each descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FdAction {
+    /// Mark it close-on-exec (`close_range(CLOSE_RANGE_CLOEXEC)`, Linux 5.11).
+    Cloexec,
+    /// Close it (`close_range(0)`, Linux 5.9).
+    Close,
+}
+
+/// How [`fds_from_3_in_child`] finds the descriptors, chosen in the caller
+/// before the fork.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FdSweep {
+    /// The soft `RLIMIT_NOFILE` of the caller: the last resort loops up to it.
+    limit: c_int,
+    /// Which method to start with (a test forces the fallbacks).
+    start: SweepMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SweepMethod {
+    CloseRange,
+    ProcSelfFd,
+    Rlimit,
+}
+
+/// The variable that makes the sweep skip `close_range` (`proc`) or also
+/// `/proc/self/fd` (`rlimit`): the tests use it to reach the fallbacks on a
+/// kernel that has `close_range`. Read once per process, in the caller.
+pub(crate) const FALLBACK_ENV: &str = "LXC_RS_TEST_FD_FALLBACK";
+
+impl FdSweep {
+    /// Reads, before a fork, what the child will need: the descriptor
+    /// limit, and the forced method if any.
+    pub(crate) fn prepare() -> FdSweep {
+        static START: std::sync::OnceLock<SweepMethod> = std::sync::OnceLock::new();
+        let start = *START.get_or_init(|| match std::env::var(FALLBACK_ENV).as_deref() {
+            Ok("proc") => SweepMethod::ProcSelfFd,
+            Ok("rlimit") => SweepMethod::Rlimit,
+            _ => SweepMethod::CloseRange,
+        });
+        let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: rl is a valid out-pointer.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0;
+        // An unlimited or unreadable limit: the kernel's default ceiling
+        // on descriptor numbers (fs.nr_open).
+        let limit = if ok && rl.rlim_cur != libc::RLIM_INFINITY {
+            c_int::try_from(rl.rlim_cur).unwrap_or(c_int::MAX)
+        } else {
+            1 << 20
+        };
+        FdSweep { limit, start }
+    }
+}
+
+/// In a forked child: applies `action` to every open descriptor above 2
+/// but `keep` (`-1` for none).
+///
+/// `close_range` first; when it fails (`ENOSYS` before Linux 5.9, `EINVAL`
+/// for `CLOSE_RANGE_CLOEXEC` before 5.11, or anything else), every entry of
+/// `/proc/self/fd`, read with `getdents64` into a stack buffer; when `/proc`
+/// is not there (or not this process's), every number below the caller's
+/// soft `RLIMIT_NOFILE`. No allocation, no lock: raw system calls only,
+/// async-signal-safe.
+pub(crate) fn fds_from_3_in_child(action: FdAction, keep: RawFd, sweep: &FdSweep) {
+    if sweep.start == SweepMethod::CloseRange && close_range_from_3(action, keep) {
+        return;
+    }
+    if sweep.start != SweepMethod::Rlimit && sweep_proc_self_fd(action, keep) {
+        return;
+    }
+    for fd in 3..sweep.limit {
+        if fd != keep {
+            apply(action, fd);
+        }
+    }
+}
+
+fn close_range_from_3(action: FdAction, keep: RawFd) -> bool {
+    let flags = match action {
+        FdAction::Cloexec => libc::CLOSE_RANGE_CLOEXEC,
+        FdAction::Close => 0,
+    };
+    let range = |first: RawFd, last: u32| {
+        // SAFETY: close_range on this process's own descriptors.
+        unsafe { libc::syscall(libc::SYS_close_range, first as u32, last, flags) == 0 }
+    };
+    if keep >= 3 {
+        (keep == 3 || range(3, (keep - 1) as u32)) && range(keep + 1, u32::MAX)
+    } else {
+        range(3, u32::MAX)
+    }
+}
+
+/// Applies `action` to one descriptor; a number that is not open is left.
+fn apply(action: FdAction, fd: RawFd) {
+    // SAFETY: fcntl and close on a descriptor number of this process; an
+    // unused number only gives EBADF.
+    unsafe {
+        match action {
+            FdAction::Cloexec => {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                    libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                }
+            }
+            FdAction::Close => {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Walks `/proc/self/fd`; false when it cannot be opened or read.
+fn sweep_proc_self_fd(action: FdAction, keep: RawFd) -> bool {
+    // SAFETY: open with a static NUL-terminated path.
+    let dir = unsafe {
+        libc::open(c"/proc/self/fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+    };
+    if dir < 0 {
+        return false;
+    }
+    // u64 elements: linux_dirent64 records are 8-byte aligned.
+    let mut buf = [0u64; 512];
+    let mut ok = true;
+    loop {
+        // SAFETY: getdents64 writes at most the buffer's size into it.
+        let n = unsafe {
+            libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), std::mem::size_of_val(&buf))
+        };
+        if n < 0 {
+            ok = false;
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        let n = n as usize;
+        let bytes = buf.as_ptr().cast::<u8>();
+        let mut off = 0;
+        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen;
+        // u8 d_type; char d_name[]; }
+        while off + 19 < n {
+            // SAFETY: off + 19 < n <= the buffer's size: the record's header
+            // and the first name byte are inside what the kernel wrote.
+            let reclen = unsafe { bytes.add(off + 16).cast::<u16>().read_unaligned() } as usize;
+            if reclen == 0 {
+                break;
+            }
+            let mut fd: RawFd = 0;
+            let mut digits = 0;
+            let mut i = off + 19;
+            while i < off + reclen && i < n {
+                // SAFETY: i < n: inside what the kernel wrote.
+                let b = unsafe { *bytes.add(i) };
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                fd = fd.saturating_mul(10).saturating_add(RawFd::from(b - b'0'));
+                digits += 1;
+                i += 1;
+            }
+            // "." and ".." have no digits.
+            if digits > 0 && fd > 2 && fd != keep && fd != dir {
+                apply(action, fd);
+            }
+            off += reclen;
+        }
+    }
+    // SAFETY: closes the directory descriptor opened above.
+    unsafe { libc::close(dir) };
+    ok
 }
 
 /// Whether this process has a single thread (`/proc/self/task` has one
@@ -159,5 +334,63 @@ mod tests {
         drop(g);
         assert!(!TABLE.iter().any(|s| s.load(Ordering::Relaxed) == raw));
         drop(r);
+    }
+
+    fn cloexec(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD on a descriptor this test owns.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 }
+    }
+
+    /// Each method marks an inheritable descriptor close-on-exec (or
+    /// closes it) and leaves 0-2 and the kept one alone. Run in a forked
+    /// child, as in the crate, so that the test process's own descriptors
+    /// are not changed.
+    #[test]
+    fn every_sweep_reaches_every_descriptor() {
+        for start in [SweepMethod::CloseRange, SweepMethod::ProcSelfFd, SweepMethod::Rlimit] {
+            for action in [FdAction::Cloexec, FdAction::Close] {
+                let sweep = FdSweep { start, ..FdSweep::prepare() };
+                // SAFETY: F_DUPFD of stdin gives new descriptors, without
+                // close-on-exec, that this test owns.
+                let (a, b) =
+                    unsafe { (libc::fcntl(0, libc::F_DUPFD, 10), libc::fcntl(0, libc::F_DUPFD, 10)) };
+                assert!(a > 2 && b > 2 && !cloexec(a) && !cloexec(b));
+                // SAFETY: the child only calls the async-signal-safe sweep,
+                // fcntl and _exit.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    // Each method on its own must succeed (no silent fall
+                    // through to the next).
+                    let swept = match start {
+                        SweepMethod::CloseRange => close_range_from_3(action, b),
+                        SweepMethod::ProcSelfFd => sweep_proc_self_fd(action, b),
+                        SweepMethod::Rlimit => {
+                            fds_from_3_in_child(action, b, &sweep);
+                            true
+                        }
+                    };
+                    // SAFETY: F_GETFD on descriptor numbers of this child.
+                    let a_open = unsafe { libc::fcntl(a, libc::F_GETFD) } >= 0;
+                    let a_done = match action {
+                        FdAction::Cloexec => a_open && cloexec(a),
+                        FdAction::Close => !a_open,
+                    };
+                    let code = if swept && a_done && !cloexec(b) && !cloexec(0) { 0 } else { 1 };
+                    // SAFETY: ends the forked child at once.
+                    unsafe { libc::_exit(code) };
+                }
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+                assert!(ok, "{start:?} {action:?}: status {status:#x}");
+                assert!(!cloexec(a), "the parent's descriptor was changed");
+                // SAFETY: closing the two descriptors made above.
+                unsafe {
+                    libc::close(a);
+                    libc::close(b);
+                }
+            }
+        }
     }
 }

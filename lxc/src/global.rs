@@ -71,7 +71,8 @@ pub fn version() -> &'static str {
 
 /// The version of the liblxc this program runs against, parsed.
 pub fn runtime_version() -> Version {
-    Version::parse(version()).unwrap_or(Version::new(0, 0, 0))
+    static V: OnceLock<Version> = OnceLock::new();
+    *V.get_or_init(|| Version::parse(version()).unwrap_or(Version::new(0, 0, 0)))
 }
 
 /// The version of the liblxc header the crate was compiled against.
@@ -211,45 +212,6 @@ pub fn wait_states() -> Result<Vec<State>> {
         .collect()
 }
 
-/// Members of `struct lxc_container` added after liblxc 4.0.0, with the API
-/// extension that announces them, if liblxc has one. A member in the header
-/// but not in the running (older) library lies past the end of the C struct;
-/// it is only read when [`member_available`] says so.
-const NEWER_MEMBERS: &[(&str, Option<&str>)] = &[
-    ("seccomp_notify_fd_active", Some("seccomp_proxy_send_notify_fd")),
-    ("init_pidfd", Some("pidfd")),
-    ("devpts_fd", Some("devpts_fd")),
-    ("set_timeout", None),
-];
-
-/// The last member that every supported liblxc (4.0.0 and later) has; the
-/// struct only grows at its end, so every member before it is there too.
-const LAST_MEMBER_OF_4_0: &str = "seccomp_notify_fd";
-
-/// Whether the member `name` of `struct lxc_container` may be read with the
-/// liblxc loaded at run time.
-///
-/// Every member the header has is there when the running library is at
-/// least as new as the header. With an older library, members up to
-/// liblxc 4.0.0's last one are there; a newer member is trusted only when the
-/// library announces its API extension, and refused when it has none.
-pub(crate) fn member_available(name: &str) -> bool {
-    let members = sys::LXC_CONTAINER_MEMBERS;
-    let Some(pos) = members.iter().position(|m| *m == name) else {
-        return false;
-    };
-    if runtime_version() >= header_version() {
-        return true;
-    }
-    if members.iter().position(|m| *m == LAST_MEMBER_OF_4_0).is_some_and(|last| pos <= last) {
-        return true;
-    }
-    match NEWER_MEMBERS.iter().find(|(m, _)| *m == name) {
-        Some((_, Some(ext))) => has_api_extension(ext),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,9 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn members_of_the_running_library() {
-        assert!(member_available("start"));
-        assert!(!member_available("no_such_member"));
+    fn the_running_version() {
         assert_eq!(runtime_version(), Version::parse(version()).unwrap());
     }
 }

@@ -7,6 +7,7 @@ use std::ptr;
 use crate::container::Access;
 use crate::cstr::{cstring, path_bytes};
 use crate::error::{Error, Result};
+use crate::layout::method;
 use crate::{sys, Container};
 
 /// The operation of [`Container::migrate`] (`MIGRATE_*`).
@@ -107,7 +108,7 @@ impl MigrateOptions {
 impl Container {
     /// Runs a CRIU operation (`migrate`).
     pub fn migrate(&self, cmd: MigrateCommand, opts: &MigrateOptions) -> Result<()> {
-        let f = self.raw_member(|c| c.migrate, "migrate")?;
+        let f = method!(self.migrate);
         let dir = cstring("directory", path_bytes(&opts.directory))?;
         let opt = |v: Option<&[u8]>, what| v.map(|v| cstring(what, v)).transpose();
         let predump = opt(opts.predump_dir.as_deref().map(path_bytes), "pre-dump directory")?;
@@ -146,7 +147,7 @@ impl Container {
     /// Dumps the running container to `directory` with CRIU, and stops it
     /// if `stop` (`checkpoint`, `lxc-checkpoint`).
     pub fn checkpoint(&self, directory: impl AsRef<Path>, stop: bool, verbose: bool) -> Result<()> {
-        let f = self.raw_member(|c| c.checkpoint, "checkpoint")?;
+        let f = method!(self.checkpoint);
         let dir = cstring("directory", path_bytes(directory.as_ref()))?;
         self.criu_call("checkpoint", Access::ReadFork, || {
             // SAFETY: the container is live; dir is valid for the call and
@@ -158,7 +159,7 @@ impl Container {
     /// Restores the container from a dump in `directory`
     /// (`restore`, `lxc-checkpoint -r`).
     pub fn restore(&self, directory: impl AsRef<Path>, verbose: bool) -> Result<()> {
-        let f = self.raw_member(|c| c.restore, "restore")?;
+        let f = method!(self.restore);
         let dir = cstring("directory", path_bytes(directory.as_ref()))?;
         self.criu_call("restore", Access::WriteFork, || {
             // SAFETY: the container is live; dir is valid for the call and

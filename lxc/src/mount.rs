@@ -5,6 +5,7 @@ use std::ptr;
 
 use crate::cstr::{cstring, path_bytes};
 use crate::error::Result;
+use crate::layout::method;
 use crate::Container;
 
 impl Container {
@@ -30,7 +31,7 @@ impl Container {
         flags: libc::c_ulong,
         data: Option<&str>,
     ) -> Result<()> {
-        let f = self.raw_member(|c| c.mount, "mount")?;
+        let f = method!(self.mount);
         let src = source.map(|s| cstring("mount source", path_bytes(s))).transpose()?;
         let tgt = cstring("mount target", path_bytes(target))?;
         let fs = fstype.map(|s| cstring("filesystem type", s)).transpose()?;
@@ -59,7 +60,7 @@ impl Container {
     /// as for umount2(2).
     #[cfg(lxc_member = "umount")]
     pub fn umount(&self, target: &Path, flags: libc::c_ulong) -> Result<()> {
-        let f = self.raw_member(|c| c.umount, "umount")?;
+        let f = method!(self.umount);
         let tgt = cstring("mount target", path_bytes(target))?;
         let mut mnt = crate::sys::lxc_mount { version: crate::sys::LXC_MOUNT_API_V1 as i32 };
         let guard = self.exclusive();

@@ -6,6 +6,7 @@ use std::ptr;
 
 use crate::cstr::{cstring, take_string_array};
 use crate::error::{Error, Result};
+use crate::layout::method;
 use crate::{Container, State};
 
 /// An address family for [`Container::ip_addresses`].
@@ -34,7 +35,7 @@ impl Container {
     /// The names of the network interfaces inside the running container,
     /// `lo` included (`get_interfaces`).
     pub fn interfaces(&self) -> Result<Vec<String>> {
-        let f = self.raw_member(|c| c.get_interfaces, "get_interfaces")?;
+        let f = method!(self.get_interfaces);
         crate::container::clear_errno();
         // liblxc forks a child that enters the container's network namespace.
         let g = self.exclusive();
@@ -70,7 +71,7 @@ impl Container {
         family: Option<AddressFamily>,
         scope: i32,
     ) -> Result<Vec<IpAddr>> {
-        let f = self.raw_member(|c| c.get_ips, "get_ips")?;
+        let f = method!(self.get_ips);
         if !self.is_running() {
             return Err(self.not_running("get_ips"));
         }

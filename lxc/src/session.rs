@@ -29,7 +29,7 @@ use crate::attach::{wait_pid, AttachOptions};
 use crate::command::{read2, Stdio};
 use crate::cstr::path_bytes;
 use crate::error::{Error, Result};
-use crate::fds::Guarded;
+use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
 use crate::{Container, State};
 
 /// Largest request: arguments, environment and working directory together.
@@ -111,7 +111,8 @@ impl Container {
         let helper_sock = theirs.as_raw_fd();
         // In the attached child, every listed descriptor but the helper's
         // socket is closed (the caller's end among them).
-        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock), helper_sock)?;
+        let sweep = FdSweep::prepare();
+        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock, &sweep), helper_sock)?;
         drop(theirs);
         // SAFETY: pidfd_open on our unreaped child; returns a new descriptor.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
@@ -500,22 +501,20 @@ fn take_strings(buf: &[u8]) -> Option<(Vec<CString>, &[u8])> {
 /// lock of std or of the caller's (no printing, no `std::env`, no panic: no
 /// indexing that can fail, no `unwrap`), allocates only through glibc's
 /// `malloc`, which glibc's `fork` leaves usable, and calls only `recvmsg`,
-/// `send`, `waitpid`, `close_range` and `posix_spawnp`.
-fn serve(sock: RawFd) -> i32 {
+/// `send`, `waitpid`, `close_range` (or its fallback sweep) and
+/// `posix_spawnp`.
+fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
     // The caller's signal handlers, ignored signals and mask are not the
     // helper's: a caller's reaping SIGCHLD handler would take the exit
     // status of the commands it spawns.
     crate::attach::reset_signals_in_child();
     // The helper needs nothing of the caller's but the socket and stdio:
     // closing the rest also drops copies of other threads' pipes that this
-    // fork inherited, which would otherwise keep them from seeing EOF.
-    // SAFETY: close_range on descriptors of this process only.
-    unsafe {
-        if sock > 3 {
-            libc::syscall(libc::SYS_close_range, 3u32, (sock - 1) as u32, 0u32);
-        }
-        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
-    }
+    // fork inherited, which would otherwise keep them from seeing EOF, and
+    // keeps the caller's descriptors out of the commands it spawns.
+    // close_range, or before Linux 5.9 a sweep of /proc/self/fd or of
+    // every number below RLIMIT_NOFILE.
+    fds_from_3_in_child(FdAction::Close, sock, sweep);
     let mut buf = vec![0u8; MAX_REQUEST + 1024];
     loop {
         let mut cbuf = [0u64; 8];

@@ -12,6 +12,7 @@ use crate::container::Access;
 use crate::create::BackingStore;
 use crate::cstr::{borrowed_str, check_name, check_shell_word, cstring, line_cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
+use crate::layout::method;
 use crate::{sys, Container, State};
 
 bitflags! {
@@ -143,7 +144,7 @@ impl Container {
     #[doc(alias = "clone")]
     #[doc(alias = "lxc-copy")]
     pub fn copy(&self, new_name: &str, opts: &CloneOptions) -> Result<Container> {
-        let f = self.raw_member(|c| c.clone, "clone")?;
+        let f = method!(self.clone);
         check_name("new container name", new_name)?;
         let name = cstring("new container name", new_name)?;
         let lxcpath = opts.lxcpath.as_deref().map(crate::cstr::lxcpath).transpose()?;
@@ -200,7 +201,7 @@ impl Container {
     /// Takes a snapshot of the (stopped) container, with an optional
     /// comment file, and returns its name (`snapshot`, `lxc-snapshot`).
     pub fn snapshot(&self, comment_file: Option<&Path>) -> Result<String> {
-        let f = self.raw_member(|c| c.snapshot, "snapshot")?;
+        let f = method!(self.snapshot);
         let comment = comment_file.map(|p| cstring("comment file", path_bytes(p))).transpose()?;
         let _dir = crate::container::container_dir_guard();
         let guard = self.exclusive();
@@ -216,7 +217,7 @@ impl Container {
 
     /// The container's snapshots (`snapshot_list`, `lxc-snapshot -L`).
     pub fn snapshot_list(&self) -> Result<Vec<Snapshot>> {
-        let f = self.raw_member(|c| c.snapshot_list, "snapshot_list")?;
+        let f = method!(self.snapshot_list);
         let mut arr: *mut sys::lxc_snapshot = ptr::null_mut();
         let n = {
             let _g = self.shared();
@@ -269,7 +270,7 @@ impl Container {
     /// over this container when `new_name` is `None` or its own name
     /// (`snapshot_restore`, `lxc-snapshot -r`).
     pub fn snapshot_restore(&self, snap_name: &str, new_name: Option<&str>) -> Result<()> {
-        let f = self.raw_member(|c| c.snapshot_restore, "snapshot_restore")?;
+        let f = method!(self.snapshot_restore);
         check_name("snapshot name", snap_name)?;
         let snap = cstring("snapshot name", snap_name)?;
         let new_name = new_name.unwrap_or(self.name());
@@ -291,7 +292,7 @@ impl Container {
 
     /// Destroys the snapshot `snap_name` (`snapshot_destroy`).
     pub fn snapshot_destroy(&self, snap_name: &str) -> Result<()> {
-        let f = self.raw_member(|c| c.snapshot_destroy, "snapshot_destroy")?;
+        let f = method!(self.snapshot_destroy);
         check_name("snapshot name", snap_name)?;
         let snap = cstring("snapshot name", snap_name)?;
         let guard = self.exclusive();
@@ -308,14 +309,14 @@ impl Container {
 
     /// Destroys every snapshot of the container (`snapshot_destroy_all`).
     pub fn snapshot_destroy_all(&self) -> Result<()> {
-        let f = self.raw_member(|c| c.snapshot_destroy_all, "snapshot_destroy_all")?;
+        let f = method!(self.snapshot_destroy_all);
         self.forking_bool_call("snapshot_destroy_all", Access::ReadFork, f)
     }
 
     /// Destroys the container and all its snapshots
     /// (`destroy_with_snapshots`, `lxc-destroy -s`).
     pub fn destroy_with_snapshots(&self) -> Result<()> {
-        let f = self.raw_member(|c| c.destroy_with_snapshots, "destroy_with_snapshots")?;
+        let f = method!(self.destroy_with_snapshots);
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
