@@ -71,6 +71,11 @@ use crate::{monitor_cgroup, sys, State};
 ///   replace what every call reads; they take `&mut self`, so the borrow
 ///   checker rules out any other call on the handle meanwhile.
 ///
+/// With the `valgrind` feature (off by default), every acquisition and
+/// release of these locks is reported to valgrind's helgrind and DRD, which
+/// cannot see futex-based locks; `./dev helgrind` and `./dev drd` check
+/// eight threads on one handle with them.
+///
 /// The options of one [`Container::start_with`] belong to that start: the
 /// daemonize and close-all-fds settings are set, used and put back while
 /// every other start and `want_*` call on the handle waits. For root, no
@@ -189,6 +194,22 @@ enum ForkGuard<'a> {
 pub(crate) struct Held<'a> {
     _fork: Option<ForkGuard<'a>>,
     _conf: ConfGuard<'a>,
+    /// The locks as `Held::drop` reports their release to helgrind/DRD.
+    #[cfg(feature = "valgrind")]
+    locks: &'a HandleLocks,
+}
+
+#[cfg(feature = "valgrind")]
+impl Drop for Held<'_> {
+    /// Runs before the guards (the fields) drop: the release is reported
+    /// while this thread still holds the locks, so the tool never sees
+    /// another thread acquire a lock that this one holds.
+    fn drop(&mut self) {
+        if let Some(f) = &self._fork {
+            crate::valgrind::releasing(&self.locks.fork, matches!(f, ForkGuard::Write(_)));
+        }
+        crate::valgrind::releasing(&self.locks.conf, matches!(self._conf, ConfGuard::Write(_)));
+    }
 }
 
 // SAFETY: liblxc's container object is not bound to the thread that made
@@ -506,14 +527,24 @@ impl Container {
         } else {
             ConfGuard::Read(self.locks.conf.read_recursive())
         };
+        #[cfg(feature = "valgrind")]
+        crate::valgrind::acquired(&self.locks.conf, conf_write);
         let fork = fork_write.map(|w| {
-            if w {
+            let g = if w {
                 ForkGuard::Write(self.locks.fork.write().unwrap_or_else(|e| e.into_inner()))
             } else {
                 ForkGuard::Read(self.locks.fork.read().unwrap_or_else(|e| e.into_inner()))
-            }
+            };
+            #[cfg(feature = "valgrind")]
+            crate::valgrind::acquired(&self.locks.fork, w);
+            g
         });
-        Held { _fork: fork, _conf: conf }
+        Held {
+            _fork: fork,
+            _conf: conf,
+            #[cfg(feature = "valgrind")]
+            locks: &self.locks,
+        }
     }
 
     /// Held around a call that takes liblxc's `privlock` and only reads the

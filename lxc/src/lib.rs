@@ -122,6 +122,8 @@ mod snapshot;
 mod start;
 mod state;
 mod stats;
+#[cfg(feature = "valgrind")]
+mod valgrind;
 
 pub use lxc_sys as sys;
 
