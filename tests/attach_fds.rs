@@ -16,7 +16,11 @@ use std::process::Command;
 
 use lxc::{AttachOptions, Container};
 
-const ROUNDS: usize = 2000;
+/// Attaches of each kind (`LXC_RS_ATTACH_FDS_ROUNDS` overrides, for a quick
+/// run by hand).
+fn rounds() -> usize {
+    std::env::var("LXC_RS_ATTACH_FDS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2000)
+}
 const WORKER_ENV: &str = "LXC_RS_ATTACH_FDS_WORKER";
 
 fn threads() -> u64 {
@@ -50,16 +54,35 @@ fn attaches(c: &Container) -> Vec<String> {
     let mut failures = Vec::new();
     for (kind, attach) in kinds {
         let before = common::fd_count();
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             attach();
         }
         let after = common::fd_count();
         println!(
-            "{ROUNDS} x {kind} with {} thread(s): {before} descriptors before, {after} after",
+            "{} x {kind} with {} thread(s): {before} descriptors before, {after} after",
+            rounds(),
             threads()
         );
         if after != before {
-            failures.push(format!("{kind} ({} threads): {before} descriptors became {after}", threads()));
+            let open: Vec<String> = std::fs::read_dir("/proc/self/fd")
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| {
+                            format!(
+                                "{}->{}",
+                                e.file_name().to_string_lossy(),
+                                std::fs::read_link(e.path())
+                                    .map(|p| p.display().to_string())
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            failures.push(format!(
+                "{kind} ({} threads): {before} descriptors became {after}: {open:?}",
+                threads()
+            ));
         }
     }
     failures

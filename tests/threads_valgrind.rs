@@ -76,7 +76,12 @@ fn main() {
 /// container; panics when the tool reports an error or the workload fails.
 fn under_valgrind(tool: &str, t: &TestContainer) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let supp = manifest.join(format!("valgrind-{tool}.supp"));
+    // memcheck's suppressions are the crate's one list of liblxc's leaks.
+    let supp = manifest.join(if tool == "memcheck" {
+        "valgrind.supp".to_owned()
+    } else {
+        format!("valgrind-{tool}.supp")
+    });
     assert!(supp.is_file(), "no suppression file {}", supp.display());
     // A log asked for with LXC_RS_VALGRIND_LOG is kept; a temporary one
     // is removed (a failure prints it first).
@@ -93,6 +98,9 @@ fn under_valgrind(tool: &str, t: &TestContainer) {
         .arg("--child-silent-after-fork=yes")
         .arg(format!("--suppressions={}", supp.display()))
         .arg(format!("--log-file={}", log.display()));
+    if tool == "memcheck" {
+        cmd.args(["--leak-check=full", "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite"]);
+    }
     if let Ok(extra) = std::env::var("LXC_RS_VALGRIND_ARGS") {
         cmd.args(extra.split_whitespace());
     }
