@@ -122,6 +122,12 @@ pub struct Container {
     /// the C object does not let us read back; a start whose options do not
     /// say otherwise uses it.
     close_all_fds: AtomicBool,
+    /// Whether the in-memory configuration may differ from the container's
+    /// file: set after every change (`set_config_item`, ...), cleared
+    /// by `save_config` to that file (inside its lock) and by the reload
+    /// after a create. The helper process (`helper.rs`) gets the
+    /// in-memory configuration only when it is set.
+    config_dirty: AtomicBool,
 }
 
 /// The handle's two locks (see "Sharing between threads" above and the
@@ -390,6 +396,7 @@ impl Container {
                 name: name.into(),
                 locks: HandleLocks::new(),
                 close_all_fds: AtomicBool::new(false),
+                config_dirty: AtomicBool::new(false),
             }),
             None => {
                 let errno = last_errno();
@@ -430,6 +437,8 @@ impl Container {
                 name: n.into(),
                 locks: HandleLocks::new(),
                 close_all_fds: AtomicBool::new(false),
+                // Someone else's object: its configuration may be anything.
+                config_dirty: AtomicBool::new(true),
             }),
             Err(e) => {
                 // SAFETY: we were handed this reference; give it back.
@@ -490,6 +499,11 @@ impl Container {
             *mut libc::pid_t,
         ) -> c_int,
     > {
+        // liblxc's attach waits for its intermediate child with waitpid,
+        // which fails with ECHILD when the kernel reaps children by itself.
+        if crate::helper::sigchld_ignored() {
+            return Err(Error::SigchldIgnored { op: "attach" });
+        }
         Ok(method!(self.attach))
     }
 
@@ -729,31 +743,101 @@ impl Container {
     /// assert!(c.is_defined());
     /// # Ok::<(), lxc::Error>(())
     /// ```
+    ///
+    /// liblxc's create runs in the crate's helper process (see the README's
+    /// "The helper process"), so it works from a process with many threads
+    /// and from one that ignores `SIGCHLD`; the handle then reloads the new
+    /// configuration, as liblxc's create does.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
-        let f = method!(self.create);
+        let _ = method!(self.create);
         if self.is_defined() {
             return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
         }
-        let template = opts.template.as_deref().map(|t| cstring("template", t)).transpose()?;
-        let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
-        let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
-        let argv = CStrArray::new("template argument", &opts.args)?;
+        // Refuse NUL bytes here, as for an in-process call.
+        opts.template.as_deref().map(|t| cstring("template", t)).transpose()?;
+        opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
+        CStrArray::new("template argument", &opts.args)?;
+        let mut hopts = vec![("flags", opts.flags().to_string().into())];
+        if let Some(t) = &opts.template {
+            hopts.push(("template", t.into()));
+        }
+        if let Some(b) = opts.backing_store {
+            hopts.push(("bdev", b.as_str().into()));
+        }
+        if let Some(specs) = &opts.specs {
+            hopts.extend(specs.helper_opts());
+        }
+        let out = self.run_helper("create", hopts, Some(opts.args.clone()))?;
+        if !out.ok {
+            out.restore_errno();
+            return Err(self.failed("create"));
+        }
+        self.reload_config()
+    }
+
+    /// The configuration the helper process is to use (see `helper.rs`):
+    /// the file on disk when the handle's configuration is unchanged since
+    /// it was loaded or saved, else the handle's, written into a memfd.
+    fn helper_config(&self) -> Result<crate::helper::Config> {
+        use crate::helper::Config;
+        let save = method!(self.save_config);
+        let _g = self.hold(Access::ReadPrivlock);
+        // SAFETY: ptr is live; `lxc_conf` is replaced only under the
+        // configuration lock, which we hold shared.
+        if unsafe { (*self.ptr.as_ptr()).lxc_conf }.is_null() {
+            return Ok(Config::Cleared);
+        }
+        if !self.config_dirty.load(Ordering::SeqCst) {
+            return Ok(Config::Disk);
+        }
+        let (fd, path) = Config::memfd()?;
+        // save_config makes the container's directory (liblxc's umask dance).
         let _dir = container_dir_guard();
-        let _g = self.hold(Access::WriteFork);
         clear_errno();
-        // SAFETY: ptr is live; every string and the argv array (NULL-terminated)
-        // live until the call returns; liblxc does not keep them.
+        // SAFETY: ptr is live; path names our memfd and is valid for the call.
+        if unsafe { save(self.ptr.as_ptr(), path.as_ptr()) } {
+            Ok(Config::Memfd(fd))
+        } else {
+            Err(self.failed("save_config"))
+        }
+    }
+
+    /// Runs `op` on this container in the helper process.
+    pub(crate) fn run_helper(
+        &self,
+        op: &'static str,
+        opts: Vec<(&'static str, std::ffi::OsString)>,
+        args: Option<Vec<String>>,
+    ) -> Result<crate::helper::Outcome> {
+        let config = self.helper_config()?;
+        let lxcpath = self.config_path()?;
+        crate::helper::run(crate::helper::Request {
+            op,
+            name: &self.name,
+            lxcpath: &lxcpath,
+            config,
+            opts,
+            args,
+        })
+    }
+
+    /// Replaces the in-memory configuration with the container's file
+    /// (`clear_config`, `load_config`), as liblxc's own create does at its
+    /// end. Both free or replace `lxc_conf`, which every call reads: the
+    /// writer's lock excludes every other call on the handle.
+    fn reload_config(&self) -> Result<()> {
+        let clear = method!(self.clear_config);
+        let load = method!(self.load_config);
+        let _g = self.hold(Access::Write);
+        clear_errno();
+        // SAFETY: ptr is live; the writer's lock excludes every other call
+        // on this handle while `lxc_conf` is freed and loaded again.
         let ok = unsafe {
-            f(
-                self.ptr.as_ptr(),
-                template.as_ref().map_or(ptr::null(), |t| t.as_ptr()),
-                bdev.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
-                specs.as_mut().map_or(ptr::null_mut(), |(s, _)| s),
-                opts.flags(),
-                argv.as_ptr(),
-            )
+            clear(self.ptr.as_ptr());
+            load(self.ptr.as_ptr(), ptr::null())
         };
-        self.check_bool("create", ok)
+        self.config_dirty.store(!ok, Ordering::SeqCst);
+        self.check_bool("load_config", ok)
     }
 
     /// Starts the container with the default options: its own init,
@@ -795,10 +879,27 @@ impl Container {
             }
         }
         let argv = CStrArray::new("start argument", &opts.args)?;
-        let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
-        let raw = self.ptr.as_ptr();
         let close_default = self.close_all_fds.load(Ordering::Relaxed);
         let close = opts.close_all_fds.unwrap_or(close_default);
+        if opts.daemonize {
+            let hopts = vec![
+                ("useinit", u8::from(opts.use_init).to_string().into()),
+                ("closeallfds", u8::from(close).to_string().into()),
+            ];
+            let args = (!opts.args.is_empty()).then(|| opts.args.clone());
+            let out = self.run_helper("start", hopts, args)?;
+            if out.ok {
+                return Ok(());
+            }
+            out.restore_errno();
+            return Err(self.explain("start", &[State::Stopped], "it must be stopped"));
+        }
+        // In the foreground this process becomes the container's monitor.
+        if crate::helper::sigchld_ignored() {
+            return Err(Error::SigchldIgnored { op: "start" });
+        }
+        let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
+        let raw = self.ptr.as_ptr();
         let (ok, error_num) = monitor_cgroup::around_start(|| {
             // `daemonize` and `close_all_fds` are read by `start` alone, and
             // every start and every `want_*` call holds the fork lock
@@ -1212,7 +1313,10 @@ impl Container {
     /// an empty value clears the list.
     pub fn set_config_item(&self, key: &str, value: &str) -> Result<()> {
         let f = method!(self.set_config_item);
-        if self.set_pair(Access::Write, f, ("config key", key), ("config value", value))? {
+        let set = self.set_pair(Access::Write, f, ("config key", key), ("config value", value));
+        // After the change, never before it: see `config_dirty`.
+        self.config_dirty.store(true, Ordering::SeqCst);
+        if set? {
             Ok(())
         } else {
             Err(self.config_key_error("set_config_item", key))
@@ -1228,6 +1332,7 @@ impl Container {
             // SAFETY: ptr is live; k is valid for the call.
             unsafe { f(self.ptr.as_ptr(), k) }
         })?;
+        self.config_dirty.store(true, Ordering::SeqCst);
         if ok {
             Ok(())
         } else {
@@ -1241,6 +1346,7 @@ impl Container {
         // SAFETY: ptr is live; &mut self means no other call on this handle
         // reads the configuration meanwhile.
         unsafe { f(self.ptr.as_ptr()) };
+        *self.config_dirty.get_mut() = true;
         Ok(())
     }
 
@@ -1305,6 +1411,8 @@ impl Container {
         // SAFETY: ptr is live; &mut self excludes concurrent readers of the
         // configuration that liblxc replaces; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        // liblxc adds what it reads to the configuration in memory.
+        *self.config_dirty.get_mut() = true;
         self.check_bool("load_config", ok)
     }
 
@@ -1317,6 +1425,11 @@ impl Container {
         clear_errno();
         // SAFETY: ptr is live; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        if ok && file.is_none() {
+            // Inside the lock, so no change can slip in between: see
+            // `config_dirty`.
+            self.config_dirty.store(false, Ordering::SeqCst);
+        }
         match self.check_bool("save_config", ok) {
             Err(e) if file.is_none() => Err(self.not_writable("save_config").unwrap_or(e)),
             r => r,
@@ -1361,6 +1474,7 @@ impl Container {
         // SAFETY: ptr is live; &mut self excludes concurrent readers of the
         // path liblxc frees; the new path is copied by liblxc.
         let ok = unsafe { f(self.ptr.as_ptr(), p.as_ptr()) };
+        *self.config_dirty.get_mut() = true;
         self.check_bool("set_config_path", ok)
     }
 

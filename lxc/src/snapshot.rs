@@ -2,7 +2,7 @@
 //! `snapshot_list`, `snapshot_restore`, `snapshot_destroy`,
 //! `snapshot_destroy_all`, `destroy_with_snapshots`).
 
-use std::ffi::{c_char, CString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::ptr;
 
@@ -114,10 +114,6 @@ impl Snapshot {
     }
 }
 
-fn opt_ptr(c: &Option<CString>) -> *const c_char {
-    c.as_ref().map_or(ptr::null(), |c| c.as_ptr())
-}
-
 impl Container {
     /// Copies this (stopped) container to `new_name` and returns a handle
     /// on the copy (liblxc's `clone`, ruby-lxc's `clone`, `lxc-copy -N`).
@@ -136,33 +132,34 @@ impl Container {
     #[doc(alias = "clone")]
     #[doc(alias = "lxc-copy")]
     pub fn copy(&self, new_name: &str, opts: &CloneOptions) -> Result<Container> {
-        let f = self.raw_member(|c| c.clone, "clone")?;
+        self.raw_member(|c| c.clone, "clone")?;
         check_name("new container name", new_name)?;
-        let name = cstring("new container name", new_name)?;
-        let lxcpath = opts.lxcpath.as_deref().map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
-        let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
-        let data = opts.bdev_data.as_deref().map(|d| cstring("bdev data", d)).transpose()?;
-        let mut hooks = CStrArray::new("hook argument", &opts.hook_args)?;
-        let dir_guard = crate::container::container_dir_guard();
-        let guard = self.exclusive();
-        crate::container::clear_errno();
-        // SAFETY: the container is live; every string is valid for the
-        // call; the returned object carries one reference for us.
-        let p = unsafe {
-            f(
-                self.as_raw(),
-                name.as_ptr(),
-                opt_ptr(&lxcpath),
-                opts.flags.bits(),
-                opt_ptr(&bdev),
-                opt_ptr(&data),
-                opts.new_size,
-                hooks.as_mut_ptr_or_null(),
-            )
-        };
-        drop(guard);
-        drop(dir_guard);
-        if p.is_null() {
+        // Refuse NUL bytes here, as for an in-process call.
+        cstring("new container name", new_name)?;
+        opts.lxcpath.as_deref().map(|p| cstring("lxcpath", path_bytes(p))).transpose()?;
+        opts.bdev_data.as_deref().map(|d| cstring("bdev data", d)).transpose()?;
+        CStrArray::new("hook argument", &opts.hook_args)?;
+        let mut hopts: Vec<(&'static str, OsString)> = vec![
+            ("newname", new_name.into()),
+            ("flags", opts.flags.bits().to_string().into()),
+            ("newsize", opts.new_size.to_string().into()),
+        ];
+        if let Some(p) = &opts.lxcpath {
+            hopts.push(("newpath", p.as_os_str().to_owned()));
+        }
+        if let Some(b) = opts.backing_store {
+            hopts.push(("bdev", b.as_str().into()));
+        }
+        if let Some(d) = &opts.bdev_data {
+            hopts.push(("bdevdata", d.into()));
+        }
+        let hooks = (!opts.hook_args.is_empty()).then(|| opts.hook_args.clone());
+        // liblxc's clone runs in the helper process (`helper.rs`): its
+        // rsync child is made with a raw clone() that hangs in a threaded
+        // process.
+        let out = self.run_helper("clone", hopts, hooks)?;
+        if !out.ok {
+            out.restore_errno();
             if self.is_running() && !opts.flags.contains(CloneFlags::ALLOW_RUNNING) {
                 return Err(Error::WrongState {
                     op: "clone",
@@ -173,12 +170,6 @@ impl Container {
             }
             return Err(self.failed("clone"));
         }
-        // SAFETY: p is a new container reference handed to us; the handle
-        // releases it at once.
-        drop(unsafe { Container::from_raw(p) });
-        // liblxc's object for the copy keeps some settings of the original
-        // in memory (its rootfs path, for one); a handle that reads the
-        // copy's configuration from disk is the one users expect.
         let lxcpath = match &opts.lxcpath {
             Some(p) => p.clone(),
             None => self.config_path()?,
@@ -188,19 +179,26 @@ impl Container {
 
     /// Takes a snapshot of the (stopped) container, with an optional
     /// comment file, and returns its name (`snapshot`, `lxc-snapshot`).
+    ///
+    /// liblxc's snapshot runs in the crate's helper process (see the
+    /// README's "The helper process"), so it works from a process with many
+    /// threads.
     pub fn snapshot(&self, comment_file: Option<&Path>) -> Result<String> {
-        let f = self.raw_member(|c| c.snapshot, "snapshot")?;
-        let comment = comment_file.map(|p| cstring("comment file", path_bytes(p))).transpose()?;
-        let _dir = crate::container::container_dir_guard();
-        let guard = self.exclusive();
-        crate::container::clear_errno();
-        // SAFETY: the container is live; the path is null or valid.
-        let n = unsafe { f(self.as_raw(), opt_ptr(&comment)) };
-        drop(guard);
-        if n < 0 {
-            return Err(self.failed("snapshot"));
+        self.raw_member(|c| c.snapshot, "snapshot")?;
+        let mut hopts: Vec<(&'static str, OsString)> = Vec::new();
+        if let Some(p) = comment_file {
+            cstring("comment file", path_bytes(p))?;
+            hopts.push(("comment", p.as_os_str().to_owned()));
         }
-        Ok(format!("snap{n}"))
+        let out = self.run_helper("snapshot", hopts, None)?;
+        match out.value {
+            Some(n) if out.ok && n >= 0 => Ok(format!("snap{n}")),
+            Some(_) | None if out.ok => Err(Error::bad_return("snapshot", "no snapshot number")),
+            _ => {
+                out.restore_errno();
+                Err(self.failed("snapshot"))
+            }
+        }
     }
 
     /// The container's snapshots (`snapshot_list`, `lxc-snapshot -L`).
