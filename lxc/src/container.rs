@@ -102,13 +102,17 @@ macro_rules! newer_method {
 ///   replace what every call reads; they take `&mut self`, so the borrow
 ///   checker rules out any other call on the handle meanwhile.
 ///
-/// The options of one [`Container::start_with`] belong to that start: the
-/// daemonize and close-all-fds settings are set, used and put back while
-/// every other start and `want_*` call on the handle waits. For root, no
-/// lock of the crate is global: calls on different containers never wait
-/// for each other. A process that is not root makes and removes container
-/// directories (`create`, `copy`, `snapshot`, `destroy`) one at a time,
-/// because liblxc changes the process's umask while it makes one.
+/// The options of one [`Container::start_with`] belong to that start: a
+/// daemonized start hands them to the crate's helper process (see
+/// [`Container::start`]); a foreground start sets the daemonize and
+/// close-all-fds settings, uses them and puts them back while every other
+/// start and `want_*` call on the handle waits. For root, no lock of the
+/// crate is global: calls on different containers never wait for each
+/// other. A process that is not root destroys containers, and writes a
+/// handle's unsaved configuration for the helper process, one at a time,
+/// because liblxc changes the process's umask while it makes or removes a
+/// container directory (`create`, `copy` and `snapshot` run in the helper
+/// process, whose umask is its own).
 ///
 /// A `Container` is not `Clone`: each handle owns exactly one liblxc
 /// reference, and a second reference to the same C object would let one
@@ -191,6 +195,13 @@ impl HandleLocks {
 // | destroy_with_snapshots, snapshot_restore (closes   |                            |                |       |              |
 // | `conf->logfd`), restore, migrate                   |                            |                |       |              |
 // | clear_config, load_config, set_config_path, rename | frees or replaces          | some           | some  | `&mut self`  |
+// | the crate's reload after a create in the helper    | `lxc_conf` (freed and      | yes            | no    | Write        |
+// | process (clear_config + load_config of the file)   | loaded again)              |                |       |              |
+//
+// create, clone, snapshot and a daemonized start run in the helper process
+// (`helper.rs`) on an object of its own: around them this handle takes only
+// ReadPrivlock (`save_config` of unsaved settings for the helper) and, after
+// a create, Write (the reload in the row above).
 //
 // `name` and `config_path` are read by every call and changed only by the
 // `&mut self` calls. `error_string` is never set by liblxc (freed only with
@@ -279,10 +290,13 @@ fn caller_is_root() -> bool {
 }
 
 /// Held, in a process that is not root, around the calls in which liblxc
-/// makes or removes a container directory (create, clone, snapshot,
-/// destroy), which also run liblxc's helpers in the user namespace
+/// makes or removes a container directory in this process (destroy, and
+/// the `save_config` that writes a handle's unsaved configuration for the
+/// helper process), which also run liblxc's helpers in the user namespace
 /// (`userns_exec`): one at a time, so that one call's failure path does
 /// not overlap another's helper (a helper hang was seen when it did).
+/// (create, clone and snapshot run in the helper process, with a umask of
+/// its own.)
 /// liblxc 5.0 makes the directory with
 /// `umask(0002); mkdir(dir, 0770); umask(old)`, and the umask
 /// belongs to the whole process: a second thread doing the same at once can
@@ -843,14 +857,27 @@ impl Container {
     /// Starts the container with the default options: its own init,
     /// daemonized (`start`, `lxc-start`). Returns once the container runs.
     ///
-    /// The calling process stays in the cgroups it was in (liblxc 5.0 would
-    /// leave it in the container's monitor cgroup; the crate moves it back).
+    /// liblxc's start runs in the crate's helper process (see the README's
+    /// "The helper process"): the container's monitor is a child of that
+    /// single-threaded process with default signal dispositions, so it
+    /// works from a process with many threads or one that ignores
+    /// `SIGCHLD`, and the calling process stays in the cgroups it was in
+    /// (liblxc 5.0 moves the process that calls start into the container's
+    /// monitor cgroup: now the helper, which exits).
     pub fn start(&self) -> Result<()> {
         self.start_with(&StartOptions::new())
     }
 
     /// Starts the container with options (`want_daemonize`,
     /// `want_close_all_fds`, then `start`).
+    ///
+    /// A daemonized start (the default) runs in the crate's helper process,
+    /// as [`Container::start`] says. A foreground start
+    /// (`StartOptions::daemonize(false)`) makes this process the
+    /// container's monitor and runs here: liblxc allows it only in a
+    /// single-threaded process ([`Error::ForegroundStartInThreadedProcess`]),
+    /// and the crate refuses it when this process ignores `SIGCHLD`
+    /// ([`Error::SigchldIgnored`]: the monitor would never see init die).
     ///
     /// ```no_run
     /// use lxc::{Container, StartOptions};
