@@ -792,7 +792,7 @@ impl Container {
     /// The configuration the helper process is to use (see `helper.rs`):
     /// the file on disk when the handle's configuration is unchanged since
     /// it was loaded or saved, else the handle's, written into a memfd.
-    fn helper_config(&self) -> Result<crate::helper::Config> {
+    fn helper_config(&self, op: &'static str) -> Result<crate::helper::Config> {
         use crate::helper::Config;
         let save = method!(self.save_config);
         let _g = self.hold(Access::ReadPrivlock);
@@ -812,7 +812,8 @@ impl Container {
         if unsafe { save(self.ptr.as_ptr(), path.as_ptr()) } {
             Ok(Config::Memfd(fd))
         } else {
-            Err(self.failed("save_config"))
+            // Reported as the call's failure (a read-only lxcpath, ...).
+            Err(self.failed(op))
         }
     }
 
@@ -823,7 +824,7 @@ impl Container {
         opts: Vec<(&'static str, std::ffi::OsString)>,
         args: Option<Vec<String>>,
     ) -> Result<crate::helper::Outcome> {
-        let config = self.helper_config()?;
+        let config = self.helper_config(op)?;
         let lxcpath = self.config_path()?;
         crate::helper::run(crate::helper::Request {
             op,

@@ -236,7 +236,10 @@ pub(crate) fn run(req: Request<'_>) -> Result<Outcome> {
     let exe = helper_fd()?;
     let io_err = |op: &'static str| move |source: io::Error| Error::Io { op, source };
     let (r, w) = io::pipe().map_err(io_err("pipe for lxc-rs-helper"))?;
-    let w = OwnedFd::from(w);
+    // Listed for the crate's closure children, which close it at their fork:
+    // a copy they kept would delay the end of the pipe if the helper died
+    // before its result line.
+    let w = crate::fds::Guarded::new(w);
     let w_fd = w.as_raw_fd();
     let mut cmd = std::process::Command::new(format!("/proc/self/fd/{exe}"));
     cmd.arg(w_fd.to_string()).arg(req.op).arg(req.name).arg(req.lxcpath);
