@@ -147,3 +147,23 @@ fn unsaved_settings_reach_the_helper() {
     let config = std::fs::read_to_string(t.lxcpath.join(&t.name).join("config")).unwrap();
     assert!(!config.contains("LXC_RS_UNSAVED"));
 }
+
+#[test]
+fn snapshot_restore_beside_busy_threads() {
+    require_root!();
+    let t = TestContainer::new("brest");
+    let snap = t.c.snapshot(None).unwrap();
+    let marker = t.rootfs().join("after-snapshot");
+    std::fs::write(&marker, "x").unwrap();
+    let other = common::unique_name("brest2");
+    let busy = Busy::start("snapshot_restore");
+    t.c.snapshot_restore(&snap, None).unwrap();
+    t.c.snapshot_restore(&snap, Some(&other)).unwrap();
+    drop(busy);
+    assert!(!marker.exists(), "the restore over the container did not bring back the snapshot's rootfs");
+    assert_eq!(t.c.config_item_str("lxc.uts.name").unwrap(), t.name);
+    let o = lxc::Container::with_lxcpath(&other, &t.lxcpath).unwrap();
+    assert!(o.is_defined());
+    o.destroy().unwrap();
+    t.c.snapshot_destroy_all().unwrap();
+}

@@ -7,7 +7,7 @@
  * Usage:
  *   lxc-rs-helper RESULT_FD OP NAME LXCPATH [OPTION VALUE]... [-- ARG...]
  *
- * OP is one of create, clone, snapshot, start. Options:
+ * OP is one of create, clone, snapshot, restore, start. Options:
  *   config FILE       clear the loaded configuration, then load FILE
  *   noconfig 1        clear the loaded configuration (the caller had none)
  *   log.file F, log.level L, log.prefix P, log.name N, log.lxcpath P,
@@ -18,6 +18,7 @@
  *   clone:  newname S, newpath S, flags N, bdev B, bdevdata S, newsize N;
  *           the ARGs are the clone hook's arguments
  *   snapshot: comment FILE
+ *   restore: snapname S, newname S (snapshot_restore)
  *   start:  useinit 0|1, closeallfds 0|1; the ARGs are init's argv
  *
  * It writes one line to RESULT_FD and exits 0:
@@ -235,6 +236,12 @@ int main(int argc, char *argv[])
 		ok = n >= 0;
 		if (ok)
 			value = n;
+	} else if (strcmp(op, "restore") == 0) {
+		if (!get("snapname") || !get("newname")) {
+			lxc_container_put(c);
+			return usage("restore needs snapname and newname");
+		}
+		ok = c->snapshot_restore(c, get("snapname"), get("newname"));
 	} else if (strcmp(op, "start") == 0) {
 		ok = c->want_daemonize(c, true) && c->want_close_all_fds(c, get_bool("closeallfds"));
 		if (ok)

@@ -198,10 +198,11 @@ impl HandleLocks {
 // | the crate's reload after a create in the helper    | `lxc_conf` (freed and      | yes            | no    | Write        |
 // | process (clear_config + load_config of the file)   | loaded again)              |                |       |              |
 //
-// create, clone, snapshot and a daemonized start run in the helper process
-// (`helper.rs`) on an object of its own: around them this handle takes only
-// ReadPrivlock (`save_config` of unsaved settings for the helper) and, after
-// a create, Write (the reload in the row above).
+// create, clone, snapshot, snapshot_restore and a daemonized start run in
+// the helper process (`helper.rs`) on an object of its own: around them this
+// handle takes only ReadPrivlock (`save_config` of unsaved settings for the
+// helper) and, after a create or a restore over itself, Write (the reload in
+// the row above).
 //
 // `name` and `config_path` are read by every call and changed only by the
 // `&mut self` calls. `error_string` is never set by liblxc (freed only with
@@ -840,7 +841,7 @@ impl Container {
     /// (`clear_config`, `load_config`), as liblxc's own create does at its
     /// end. Both free or replace `lxc_conf`, which every call reads: the
     /// writer's lock excludes every other call on the handle.
-    fn reload_config(&self) -> Result<()> {
+    pub(crate) fn reload_config(&self) -> Result<()> {
         let clear = method!(self.clear_config);
         let load = method!(self.load_config);
         let _g = self.hold(Access::Write);

@@ -1,5 +1,6 @@
-//! (internal) The helper process: `create`, `clone`, `snapshot` and a
-//! daemonized `start` run in a fresh single-threaded process.
+//! (internal) The helper process: `create`, `clone`, `snapshot`,
+//! `snapshot_restore` and a daemonized `start` run in a fresh
+//! single-threaded process.
 //!
 //! # Why
 //!
@@ -8,7 +9,8 @@
 //!
 //! * **Its threads.** `run_command_internal` (`src/lxc/utils.c`; the rsync
 //!   of `clone` and `snapshot`, and `create`'s storage helpers) starts its
-//!   child with a raw `clone()` system call (`lxc_raw_clone`), which skips
+//!   child with a raw `clone()` system call (`lxc_raw_clone`; restore copies
+//!   the snapshot back through clone), which skips
 //!   glibc's fork handlers. The child's glibc still believes that the
 //!   parent's other threads exist, and the rsync wrapper then calls
 //!   `lxc_switch_uid_gid` → `setresgid`: glibc's set-id broadcast signals
@@ -177,7 +179,7 @@ impl Config {
 
 /// One call for the helper.
 pub(crate) struct Request<'a> {
-    /// `create`, `clone`, `snapshot` or `start`.
+    /// `create`, `clone`, `snapshot`, `restore` or `start`.
     pub op: &'static str,
     /// The container's name.
     pub name: &'a str,

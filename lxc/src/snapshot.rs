@@ -255,25 +255,28 @@ impl Container {
     /// Restores the snapshot `snap_name` as the container `new_name`, or
     /// over this container when `new_name` is `None` or its own name
     /// (`snapshot_restore`, `lxc-snapshot -r`).
+    ///
+    /// liblxc's restore copies the snapshot back with the same helper as
+    /// [`Container::copy`], so it runs in the crate's helper process too;
+    /// a restore over this container then reloads the handle's
+    /// configuration from the restored file.
     pub fn snapshot_restore(&self, snap_name: &str, new_name: Option<&str>) -> Result<()> {
-        let f = self.raw_member(|c| c.snapshot_restore, "snapshot_restore")?;
+        self.raw_member(|c| c.snapshot_restore, "snapshot_restore")?;
         check_name("snapshot name", snap_name)?;
-        let snap = cstring("snapshot name", snap_name)?;
+        cstring("snapshot name", snap_name)?;
         let new_name = new_name.unwrap_or(self.name());
         check_name("new container name", new_name)?;
-        let new = cstring("new container name", new_name)?;
-        // Over this container, liblxc destroys it first, closing its log
-        // descriptor in the configuration: a writer.
-        let guard = self.hold(Access::WriteFork);
-        crate::container::clear_errno();
-        // SAFETY: the container is live; both strings are valid.
-        let ok = unsafe { f(self.as_raw(), snap.as_ptr(), new.as_ptr()) };
-        drop(guard);
-        if ok {
-            Ok(())
-        } else {
-            Err(self.failed("snapshot_restore"))
+        cstring("new container name", new_name)?;
+        let hopts = vec![("snapname", snap_name.into()), ("newname", new_name.into())];
+        let out = self.run_helper("restore", hopts, None)?;
+        if !out.ok {
+            out.restore_errno();
+            return Err(self.failed("snapshot_restore"));
         }
+        if new_name == self.name() {
+            self.reload_config()?;
+        }
+        Ok(())
     }
 
     /// Destroys the snapshot `snap_name` (`snapshot_destroy`).
