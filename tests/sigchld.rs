@@ -77,6 +77,18 @@ fn a_caller_that_ignores_sigchld() {
     assert!(matches!(err, Error::SigchldIgnored { .. }), "{err:?}");
     assert!(matches!(t.c.attach_session(&AttachOptions::new()), Err(Error::SigchldIgnored { .. })));
 
+    // SA_NOCLDWAIT with the default action has the same effect on waitpid.
+    // SAFETY: a zeroed sigaction with SIG_DFL and SA_NOCLDWAIT is valid.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        sa.sa_flags = libc::SA_NOCLDWAIT;
+        assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut()), 0);
+    }
+    let err = t.c.command("true").status().unwrap_err();
+    assert!(matches!(err, Error::SigchldIgnored { op: "attach" }), "{err:?}");
+    set_sigchld(libc::SIG_IGN);
+
     // stop works and does not block.
     let t0 = Instant::now();
     t.c.stop().unwrap();
