@@ -293,7 +293,10 @@ impl<'fd> AttachOptions<'fd> {
         self.stderr = fd.as_raw_fd();
         self
     }
-    /// Where liblxc's attach code logs.
+    /// Where liblxc's attach code logs. With [`AttachFlags::TERMINAL`],
+    /// liblxc closes the log descriptor it is given when the terminal is
+    /// torn down: the crate gives it a duplicate of `fd` then, so the
+    /// caller's descriptor stays open.
     pub fn log_fd(mut self, fd: BorrowedFd<'fd>) -> Self {
         self.log_fd = Some(fd.as_raw_fd());
         self
@@ -374,6 +377,26 @@ impl<'fd> AttachOptions<'fd> {
             Some(fd) => fd,
             None => dev_null()?,
         };
+        // liblxc's terminal code (`lxc_terminal_delete`) closes the log
+        // descriptor in the caller: hand it a duplicate that is liblxc's to
+        // close (it leaks on liblxc's early failure paths, which never
+        // reach the terminal; a leak, never a double close).
+        let log_fd = match self.log_fd {
+            Some(fd) if flags.contains(AttachFlags::TERMINAL) => {
+                // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor of a
+                // borrowed, open one; nothing else refers to the new one.
+                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+                if dup < 0 {
+                    return Err(Error::Io {
+                        op: "duplicate the attach log descriptor",
+                        source: io::Error::last_os_error(),
+                    });
+                }
+                dup
+            }
+            Some(fd) => fd,
+            None => -libc::EBADF,
+        };
         let raw = sys::lxc_attach_options_t {
             attach_flags: flags.bits(),
             namespaces: self.namespaces.map_or(-1, |n| n.bits()),
@@ -390,7 +413,7 @@ impl<'fd> AttachOptions<'fd> {
             stdin_fd: stdin,
             stdout_fd: self.stdout,
             stderr_fd: self.stderr,
-            log_fd: self.log_fd.unwrap_or(-libc::EBADF),
+            log_fd,
             #[cfg(lxc_attach_lsm_label_and_groups)]
             lsm_label: lsm.as_ref().map_or(ptr::null_mut(), |c| c.as_ptr().cast_mut()),
             #[cfg(lxc_attach_lsm_label_and_groups)]
@@ -685,6 +708,11 @@ impl Container {
         pid: &mut libc::pid_t,
     ) -> Result<(c_int, Option<CallerSignals>)> {
         let f = method!(self.attach);
+        // liblxc's attach waits for its intermediate child with waitpid,
+        // which fails with ECHILD when the kernel reaps children by itself.
+        if crate::helper::sigchld_ignored() {
+            return Err(Error::SigchldIgnored { op: "attach" });
+        }
         let probe = LeakProbe::take();
         // An attached process joins the container's cgroup: in a frozen
         // container it would freeze before it could report, and the attach

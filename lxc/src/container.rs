@@ -76,13 +76,17 @@ use crate::{monitor_cgroup, sys, State};
 /// cannot see futex-based locks; `./dev helgrind` and `./dev drd` check
 /// eight threads on one handle with them.
 ///
-/// The options of one [`Container::start_with`] belong to that start: the
-/// daemonize and close-all-fds settings are set, used and put back while
-/// every other start and `want_*` call on the handle waits. For root, no
-/// lock of the crate is global: calls on different containers never wait
-/// for each other. A process that is not root makes and removes container
-/// directories (`create`, `copy`, `snapshot`, `destroy`) one at a time,
-/// because liblxc changes the process's umask while it makes one.
+/// The options of one [`Container::start_with`] belong to that start: a
+/// daemonized start hands them to the crate's helper process (see
+/// [`Container::start`]); a foreground start sets the daemonize and
+/// close-all-fds settings, uses them and puts them back while every other
+/// start and `want_*` call on the handle waits. For root, no lock of the
+/// crate is global: calls on different containers never wait for each
+/// other. A process that is not root destroys containers, and writes a
+/// handle's unsaved configuration for the helper process, one at a time,
+/// because liblxc changes the process's umask while it makes or removes a
+/// container directory (`create`, `copy` and `snapshot` run in the helper
+/// process, whose umask is its own).
 ///
 /// A `Container` is not `Clone`: each handle owns exactly one liblxc
 /// reference, and a second reference to the same C object would let one
@@ -96,6 +100,12 @@ pub struct Container {
     /// the C object does not let us read back; a start whose options do not
     /// say otherwise uses it.
     close_all_fds: AtomicBool,
+    /// Whether the in-memory configuration may differ from the container's
+    /// file: set after every change (`set_config_item`, ...), cleared
+    /// by `save_config` to that file (inside its lock) and by the reload
+    /// after a create. The helper process (`helper.rs`) gets the
+    /// in-memory configuration only when it is set.
+    config_dirty: AtomicBool,
 }
 
 /// The handle's two locks (see "Sharing between threads" above and the
@@ -159,6 +169,14 @@ impl HandleLocks {
 // | destroy_with_snapshots, snapshot_restore (closes   |                            |                |       |              |
 // | `conf->logfd`), restore, migrate                   |                            |                |       |              |
 // | clear_config, load_config, set_config_path, rename | frees or replaces          | some           | some  | `&mut self`  |
+// | the crate's reload after a create in the helper    | `lxc_conf` (freed and      | yes            | no    | Write        |
+// | process (clear_config + load_config of the file)   | loaded again)              |                |       |              |
+//
+// create, clone, snapshot, snapshot_restore and a daemonized start run in
+// the helper process (`helper.rs`) on an object of its own: around them this
+// handle takes only ReadPrivlock (`save_config` of unsaved settings for the
+// helper) and, after a create or a restore over itself, Write (the reload in
+// the row above).
 //
 // `name` and `config_path` are read by every call and changed only by the
 // `&mut self` calls. `error_string` is never set by liblxc (freed only with
@@ -189,9 +207,75 @@ enum ForkGuard<'a> {
     Write(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
 }
 
+/// In debug builds (the test suite): which handles this thread holds, and
+/// how, so that a call that takes a handle's locks again while it holds
+/// them exclusively (a deadlock: the writer waits for itself) panics at
+/// once instead of hanging.
+#[cfg(debug_assertions)]
+mod held_by_this_thread {
+    use super::{Access, Container};
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// (handle address, holds the configuration lock exclusively,
+        /// holds the fork lock (at all))
+        static HELD: RefCell<Vec<(usize, bool, bool)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn key(c: &Container) -> usize {
+        c as *const Container as usize
+    }
+
+    fn conf_write(access: Access) -> bool {
+        matches!(access, Access::Write | Access::WriteFork)
+    }
+
+    fn takes_fork(access: Access) -> bool {
+        !matches!(access, Access::Read)
+    }
+
+    /// Panics when taking `access` on `c` could wait for this very thread:
+    /// a second acquisition while it holds the configuration lock
+    /// exclusively, the configuration lock exclusively while it holds it
+    /// at all, or the fork lock again (std's lock may queue a second read
+    /// behind a waiting writer).
+    pub(super) fn check(c: &Container, access: Access) {
+        HELD.with(|h| {
+            for &(k, held_conf_w, held_fork) in h.borrow().iter() {
+                let deadlock =
+                    k == key(c) && (held_conf_w || conf_write(access) || (held_fork && takes_fork(access)));
+                assert!(
+                    !deadlock,
+                    "lxc: a call took the locks of container {:?} again ({access:?}) while it held them",
+                    c.name()
+                );
+            }
+        });
+    }
+
+    pub(super) fn push(c: &Container, access: Access) {
+        HELD.with(|h| h.borrow_mut().push((key(c), conf_write(access), takes_fork(access))));
+    }
+
+    pub(super) fn pop(c: usize) {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().rposition(|e| e.0 == c) {
+                h.remove(i);
+            }
+        });
+    }
+
+    pub(super) fn addr(c: &Container) -> usize {
+        key(c)
+    }
+}
+
 /// The handle's locks as one call holds them; released on drop (the fork
 /// lock first).
 pub(crate) struct Held<'a> {
+    #[cfg(debug_assertions)]
+    handle: usize,
     _fork: Option<ForkGuard<'a>>,
     _conf: ConfGuard<'a>,
     /// The locks as `Held::drop` reports their release to helgrind/DRD.
@@ -199,16 +283,21 @@ pub(crate) struct Held<'a> {
     locks: &'a HandleLocks,
 }
 
-#[cfg(feature = "valgrind")]
+#[cfg(any(feature = "valgrind", debug_assertions))]
 impl Drop for Held<'_> {
     /// Runs before the guards (the fields) drop: the release is reported
     /// while this thread still holds the locks, so the tool never sees
     /// another thread acquire a lock that this one holds.
     fn drop(&mut self) {
-        if let Some(f) = &self._fork {
-            crate::valgrind::releasing(&self.locks.fork, matches!(f, ForkGuard::Write(_)));
+        #[cfg(feature = "valgrind")]
+        {
+            if let Some(f) = &self._fork {
+                crate::valgrind::releasing(&self.locks.fork, matches!(f, ForkGuard::Write(_)));
+            }
+            crate::valgrind::releasing(&self.locks.conf, matches!(self._conf, ConfGuard::Write(_)));
         }
-        crate::valgrind::releasing(&self.locks.conf, matches!(self._conf, ConfGuard::Write(_)));
+        #[cfg(debug_assertions)]
+        held_by_this_thread::pop(self.handle);
     }
 }
 
@@ -263,10 +352,13 @@ fn caller_is_root() -> bool {
 }
 
 /// Held, in a process that is not root, around the calls in which liblxc
-/// makes or removes a container directory (create, clone, snapshot,
-/// destroy), which also run liblxc's helpers in the user namespace
+/// makes or removes a container directory in this process (destroy, and
+/// the `save_config` that writes a handle's unsaved configuration for the
+/// helper process), which also run liblxc's helpers in the user namespace
 /// (`userns_exec`): one at a time, so that one call's failure path does
 /// not overlap another's helper (a helper hang was seen when it did).
+/// (create, clone and snapshot run in the helper process, with a umask of
+/// its own.)
 /// liblxc 5.0 makes the directory with
 /// `umask(0002); mkdir(dir, 0770); umask(old)`, and the umask
 /// belongs to the whole process: a second thread doing the same at once can
@@ -425,6 +517,7 @@ impl Container {
                 name: name.into(),
                 locks: HandleLocks::new(),
                 close_all_fds: AtomicBool::new(false),
+                config_dirty: AtomicBool::new(false),
             }),
             None => {
                 let errno = last_errno();
@@ -463,6 +556,8 @@ impl Container {
                 name: n.into(),
                 locks: HandleLocks::new(),
                 close_all_fds: AtomicBool::new(false),
+                // Someone else's object: its configuration may be anything.
+                config_dirty: AtomicBool::new(true),
             }),
             Err(e) => {
                 // SAFETY: we were handed this reference; give it back.
@@ -514,6 +609,8 @@ impl Container {
     /// Takes the handle's locks as a call with `access` needs them (see
     /// `Access`); they are released when the returned guard drops.
     pub(crate) fn hold(&self, access: Access) -> Held<'_> {
+        #[cfg(debug_assertions)]
+        held_by_this_thread::check(self, access);
         // (writes the configuration, Some(forks) when the fork lock is needed)
         let (conf_write, fork_write) = match access {
             Access::Read => (false, None),
@@ -539,7 +636,11 @@ impl Container {
             crate::valgrind::acquired(&self.locks.fork, w);
             g
         });
+        #[cfg(debug_assertions)]
+        held_by_this_thread::push(self, access);
         Held {
+            #[cfg(debug_assertions)]
+            handle: held_by_this_thread::addr(self),
             _fork: fork,
             _conf: conf,
             #[cfg(feature = "valgrind")]
@@ -744,46 +845,132 @@ impl Container {
     /// assert!(c.is_defined());
     /// # Ok::<(), lxc::Error>(())
     /// ```
+    ///
+    /// liblxc's create runs in the crate's helper process (see the README's
+    /// "The helper process"), so it works from a process with many threads
+    /// and from one that ignores `SIGCHLD`; the handle then reloads the new
+    /// configuration, as liblxc's create does.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
-        let f = method!(self.create);
+        let _ = method!(self.create);
         if self.is_defined() {
             return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
         }
-        let template = opts.template.as_deref().map(|t| line_cstring("template", t)).transpose()?;
-        let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
-        let mut specs = opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
-        // liblxc writes the template and its arguments into the new
-        // configuration's header comment: one line each.
-        let argv = CStrArray::lines("template argument", &opts.args)?;
+        // Refuse here what an in-process call would: NUL bytes, and line
+        // breaks in the template and its arguments, which liblxc writes
+        // into the new configuration's header comment, one line each.
+        opts.template.as_deref().map(|t| line_cstring("template", t)).transpose()?;
+        opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
+        CStrArray::lines("template argument", &opts.args)?;
+        let mut hopts = vec![("flags", opts.flags().to_string().into())];
+        if let Some(t) = &opts.template {
+            hopts.push(("template", t.into()));
+        }
+        if let Some(b) = opts.backing_store {
+            hopts.push(("bdev", b.as_str().into()));
+        }
+        if let Some(specs) = &opts.specs {
+            hopts.extend(specs.helper_opts());
+        }
+        let out = self.run_helper("create", hopts, Some(opts.args.clone()))?;
+        if !out.ok {
+            out.restore_errno();
+            return Err(self.failed("create"));
+        }
+        self.reload_config()
+    }
+
+    /// The configuration the helper process is to use (see `helper.rs`):
+    /// the file on disk when the handle's configuration is unchanged since
+    /// it was loaded or saved, else the handle's, written into a memfd.
+    fn helper_config(&self, op: &'static str) -> Result<crate::helper::Config> {
+        use crate::helper::Config;
+        let save = method!(self.save_config);
+        let _g = self.hold(Access::ReadPrivlock);
+        // SAFETY: ptr is live; `lxc_conf` is replaced only under the
+        // configuration lock, which we hold shared.
+        if unsafe { (*self.ptr.as_ptr()).lxc_conf }.is_null() {
+            return Ok(Config::Cleared);
+        }
+        if !self.config_dirty.load(Ordering::SeqCst) {
+            return Ok(Config::Disk);
+        }
+        let (fd, path) = Config::memfd()?;
+        // save_config makes the container's directory (liblxc's umask dance).
         let _dir = container_dir_guard();
-        let _g = self.hold(Access::WriteFork);
         clear_errno();
-        // SAFETY: ptr is live; every string and the argv array (NULL-terminated)
-        // live until the call returns; liblxc does not keep them.
+        // SAFETY: ptr is live; path names our memfd and is valid for the call.
+        if unsafe { save(self.ptr.as_ptr(), path.as_ptr()) } {
+            Ok(Config::Memfd(fd))
+        } else {
+            // Reported as the call's failure (a read-only lxcpath, ...).
+            Err(self.failed(op))
+        }
+    }
+
+    /// Runs `op` on this container in the helper process.
+    pub(crate) fn run_helper(
+        &self,
+        op: &'static str,
+        opts: Vec<(&'static str, std::ffi::OsString)>,
+        args: Option<Vec<String>>,
+    ) -> Result<crate::helper::Outcome> {
+        let config = self.helper_config(op)?;
+        let lxcpath = self.config_path()?;
+        crate::helper::run(crate::helper::Request {
+            op,
+            name: &self.name,
+            lxcpath: &lxcpath,
+            config,
+            opts,
+            args,
+        })
+    }
+
+    /// Replaces the in-memory configuration with the container's file
+    /// (`clear_config`, `load_config`), as liblxc's own create does at its
+    /// end. Both free or replace `lxc_conf`, which every call reads: the
+    /// writer's lock excludes every other call on the handle.
+    pub(crate) fn reload_config(&self) -> Result<()> {
+        let clear = method!(self.clear_config);
+        let load = method!(self.load_config);
+        let g = self.hold(Access::Write);
+        clear_errno();
+        // SAFETY: ptr is live; the writer's lock excludes every other call
+        // on this handle while `lxc_conf` is freed and loaded again.
         let ok = unsafe {
-            f(
-                self.ptr.as_ptr(),
-                template.as_ref().map_or(ptr::null(), |t| t.as_ptr()),
-                bdev.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
-                specs.as_mut().map_or(ptr::null_mut(), |(s, _)| s),
-                opts.flags(),
-                argv.as_ptr(),
-            )
+            clear(self.ptr.as_ptr());
+            load(self.ptr.as_ptr(), ptr::null())
         };
-        self.check_bool("create", ok)
+        self.config_dirty.store(!ok, Ordering::SeqCst);
+        // Released before the error is built, which asks the handle again.
+        drop(g);
+        self.check_bool("load_config", ok)
     }
 
     /// Starts the container with the default options: its own init,
     /// daemonized (`start`, `lxc-start`). Returns once the container runs.
     ///
-    /// The calling process stays in the cgroups it was in (liblxc 5.0 would
-    /// leave it in the container's monitor cgroup; the crate moves it back).
+    /// liblxc's start runs in the crate's helper process (see the README's
+    /// "The helper process"): the container's monitor is a child of that
+    /// single-threaded process with default signal dispositions, so it
+    /// works from a process with many threads or one that ignores
+    /// `SIGCHLD`, and the calling process stays in the cgroups it was in
+    /// (liblxc 5.0 moves the process that calls start into the container's
+    /// monitor cgroup: now the helper, which exits).
     pub fn start(&self) -> Result<()> {
         self.start_with(&StartOptions::new())
     }
 
     /// Starts the container with options (`want_daemonize`,
     /// `want_close_all_fds`, then `start`).
+    ///
+    /// A daemonized start (the default) runs in the crate's helper process,
+    /// as [`Container::start`] says. A foreground start
+    /// (`StartOptions::daemonize(false)`) makes this process the
+    /// container's monitor and runs here: liblxc allows it only in a
+    /// single-threaded process ([`Error::ForegroundStartInThreadedProcess`]),
+    /// and the crate refuses it when this process ignores `SIGCHLD`
+    /// ([`Error::SigchldIgnored`]: the monitor would never see init die).
     ///
     /// ```no_run
     /// use lxc::{Container, StartOptions};
@@ -812,10 +999,27 @@ impl Container {
             }
         }
         let argv = CStrArray::new("start argument", &opts.args)?;
-        let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
-        let raw = self.ptr.as_ptr();
         let close_default = self.close_all_fds.load(Ordering::Relaxed);
         let close = opts.close_all_fds.unwrap_or(close_default);
+        if opts.daemonize {
+            let hopts = vec![
+                ("useinit", u8::from(opts.use_init).to_string().into()),
+                ("closeallfds", u8::from(close).to_string().into()),
+            ];
+            let args = (!opts.args.is_empty()).then(|| opts.args.clone());
+            let out = self.run_helper("start", hopts, args)?;
+            if out.ok {
+                return Ok(());
+            }
+            out.restore_errno();
+            return Err(self.explain("start", &[State::Stopped], "it must be stopped"));
+        }
+        // In the foreground this process becomes the container's monitor.
+        if crate::helper::sigchld_ignored() {
+            return Err(Error::SigchldIgnored { op: "start" });
+        }
+        let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
+        let raw = self.ptr.as_ptr();
         let (ok, error_num) = monitor_cgroup::around_start(|| {
             // `daemonize` and `close_all_fds` are read by `start` alone, and
             // every start and every `want_*` call holds the fork lock
@@ -1206,9 +1410,32 @@ impl Container {
     /// (`seccomp_notify_fd`); the container needs a seccomp profile with
     /// `notify` actions (`lxc.seccomp.notify.proxy`).
     #[cfg(lxc_member = "seccomp_notify_fd")]
+    ///
+    /// liblxc returns the descriptor its configuration keeps (and closes
+    /// later), not a new one: the crate hands out a duplicate.
     pub fn seccomp_notify_fd(&self) -> Result<std::os::fd::OwnedFd> {
+        use std::os::fd::{AsFd, BorrowedFd};
         let f = method!(self.seccomp_notify_fd);
-        self.fd_call("seccomp_notify_fd", f)
+        let g = self.hold(Access::Read);
+        clear_errno();
+        // SAFETY: ptr is live; f takes only the container.
+        let fd = unsafe { f(self.ptr.as_ptr()) };
+        let dup = (fd >= 0).then(|| {
+            // SAFETY: fd is liblxc's open descriptor, alive while we hold
+            // the handle (only a call that frees the configuration, which
+            // our lock excludes, closes it); borrowed only to duplicate it.
+            unsafe { BorrowedFd::borrow_raw(fd) }.as_fd().try_clone_to_owned()
+        });
+        drop(g);
+        match dup {
+            Some(Ok(owned)) => Ok(owned),
+            Some(Err(source)) => Err(Error::Io { op: "duplicate the seccomp notify descriptor", source }),
+            None => Err(self.explain(
+                "seccomp_notify_fd",
+                &[State::Running, State::Frozen, State::Thawed],
+                "it must be running",
+            )),
+        }
     }
 
     /// The seccomp notifier descriptor of the running container, asked from
@@ -1246,10 +1473,12 @@ impl Container {
     #[cfg(lxc_member = "set_timeout")]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.set_timeout);
-        let _g = self.hold(Access::Write);
+        let g = self.hold(Access::Write);
         clear_errno();
         // SAFETY: ptr is live; the timeout is passed in whole seconds.
         let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout) as _) };
+        // Released before the error is built, which asks the handle again.
+        drop(g);
         self.check_bool("set_timeout", ok)
     }
 
@@ -1338,7 +1567,10 @@ impl Container {
                 "must not contain '=' (liblxc's configuration file would split the line there)",
             ));
         }
-        if self.set_pair(Access::Write, f, ("config key", key), ("config value", value))? {
+        let set = self.set_pair(Access::Write, f, ("config key", key), ("config value", value));
+        // After the change, never before it: see `config_dirty`.
+        self.config_dirty.store(true, Ordering::SeqCst);
+        if set? {
             Ok(())
         } else {
             Err(self.config_key_error("set_config_item", key))
@@ -1354,6 +1586,7 @@ impl Container {
             // SAFETY: ptr is live; k is valid for the call.
             unsafe { f(self.ptr.as_ptr(), k) }
         })?;
+        self.config_dirty.store(true, Ordering::SeqCst);
         if ok {
             Ok(())
         } else {
@@ -1367,6 +1600,7 @@ impl Container {
         // SAFETY: ptr is live; &mut self means no other call on this handle
         // reads the configuration meanwhile.
         unsafe { f(self.ptr.as_ptr()) };
+        *self.config_dirty.get_mut() = true;
         Ok(())
     }
 
@@ -1431,6 +1665,8 @@ impl Container {
         // SAFETY: ptr is live; &mut self excludes concurrent readers of the
         // configuration that liblxc replaces; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        // liblxc adds what it reads to the configuration in memory.
+        *self.config_dirty.get_mut() = true;
         self.check_bool("load_config", ok)
     }
 
@@ -1443,6 +1679,11 @@ impl Container {
         clear_errno();
         // SAFETY: ptr is live; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        if ok && file.is_none() {
+            // Inside the lock, so no change can slip in between: see
+            // `config_dirty`.
+            self.config_dirty.store(false, Ordering::SeqCst);
+        }
         match self.check_bool("save_config", ok) {
             Err(e) if file.is_none() => Err(self.not_writable("save_config").unwrap_or(e)),
             r => r,
@@ -1484,6 +1725,7 @@ impl Container {
         // SAFETY: ptr is live; &mut self excludes concurrent readers of the
         // path liblxc frees; the new path is copied by liblxc.
         let ok = unsafe { f(self.ptr.as_ptr(), p.as_ptr()) };
+        *self.config_dirty.get_mut() = true;
         self.check_bool("set_config_path", ok)
     }
 

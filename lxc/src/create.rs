@@ -142,6 +142,30 @@ impl BdevSpecs {
         self
     }
 
+    /// The parameters as options of the helper process (`helper.rs`).
+    pub(crate) fn helper_opts(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let mut v: Vec<(&'static str, std::ffi::OsString)> = vec![("specs", "1".into())];
+        let mut add = |k: &'static str, s: Option<&str>| {
+            if let Some(s) = s {
+                v.push((k, s.into()));
+            }
+        };
+        add("fstype", self.fstype.as_deref());
+        add("zfsroot", self.zfs_root.as_deref());
+        add("lvm.vg", self.lvm_vg.as_deref());
+        add("lvm.lv", self.lvm_lv.as_deref());
+        add("lvm.thinpool", self.lvm_thinpool.as_deref());
+        add("rbd.name", self.rbd_name.as_deref());
+        add("rbd.pool", self.rbd_pool.as_deref());
+        if let Some(d) = &self.dir {
+            v.push(("dir", d.as_os_str().to_owned()));
+        }
+        if self.fssize != 0 {
+            v.push(("fssize", self.fssize.to_string().into()));
+        }
+        v
+    }
+
     /// The C struct and the strings it points into; the strings must outlive
     /// every use of the struct.
     pub(crate) fn to_raw(&self) -> Result<(sys::bdev_specs, Vec<CString>)> {

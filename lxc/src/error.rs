@@ -171,6 +171,25 @@ pub enum Error {
         threads: usize,
     },
 
+    /// This process ignores `SIGCHLD` (`signal(SIGCHLD, SIG_IGN)`) or set
+    /// `SA_NOCLDWAIT`, so the kernel reaps its children by itself and
+    /// `waitpid` fails with `ECHILD`. liblxc's attach waits for its
+    /// intermediate child that way, and a foreground start makes this
+    /// process the container's monitor, which must see its init die.
+    /// Changing the disposition for the call would race other threads'
+    /// children, so the crate refuses. Restore the default
+    /// (`signal(SIGCHLD, SIG_DFL)`) and reap children, or run the work in a
+    /// process that does. (Daemonized starts, creates, clones and
+    /// snapshots run in the crate's helper process and work.)
+    #[error(
+        "cannot {op}: this process ignores SIGCHLD (or set SA_NOCLDWAIT), so its children are reaped \
+         by the kernel and liblxc cannot wait for them; restore SIGCHLD's default disposition"
+    )]
+    SigchldIgnored {
+        /// The operation.
+        op: &'static str,
+    },
+
     /// liblxc returned something that is not valid: a null pointer, text that
     /// is not UTF-8, or a value out of range.
     #[error("{op}: liblxc returned {what}")]

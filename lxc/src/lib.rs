@@ -108,6 +108,7 @@ mod devices;
 mod error;
 mod fds;
 mod global;
+mod helper;
 mod layout;
 mod list;
 mod log;

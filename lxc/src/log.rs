@@ -168,6 +168,19 @@ impl Log {
                 errno,
             });
         }
+        // The helper process (`helper.rs`) logs with the same settings.
+        let mut opts = vec![("log.quiet", std::ffi::OsString::from(if self.quiet { "1" } else { "0" }))];
+        let mut add = |key: &'static str, v: Option<&std::ffi::OsStr>| {
+            if let Some(v) = v {
+                opts.push((key, v.to_owned()));
+            }
+        };
+        add("log.name", self.name.as_deref().map(std::ffi::OsStr::new));
+        add("log.lxcpath", self.lxcpath.as_deref().map(Path::as_os_str));
+        add("log.file", self.file.as_deref().map(Path::as_os_str));
+        add("log.prefix", self.prefix.as_deref().map(std::ffi::OsStr::new));
+        add("log.level", self.level.map(|l| std::ffi::OsStr::new(l.as_str())));
+        crate::helper::note_log_init(opts);
         Ok(())
     }
 }
@@ -184,4 +197,5 @@ pub unsafe fn log_close() {
     let _guard = LOG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: lxc_log_close takes no arguments and only closes liblxc's own fd.
     unsafe { sys::lxc_log_close() };
+    crate::helper::note_log_close();
 }

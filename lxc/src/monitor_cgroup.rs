@@ -7,6 +7,15 @@
 //! that cgroup (it is not empty), so one directory per hierarchy leaks per
 //! start. [`around_start`] notes the caller's cgroups before the first of any
 //! concurrent starts and moves the process back after each of them.
+//!
+//! A daemonized [`Container::start`](crate::Container::start) runs in the
+//! crate's helper process (`helper.rs`): liblxc moves the helper, which
+//! exits at once, and the calling process never enters the monitor cgroup,
+//! so it needs none of this. [`around_start`] remains for the calls that
+//! run liblxc's start code in this process: a foreground start (this
+//! process becomes the monitor) and CRIU's `restore` (`migrate.rs`).
+//! [`remove_leftovers`] still runs after every destroy: a start that
+//! failed halfway can leave empty cgroups behind whoever started it.
 
 use std::fs;
 use std::io;

@@ -82,11 +82,20 @@ fn run(wake: &OwnedFd) {
         let ended: Vec<usize> =
             polls.iter().skip(1).enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect();
         for i in ended.into_iter().rev() {
-            let (pid, _fd) = children.swap_remove(i);
-            let mut status = 0;
-            // SAFETY: pid is a child of ours that ended (its pidfd is
-            // readable); nobody else waits for it.
-            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            let (_pid, fd) = children.swap_remove(i);
+            reap_pidfd(&fd);
         }
     }
+}
+
+/// Reaps the child `pidfd` refers to if it has ended (`waitid(P_PIDFD)`,
+/// `WNOHANG`): through the pidfd, so never another process that reused its
+/// pid; ECHILD when someone else reaped it first.
+pub(crate) fn reap_pidfd(pidfd: &OwnedFd) {
+    // SAFETY: an all-zero siginfo_t is a valid out-buffer.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our pidfd with a valid out-buffer.
+    unsafe {
+        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG)
+    };
 }

@@ -68,11 +68,15 @@ pub struct AttachSession<'c> {
     /// reused its pid after it was reaped.
     pidfd: Option<OwnedFd>,
     sock: Option<Guarded>,
-    /// Reaps the helper as soon as it ends. If the container stops, its
-    /// dying init waits until every process of its pid namespace is
-    /// reaped, the helper (our child) included; a helper left a zombie
-    /// until the next call would make `stop()` hang.
-    reaper: Option<std::thread::JoinHandle<io::Result<ExitStatus>>>,
+    /// Whether the helper has not been ended yet.
+    open: bool,
+    /// The helper must be reaped as soon as it ends: if the container
+    /// stops, its dying init waits until every process of its pid
+    /// namespace is reaped, the helper (our child) included, and a helper
+    /// left a zombie until the next call would make `stop()` hang. The
+    /// crate's reaper thread (`reaper.rs`) does it; this thread of the
+    /// session's own does only when no pidfd could be had.
+    fallback_reaper: Option<std::thread::JoinHandle<io::Result<ExitStatus>>>,
 }
 
 /// One command of an [`AttachSession`], built like
@@ -118,11 +122,27 @@ impl Container {
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
         // SAFETY: a non-negative result is a descriptor we now own.
         let pidfd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) });
-        let reaper = std::thread::Builder::new()
-            .name("lxc-session-reaper".into())
-            .spawn(move || wait_pid(pid))
-            .map_err(|source| Error::Io { op: "spawn the session reaper thread", source })?;
-        Ok(AttachSession { container: self, helper: pid, pidfd, sock: Some(ours), reaper: Some(reaper) })
+        // No thread per session: a thread that ends at the moment of a
+        // later attach would make liblxc think a process single-threaded
+        // after the crate saw it threaded (see `LeakProbe`).
+        let fallback_reaper = if pidfd.is_some() && crate::reaper::reap_later(pid) {
+            None
+        } else {
+            Some(
+                std::thread::Builder::new()
+                    .name("lxc-session-reaper".into())
+                    .spawn(move || wait_pid(pid))
+                    .map_err(|source| Error::Io { op: "spawn the session reaper thread", source })?,
+            )
+        };
+        Ok(AttachSession {
+            container: self,
+            helper: pid,
+            pidfd,
+            sock: Some(ours),
+            open: true,
+            fallback_reaper,
+        })
     }
 }
 
@@ -159,7 +179,7 @@ impl<'c> AttachSession<'c> {
 
     fn shutdown(&mut self) -> Result<()> {
         drop(self.sock.take());
-        if let Some(reaper) = self.reaper.take() {
+        if std::mem::take(&mut self.open) {
             // The helper is idle (commands run one at a time through
             // `&mut self`); ending it outright means closing never hangs.
             if let Some(pidfd) = &self.pidfd {
@@ -177,7 +197,7 @@ impl<'c> AttachSession<'c> {
             }
             // A helper in a frozen container does not die of SIGKILL until
             // the container is thawed: wait a bounded time, then leave the
-            // reaper thread to reap it whenever it ends.
+            // reaper to reap it whenever it ends.
             if !self.pidfd.as_ref().is_none_or(|fd| wait_readable(fd.as_raw_fd(), CLOSE_WAIT_MS)) {
                 return Err(Error::WrongState {
                     op: "close the attach session",
@@ -186,11 +206,17 @@ impl<'c> AttachSession<'c> {
                     expected: "its helper could not end: it ends and is reaped when the container is thawed or stopped",
                 });
             }
-            match reaper.join() {
-                Ok(r) => {
-                    r.map_err(|source| Error::Io { op: "waitpid", source })?;
-                }
-                Err(_) => return Err(Error::bad_return("waitpid", "the session reaper thread panicked")),
+            match (self.fallback_reaper.take(), &self.pidfd) {
+                (Some(reaper), _) => match reaper.join() {
+                    Ok(r) => {
+                        r.map_err(|source| Error::Io { op: "waitpid", source })?;
+                    }
+                    Err(_) => return Err(Error::bad_return("waitpid", "the session reaper thread panicked")),
+                },
+                // Reaped here at once unless the reaper thread was first
+                // (then ECHILD): through the pidfd, never a reused pid.
+                (None, Some(fd)) => crate::reaper::reap_pidfd(fd),
+                (None, None) => {}
             }
         }
         Ok(())

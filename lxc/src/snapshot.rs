@@ -2,7 +2,7 @@
 //! `snapshot_list`, `snapshot_restore`, `snapshot_destroy`,
 //! `snapshot_destroy_all`, `destroy_with_snapshots`).
 
-use std::ffi::{c_char, CString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::ptr;
 
@@ -122,10 +122,6 @@ impl Snapshot {
     }
 }
 
-fn opt_ptr(c: &Option<CString>) -> *const c_char {
-    c.as_ref().map_or(ptr::null(), |c| c.as_ptr())
-}
-
 impl Container {
     /// Copies this (stopped) container to `new_name` and returns a handle
     /// on the copy (liblxc's `clone`, ruby-lxc's `clone`, `lxc-copy -N`).
@@ -144,37 +140,40 @@ impl Container {
     #[doc(alias = "clone")]
     #[doc(alias = "lxc-copy")]
     pub fn copy(&self, new_name: &str, opts: &CloneOptions) -> Result<Container> {
-        let f = method!(self.clone);
+        let _clone = method!(self.clone);
         check_name("new container name", new_name)?;
-        let name = cstring("new container name", new_name)?;
+        // Refuse here what an in-process call would: NUL bytes; line
+        // breaks in what becomes a configuration line (the copy's
+        // lxcpath and rootfs path); hook arguments that are not plain
+        // shell words (liblxc joins them unquoted into `sh -c`).
+        cstring("new container name", new_name)?;
         let lxcpath = opts.lxcpath.as_deref().map(crate::cstr::lxcpath).transpose()?;
-        let bdev = opts.backing_store.map(|b| cstring("backing store", b.as_str())).transpose()?;
-        // bdev data becomes the copy's `lxc.rootfs.path`.
-        let data = opts.bdev_data.as_deref().map(|d| line_cstring("bdev data", d)).transpose()?;
+        opts.bdev_data.as_deref().map(|d| line_cstring("bdev data", d)).transpose()?;
         for a in &opts.hook_args {
             check_shell_word("hook argument", a)?;
         }
-        let mut hooks = CStrArray::lines("hook argument", &opts.hook_args)?;
-        let dir_guard = crate::container::container_dir_guard();
-        let guard = self.exclusive();
-        crate::container::clear_errno();
-        // SAFETY: the container is live; every string is valid for the
-        // call; the returned object carries one reference for us.
-        let p = unsafe {
-            f(
-                self.as_raw(),
-                name.as_ptr(),
-                lxcpath.as_ref().map_or(ptr::null(), |(_, c)| c.as_ptr()),
-                opts.flags.bits(),
-                opt_ptr(&bdev),
-                opt_ptr(&data),
-                opts.new_size,
-                hooks.as_mut_ptr_or_null(),
-            )
-        };
-        drop(guard);
-        drop(dir_guard);
-        if p.is_null() {
+        CStrArray::lines("hook argument", &opts.hook_args)?;
+        let mut hopts: Vec<(&'static str, OsString)> = vec![
+            ("newname", new_name.into()),
+            ("flags", opts.flags.bits().to_string().into()),
+            ("newsize", opts.new_size.to_string().into()),
+        ];
+        if let Some((p, _)) = &lxcpath {
+            hopts.push(("newpath", p.as_os_str().to_owned()));
+        }
+        if let Some(b) = opts.backing_store {
+            hopts.push(("bdev", b.as_str().into()));
+        }
+        if let Some(d) = &opts.bdev_data {
+            hopts.push(("bdevdata", d.into()));
+        }
+        let hooks = (!opts.hook_args.is_empty()).then(|| opts.hook_args.clone());
+        // liblxc's clone runs in the helper process (`helper.rs`): its
+        // rsync child is made with a raw clone() that hangs in a threaded
+        // process.
+        let out = self.run_helper("clone", hopts, hooks)?;
+        if !out.ok {
+            out.restore_errno();
             if self.is_running() && !opts.flags.contains(CloneFlags::ALLOW_RUNNING) {
                 return Err(Error::WrongState {
                     op: "clone",
@@ -185,12 +184,6 @@ impl Container {
             }
             return Err(self.failed("clone"));
         }
-        // SAFETY: p is a new container reference handed to us; the handle
-        // releases it at once.
-        drop(unsafe { Container::from_raw(p) });
-        // liblxc's object for the copy keeps some settings of the original
-        // in memory (its rootfs path, for one); a handle that reads the
-        // copy's configuration from disk is the one users expect.
         let lxcpath = match lxcpath {
             Some((p, _)) => p,
             None => self.config_path()?,
@@ -200,19 +193,26 @@ impl Container {
 
     /// Takes a snapshot of the (stopped) container, with an optional
     /// comment file, and returns its name (`snapshot`, `lxc-snapshot`).
+    ///
+    /// liblxc's snapshot runs in the crate's helper process (see the
+    /// README's "The helper process"), so it works from a process with many
+    /// threads.
     pub fn snapshot(&self, comment_file: Option<&Path>) -> Result<String> {
-        let f = method!(self.snapshot);
-        let comment = comment_file.map(|p| cstring("comment file", path_bytes(p))).transpose()?;
-        let _dir = crate::container::container_dir_guard();
-        let guard = self.exclusive();
-        crate::container::clear_errno();
-        // SAFETY: the container is live; the path is null or valid.
-        let n = unsafe { f(self.as_raw(), opt_ptr(&comment)) };
-        drop(guard);
-        if n < 0 {
-            return Err(self.failed("snapshot"));
+        let _snapshot = method!(self.snapshot);
+        let mut hopts: Vec<(&'static str, OsString)> = Vec::new();
+        if let Some(p) = comment_file {
+            cstring("comment file", path_bytes(p))?;
+            hopts.push(("comment", p.as_os_str().to_owned()));
         }
-        Ok(format!("snap{n}"))
+        let out = self.run_helper("snapshot", hopts, None)?;
+        match out.value {
+            Some(n) if out.ok && n >= 0 => Ok(format!("snap{n}")),
+            Some(_) | None if out.ok => Err(Error::bad_return("snapshot", "no snapshot number")),
+            _ => {
+                out.restore_errno();
+                Err(self.failed("snapshot"))
+            }
+        }
     }
 
     /// The container's snapshots (`snapshot_list`, `lxc-snapshot -L`).
@@ -269,25 +269,28 @@ impl Container {
     /// Restores the snapshot `snap_name` as the container `new_name`, or
     /// over this container when `new_name` is `None` or its own name
     /// (`snapshot_restore`, `lxc-snapshot -r`).
+    ///
+    /// liblxc's restore copies the snapshot back with the same helper as
+    /// [`Container::copy`], so it runs in the crate's helper process too;
+    /// a restore over this container then reloads the handle's
+    /// configuration from the restored file.
     pub fn snapshot_restore(&self, snap_name: &str, new_name: Option<&str>) -> Result<()> {
-        let f = method!(self.snapshot_restore);
+        let _restore = method!(self.snapshot_restore);
         check_name("snapshot name", snap_name)?;
-        let snap = cstring("snapshot name", snap_name)?;
+        cstring("snapshot name", snap_name)?;
         let new_name = new_name.unwrap_or(self.name());
         check_name("new container name", new_name)?;
-        let new = cstring("new container name", new_name)?;
-        // Over this container, liblxc destroys it first, closing its log
-        // descriptor in the configuration: a writer.
-        let guard = self.hold(Access::WriteFork);
-        crate::container::clear_errno();
-        // SAFETY: the container is live; both strings are valid.
-        let ok = unsafe { f(self.as_raw(), snap.as_ptr(), new.as_ptr()) };
-        drop(guard);
-        if ok {
-            Ok(())
-        } else {
-            Err(self.failed("snapshot_restore"))
+        cstring("new container name", new_name)?;
+        let hopts = vec![("snapname", snap_name.into()), ("newname", new_name.into())];
+        let out = self.run_helper("restore", hopts, None)?;
+        if !out.ok {
+            out.restore_errno();
+            return Err(self.failed("snapshot_restore"));
         }
+        if new_name == self.name() {
+            self.reload_config()?;
+        }
+        Ok(())
     }
 
     /// Destroys the snapshot `snap_name` (`snapshot_destroy`).

@@ -95,21 +95,24 @@ fn start_watchdog() {
     STARTED.get_or_init(|| {
         std::thread::spawn(|| {
             std::thread::sleep(WATCHDOG);
-            eprintln!(
-                "test rig: the tests ran longer than {WATCHDOG:?}; stopping their containers and aborting"
-            );
-            let paths = LXCPATHS.lock().map(|p| p.clone()).unwrap_or_default();
-            for p in paths {
-                let names = Command::new("lxc-ls").arg("-P").arg(&p).arg("--active").arg("-1").output();
-                for n in
-                    names.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines()
-                {
-                    let _ = Command::new("lxc-stop").arg("-P").arg(&p).arg("-n").arg(n).arg("-k").status();
-                }
-            }
-            std::process::abort();
+            stop_containers_and_abort(&format!("the tests ran longer than {WATCHDOG:?}"));
         });
     });
+}
+
+/// Stops every container of the rig's lxcpaths with the command-line tools
+/// (not through the crate, which may be what hangs) and aborts the test
+/// binary, saying `why`: for a test's own, shorter watchdog.
+pub fn stop_containers_and_abort(why: &str) -> ! {
+    eprintln!("test rig: {why}; stopping their containers and aborting");
+    let paths = LXCPATHS.lock().map(|p| p.clone()).unwrap_or_default();
+    for p in paths {
+        let names = Command::new("lxc-ls").arg("-P").arg(&p).arg("--active").arg("-1").output();
+        for n in names.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
+            let _ = Command::new("lxc-stop").arg("-P").arg(&p).arg("-n").arg(n).arg("-k").status();
+        }
+    }
+    std::process::abort();
 }
 
 fn register(lxcpath: &Path) {

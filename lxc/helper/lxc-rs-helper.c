@@ -1,0 +1,257 @@
+/*
+ * lxc-rs-helper: runs one liblxc call in a fresh, single-threaded process.
+ *
+ * The `lxc` crate embeds this program and starts it with fork+exec (see
+ * lxc/src/helper.rs for why). It is not meant to be run by hand.
+ *
+ * Usage:
+ *   lxc-rs-helper RESULT_FD OP NAME LXCPATH [OPTION VALUE]... [-- ARG...]
+ *
+ * OP is one of create, clone, snapshot, restore, start. Options:
+ *   config FILE       clear the loaded configuration, then load FILE
+ *   noconfig 1        clear the loaded configuration (the caller had none)
+ *   log.file F, log.level L, log.prefix P, log.name N, log.lxcpath P,
+ *   log.quiet 0|1     lxc_log_init with these (the caller's Log::init)
+ *   create: template T, bdev B, flags N, fstype S, fssize N, zfsroot S,
+ *           lvm.vg S, lvm.lv S, lvm.thinpool S, dir S, rbd.name S,
+ *           rbd.pool S; the ARGs are the template's arguments
+ *   clone:  newname S, newpath S, flags N, bdev B, bdevdata S, newsize N;
+ *           the ARGs are the clone hook's arguments
+ *   snapshot: comment FILE
+ *   restore: snapname S, newname S (snapshot_restore)
+ *   start:  useinit 0|1, closeallfds 0|1; the ARGs are init's argv
+ *
+ * It writes one line to RESULT_FD and exits 0:
+ *   "ok ERRNO ERROR_NUM VALUE\n" or "fail ERRNO ERROR_NUM -\n"
+ * where VALUE is the snapshot's number for snapshot and "-" otherwise.
+ * Bad usage exits 2 without a result line.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lxc/lxccontainer.h>
+
+#define MAX_OPTS 32
+
+struct opt {
+	const char *key;
+	const char *value;
+};
+
+static struct opt opts[MAX_OPTS];
+static int nopts;
+
+static const char *get(const char *key)
+{
+	for (int i = 0; i < nopts; i++)
+		if (strcmp(opts[i].key, key) == 0)
+			return opts[i].value;
+	return NULL;
+}
+
+static long long get_num(const char *key, long long dflt)
+{
+	const char *v = get(key);
+	return v ? strtoll(v, NULL, 10) : dflt;
+}
+
+static bool get_bool(const char *key)
+{
+	return get_num(key, 0) != 0;
+}
+
+/* Every signal back to its default action, none blocked: the caller may
+ * ignore SIGCHLD (which exec keeps), and liblxc's monitor must see its
+ * children die. */
+static void reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		(void)sigaction(sig, &sa, NULL); /* EINVAL for glibc's own: fine */
+	}
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int result_fd = -1;
+
+static void report(bool ok, int err, int error_num, long long value)
+{
+	char line[128];
+	int n;
+
+	if (ok && value >= 0)
+		n = snprintf(line, sizeof(line), "ok %d %d %lld\n", err, error_num, value);
+	else
+		n = snprintf(line, sizeof(line), "%s %d %d -\n", ok ? "ok" : "fail", err, error_num);
+	if (n > 0) {
+		const char *p = line;
+		while (n > 0) {
+			ssize_t w = write(result_fd, p, (size_t)n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			p += w;
+			n -= (int)w;
+		}
+	}
+	close(result_fd);
+}
+
+static int usage(const char *why)
+{
+	fprintf(stderr, "lxc-rs-helper: %s (this program is run by the lxc crate)\n", why);
+	return 2;
+}
+
+static void init_log(void)
+{
+	struct lxc_log log;
+
+	if (!get("log.file") && !get("log.level") && !get("log.prefix") && !get("log.name") &&
+	    !get("log.quiet"))
+		return;
+	memset(&log, 0, sizeof(log));
+	log.name = get("log.name");
+	log.lxcpath = get("log.lxcpath");
+	log.file = get("log.file");
+	log.level = get("log.level");
+	log.prefix = get("log.prefix");
+	log.quiet = get_bool("log.quiet");
+	(void)lxc_log_init(&log);
+}
+
+int main(int argc, char *argv[])
+{
+	struct lxc_container *c;
+	const char *op, *name, *lxcpath, *v;
+	char **args = NULL;
+	bool ok = false;
+	long long value = -1;
+	int err, i;
+
+	reset_signals();
+
+	if (argc < 5)
+		return usage("too few arguments");
+	result_fd = atoi(argv[1]);
+	op = argv[2];
+	name = argv[3];
+	lxcpath = argv[4];
+	for (i = 5; i < argc; i += 2) {
+		if (strcmp(argv[i], "--") == 0) {
+			args = &argv[i + 1];
+			break;
+		}
+		if (i + 1 >= argc || nopts == MAX_OPTS)
+			return usage("bad option list");
+		opts[nopts].key = argv[i];
+		opts[nopts].value = argv[i + 1];
+		nopts++;
+	}
+	/* The caller's result pipe must not reach liblxc's children. */
+	(void)fcntl(result_fd, F_SETFD, FD_CLOEXEC);
+
+	init_log();
+
+	errno = 0;
+	c = lxc_container_new(name, lxcpath);
+	if (!c) {
+		report(false, errno, 0, -1);
+		return 0;
+	}
+
+	if (get("config") || get("noconfig")) {
+		c->clear_config(c);
+		v = get("config");
+		if (v && !c->load_config(c, v)) {
+			report(false, errno, 0, -1);
+			lxc_container_put(c);
+			return 0;
+		}
+	}
+
+	errno = 0;
+	if (strcmp(op, "create") == 0) {
+		struct bdev_specs specs;
+		bool have_specs = false;
+
+		memset(&specs, 0, sizeof(specs));
+#define SPEC(key, field)                                     \
+	do {                                                 \
+		const char *s_ = get(key);                   \
+		if (s_) {                                    \
+			field = (char *)s_;                  \
+			have_specs = true;                   \
+		}                                            \
+	} while (0)
+		SPEC("fstype", specs.fstype);
+		SPEC("zfsroot", specs.zfs.zfsroot);
+		SPEC("lvm.vg", specs.lvm.vg);
+		SPEC("lvm.lv", specs.lvm.lv);
+		SPEC("lvm.thinpool", specs.lvm.thinpool);
+		SPEC("dir", specs.dir);
+		SPEC("rbd.name", specs.rbd.rbdname);
+		SPEC("rbd.pool", specs.rbd.rbdpool);
+#undef SPEC
+		if (get("fssize")) {
+			specs.fssize = (uint64_t)get_num("fssize", 0);
+			have_specs = true;
+		}
+		if (get("specs"))
+			have_specs = true;
+		ok = c->create(c, get("template"), get("bdev"), have_specs ? &specs : NULL,
+			       (int)get_num("flags", 0), args);
+	} else if (strcmp(op, "clone") == 0) {
+		struct lxc_container *c2;
+
+		if (!get("newname")) {
+			lxc_container_put(c);
+			return usage("clone needs newname");
+		}
+		c2 = c->clone(c, get("newname"), get("newpath"), (int)get_num("flags", 0), get("bdev"),
+			      get("bdevdata"), (uint64_t)get_num("newsize", 0), args);
+		ok = c2 != NULL;
+		err = errno;
+		if (c2)
+			lxc_container_put(c2);
+		errno = err;
+	} else if (strcmp(op, "snapshot") == 0) {
+		int n = c->snapshot(c, get("comment"));
+		ok = n >= 0;
+		if (ok)
+			value = n;
+	} else if (strcmp(op, "restore") == 0) {
+		if (!get("snapname") || !get("newname")) {
+			lxc_container_put(c);
+			return usage("restore needs snapname and newname");
+		}
+		ok = c->snapshot_restore(c, get("snapname"), get("newname"));
+	} else if (strcmp(op, "start") == 0) {
+		ok = c->want_daemonize(c, true) && c->want_close_all_fds(c, get_bool("closeallfds"));
+		if (ok)
+			ok = c->start(c, get_bool("useinit") ? 1 : 0, args);
+	} else {
+		lxc_container_put(c);
+		return usage("unknown operation");
+	}
+	err = errno;
+	report(ok, err > 0 ? err : 0, c->error_num, value);
+	lxc_container_put(c);
+	return 0;
+}
