@@ -511,8 +511,12 @@ impl Container {
     /// Gives up the handle's reference without releasing it; the caller
     /// must `lxc_container_put` it (or pass it to [`Container::from_raw`]).
     pub fn into_raw(self) -> *mut sys::lxc_container {
-        let p = self.ptr.as_ptr();
-        std::mem::forget(self);
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let p = me.ptr.as_ptr();
+        // The reference goes to the caller; what the handle itself owns
+        // (its name; the lock allocates nothing) is freed here, since
+        // `Drop` does not run. A field that owns memory needs the same.
+        drop(std::mem::take(&mut me.name));
         p
     }
 
