@@ -150,11 +150,8 @@ fn calls_in_the_wrong_state_say_so() {
     require_root!();
     let t = TestContainer::new("wrong");
     for (op, r) in [
-        ("stop", t.c.stop()),
         ("freeze", t.c.freeze()),
-        ("unfreeze", t.c.unfreeze()),
         ("reboot", t.c.reboot()),
-        ("shutdown", t.c.shutdown(Duration::from_secs(1))),
         ("set_cgroup_item", t.c.set_cgroup_item("pids.max", "10")),
     ] {
         match r {
@@ -256,4 +253,67 @@ fn raw_handles_round_trip() {
     assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), t.name.as_str());
     // SAFETY: a null pointer is refused before use.
     assert!(unsafe { Container::from_raw(std::ptr::null_mut()) }.is_err());
+}
+
+/// `stop`, `shutdown` and `unfreeze` of a container that has reached their
+/// goal already succeed, as in liblxc; a container that does not exist is
+/// still an error.
+#[test]
+fn stopping_what_is_stopped_is_ok() {
+    require_root!();
+    let t = TestContainer::new("idem");
+    assert_eq!(t.c.state().unwrap(), State::Stopped);
+    t.c.stop().unwrap();
+    t.c.stop().unwrap();
+    t.c.shutdown(Duration::from_secs(1)).unwrap();
+    t.c.shutdown(Duration::MAX).unwrap();
+    t.c.shutdown(Duration::ZERO).unwrap();
+    t.c.unfreeze().unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Stopped);
+
+    let ghost = Container::with_lxcpath(&common::unique_name("ghost"), &t.lxcpath).unwrap();
+    for (op, r) in [("stop", ghost.stop()), ("shutdown", ghost.shutdown(T)), ("unfreeze", ghost.unfreeze())] {
+        match r {
+            Err(Error::NotDefined { .. }) => {}
+            other => panic!("{op} of an undefined container: {other:?}"),
+        }
+    }
+
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    // Running and not frozen: unfreeze has nothing to do.
+    t.c.unfreeze().unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Running);
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, T).unwrap();
+    t.c.stop().unwrap();
+}
+
+/// liblxc's wait gives up at once when the container stops while another
+/// state is awaited: that is no timeout.
+#[test]
+fn a_wait_ended_by_a_stop_is_not_a_timeout() {
+    require_root!();
+    let t = TestContainer::running("waitstop");
+    let long = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let err = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1500));
+            t.c.stop().unwrap();
+        });
+        t.c.wait(State::Frozen, long).unwrap_err()
+    });
+    assert!(started.elapsed() < Duration::from_secs(30), "waited {:?}", started.elapsed());
+    match err {
+        Error::WaitInterrupted { wanted: State::Frozen, state: State::Stopped, after, .. } => {
+            assert!(after < long, "{after:?}")
+        }
+        other => panic!("a wait ended by a stop: {other:?}"),
+    }
+    // Waiting for what has come is still fine, and a state that never
+    // comes still times out.
+    t.c.wait(State::Stopped, Duration::from_secs(5)).unwrap();
+    let err = t.c.wait(State::Frozen, Duration::from_secs(1)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { op: "wait", .. }), "{err:?}");
 }

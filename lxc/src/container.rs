@@ -258,6 +258,47 @@ fn timeout_secs(d: Duration) -> c_int {
     c_int::try_from(secs).unwrap_or(-1)
 }
 
+/// The largest shutdown timeout liblxc handles, in seconds: every series
+/// (4.0 to 7.0) polls the init's pidfd for `timeout * 1000` milliseconds,
+/// computed in an `int`, so a larger value overflows in C.
+pub(crate) const SHUTDOWN_MAX_SECS: c_int = c_int::MAX / 1000;
+
+/// The timeout of `shutdown` in liblxc's form: whole seconds, rounded up,
+/// at most [`SHUTDOWN_MAX_SECS`] (about 24.8 days); `Duration::MAX` is
+/// liblxc's `-1`, no timeout (a negative poll timeout and no
+/// `SO_RCVTIMEO`: the wait lasts until the container stops).
+fn shutdown_timeout_secs(d: Duration) -> c_int {
+    if d == Duration::MAX {
+        return -1;
+    }
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+    c_int::try_from(secs).unwrap_or(c_int::MAX).min(SHUTDOWN_MAX_SECS)
+}
+
+/// The argument of `set_timeout` in liblxc's form, checked: liblxc accepts
+/// a positive number of seconds or `-1` (no timeout) and refuses the rest
+/// with a bare `false`. `Duration::MAX` is `-1`; zero and other durations
+/// beyond `i32::MAX` seconds are [`Error::InvalidArgument`]; the rest is
+/// rounded up to whole seconds. Compiled with every header, so that it is
+/// tested where the 5.0 header has no `set_timeout`.
+#[cfg_attr(not(lxc_member = "set_timeout"), allow(dead_code))]
+pub(crate) fn set_timeout_secs(d: Duration) -> Result<c_int> {
+    if d == Duration::MAX {
+        return Ok(-1);
+    }
+    if d.is_zero() {
+        return Err(Error::invalid("timeout", "0s", "must be more than zero (liblxc refuses 0)"));
+    }
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+    c_int::try_from(secs).map_err(|_| {
+        Error::invalid(
+            "timeout",
+            format!("{d:?}"),
+            "must be at most i32::MAX seconds (Duration::MAX means no timeout)",
+        )
+    })
+}
+
 pub(crate) fn clear_errno() {
     // SAFETY: __errno_location returns this thread's errno, always valid.
     unsafe { *libc::__errno_location() = 0 };
@@ -911,20 +952,22 @@ impl Container {
     }
 
     /// Calls a member that takes only the container and answers whether it
-    /// worked: `stop`, `reboot`, `freeze`, `unfreeze`. With `precheck`,
-    /// a container that is not running is refused first (liblxc reports
-    /// success for it). On failure the error says which state the
-    /// container is in when it is none of `from`.
+    /// worked: `stop`, `reboot`, `freeze`, `unfreeze`. With
+    /// `done_when_stopped`, a stopped container has reached the call's goal
+    /// already: it is `Ok` without calling liblxc (which reports success
+    /// too), unless the container is not defined or is another user's. On
+    /// failure the error says which state the container is in when it is
+    /// none of `from`.
     fn running_call(
         &self,
         op: &'static str,
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
-        precheck: bool,
+        done_when_stopped: bool,
         from: &[State],
         expected: &'static str,
     ) -> Result<()> {
-        if precheck && !self.is_running() {
-            return Err(self.explain(op, &[], expected));
+        if done_when_stopped && !self.is_running() {
+            return self.stopped_already(op);
         }
         let g = self.hold(Access::Read);
         clear_errno();
@@ -939,7 +982,26 @@ impl Container {
         }
     }
 
+    /// For a call whose goal a stopped container has reached (`stop`,
+    /// `shutdown`, `unfreeze`) and a container found not running: `Ok`,
+    /// as liblxc says, unless the container belongs to another user (whose
+    /// monitor liblxc cannot ask, so "not running" means nothing) or is
+    /// not defined at all (a mistyped name should not pass silently).
+    fn stopped_already(&self, op: &'static str) -> Result<()> {
+        if let Some(denied) = self.denied(op) {
+            return Err(denied);
+        }
+        if !self.is_defined() {
+            return Err(self.not_defined(op));
+        }
+        Ok(())
+    }
+
     /// Kills the container at once (`stop`, `lxc-stop -k`).
+    ///
+    /// A container that is stopped already is `Ok` (as in liblxc: the goal
+    /// is reached, and repeated calls are harmless); one that is not
+    /// defined is [`Error::NotDefined`].
     pub fn stop(&self) -> Result<()> {
         let f = method!(self.stop);
         let from = [State::Starting, State::Running, State::Frozen, State::Freezing, State::Thawed];
@@ -950,11 +1012,19 @@ impl Container {
     /// signal) and waits up to `timeout` for it to stop (`shutdown`,
     /// `lxc-stop`). A container that is still running then gives
     /// [`Error::Timeout`]; kill it with [`Container::stop`].
+    ///
+    /// `Duration::ZERO` sends the signal and returns at once;
+    /// `Duration::MAX` waits until the container stops (liblxc's `-1`).
+    /// Other timeouts count in whole seconds, rounded up, and at most
+    /// 2,147,483 s (about 24.8 days): liblxc computes the timeout in
+    /// milliseconds in a C `int`, and a longer one is shortened to that.
+    ///
+    /// A container that is stopped already is `Ok` (as in liblxc); one that
+    /// is not defined is [`Error::NotDefined`].
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.shutdown);
-        // liblxc reports success for a container that is not running.
         if !self.is_running() {
-            return Err(self.explain("shutdown", &[], "it must be running"));
+            return self.stopped_already("shutdown");
         }
         // A frozen init cannot act on the halt signal: liblxc would wait the
         // whole timeout for nothing.
@@ -969,7 +1039,7 @@ impl Container {
         let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
-        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) };
+        let ok = unsafe { f(self.ptr.as_ptr(), shutdown_timeout_secs(timeout)) };
         drop(g);
         if ok {
             return Ok(());
@@ -1001,6 +1071,11 @@ impl Container {
     }
 
     /// Thaws a frozen container (`unfreeze`, `lxc-unfreeze`).
+    ///
+    /// Its goal is a container whose processes are not suspended: a running
+    /// container that is not frozen, and a stopped one, are `Ok` without
+    /// change (as in liblxc); a container that is not defined is
+    /// [`Error::NotDefined`].
     pub fn unfreeze(&self) -> Result<()> {
         let f = method!(self.unfreeze);
         let from = [State::Frozen, State::Freezing, State::Running, State::Thawed];
@@ -1010,6 +1085,17 @@ impl Container {
     /// Waits up to `timeout` for the container to reach `state` (`wait`,
     /// `lxc-wait`). `Duration::ZERO` checks once; `Duration::MAX` waits
     /// forever; other timeouts count in whole seconds, rounded up.
+    ///
+    /// liblxc answers only "reached" or "not": it also gives up at once
+    /// when the container's monitor reports another state (the container
+    /// stopped while `FROZEN` was awaited) or cannot be asked. So when
+    /// liblxc says "not", the state is read again: reached after all is
+    /// `Ok`; a wait that lasted its whole timeout (less one second, liblxc's
+    /// step while no monitor answers) is [`Error::Timeout`]; one that ended
+    /// earlier is [`Error::NotDefined`] when the container is gone, else
+    /// [`Error::WaitInterrupted`] with the state found. A container that is
+    /// not running (or not defined) is waited for until the timeout: it may
+    /// be started (or created) meanwhile.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -1031,15 +1117,30 @@ impl Container {
                 Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
             };
         }
+        let secs = timeout_secs(timeout);
+        let started = std::time::Instant::now();
         let g = self.hold(Access::Read);
         // SAFETY: ptr is live; the state name is a static C string.
-        let ok = unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), timeout_secs(timeout)) };
+        let ok = unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), secs) };
         drop(g);
         if ok {
-            Ok(())
-        } else {
-            Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
+            return Ok(());
         }
+        let after = started.elapsed();
+        let now = self.state()?;
+        if now == state {
+            return Ok(());
+        }
+        // liblxc's wait lasts `secs` seconds on the monitor's socket, or
+        // `secs - 1` one-second sleeps while no monitor answers.
+        let full = u64::try_from(secs).ok().map(Duration::from_secs);
+        if full.is_some_and(|full| after + Duration::from_secs(1) >= full) {
+            return Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout });
+        }
+        if !self.is_defined() {
+            return Err(self.not_defined("wait"));
+        }
+        Err(Error::WaitInterrupted { container: self.name.to_string(), wanted: state, state: now, after })
     }
 
     /// Destroys a stopped container: its root filesystem and configuration
@@ -1277,14 +1378,18 @@ impl Container {
     }
 
     /// Sets the timeout of the container's command-socket requests
-    /// (`set_timeout`; liblxc 6.0 and later).
+    /// (`set_timeout`; liblxc 6.0 and later), rounded up to whole seconds.
+    /// `Duration::MAX` means no timeout (liblxc's `-1`). liblxc refuses
+    /// zero, and cannot take more than `i32::MAX` seconds: both are
+    /// [`Error::InvalidArgument`], before liblxc is called.
     #[cfg(lxc_member = "set_timeout")]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
         let f = newer_method!(self.set_timeout);
+        let secs = set_timeout_secs(timeout)?;
         let _g = self.hold(Access::Write);
         clear_errno();
         // SAFETY: ptr is live; the timeout is passed in whole seconds.
-        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout) as _) };
+        let ok = unsafe { f(self.ptr.as_ptr(), secs as _) };
         self.check_bool("set_timeout", ok)
     }
 
@@ -1600,6 +1705,43 @@ mod tests {
         assert!(deleted_rootfs("lxc/c1").is_empty()); // a zfs dataset
         assert!(deleted_rootfs("/nonexistent/rootfs").is_empty());
         assert!(deleted_rootfs("/dev/null").is_empty()); // not a tree
+    }
+
+    #[test]
+    fn shutdown_timeouts() {
+        assert_eq!(shutdown_timeout_secs(Duration::ZERO), 0);
+        assert_eq!(shutdown_timeout_secs(Duration::from_millis(1)), 1);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(30)), 30);
+        assert_eq!(SHUTDOWN_MAX_SECS, 2_147_483);
+        // The largest value whose `* 1000` still fits in an int.
+        assert!(i64::from(SHUTDOWN_MAX_SECS) * 1000 <= i64::from(c_int::MAX));
+        assert!((i64::from(SHUTDOWN_MAX_SECS) + 1) * 1000 > i64::from(c_int::MAX));
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(2_147_483)), 2_147_483);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(2_147_484)), SHUTDOWN_MAX_SECS);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(u64::from(u32::MAX))), SHUTDOWN_MAX_SECS);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(u64::MAX)), SHUTDOWN_MAX_SECS);
+        assert_eq!(shutdown_timeout_secs(Duration::MAX), -1);
+    }
+
+    #[test]
+    fn set_timeout_arguments() {
+        assert!(matches!(
+            set_timeout_secs(Duration::ZERO),
+            Err(Error::InvalidArgument { what: "timeout", .. })
+        ));
+        assert_eq!(set_timeout_secs(Duration::from_nanos(1)).unwrap(), 1);
+        assert_eq!(set_timeout_secs(Duration::from_millis(1500)).unwrap(), 2);
+        assert_eq!(set_timeout_secs(Duration::from_secs(5)).unwrap(), 5);
+        assert_eq!(set_timeout_secs(Duration::from_secs(i32::MAX as u64)).unwrap(), i32::MAX);
+        assert!(matches!(
+            set_timeout_secs(Duration::from_secs(i32::MAX as u64 + 1)),
+            Err(Error::InvalidArgument { what: "timeout", .. })
+        ));
+        assert!(matches!(
+            set_timeout_secs(Duration::from_secs(u64::MAX)),
+            Err(Error::InvalidArgument { what: "timeout", .. })
+        ));
+        assert_eq!(set_timeout_secs(Duration::MAX).unwrap(), -1);
     }
 
     #[test]
