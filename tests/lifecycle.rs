@@ -28,6 +28,34 @@ fn create_with_the_busybox_template() {
     assert!(matches!(err, Error::AlreadyDefined { .. }), "{err}");
 }
 
+/// liblxc's own tests (clonetest.c, snapshot.c) save the configuration
+/// first and create afterwards: a defined container without a rootfs is
+/// created.
+#[test]
+fn save_config_then_create_then_start() {
+    require_root!();
+    let t = TestContainer::undefined("savefirst");
+    t.c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    t.c.set_config_item("lxc.environment", "SAVED=1").unwrap();
+    t.c.save_config(None).unwrap();
+    assert!(t.c.is_defined());
+    assert!(!t.rootfs().exists());
+    t.c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap();
+    assert!(t.rootfs().join("bin/busybox").is_file());
+    let config = std::fs::read_to_string(t.c.config_file_name().unwrap()).unwrap();
+    assert!(config.contains("SAVED=1"), "{config}");
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, T).unwrap();
+    // Now the rootfs exists: a second create is refused, and the
+    // container is untouched.
+    let err = t.c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap_err();
+    assert!(matches!(err, Error::AlreadyDefined { .. }), "{err}");
+    assert!(t.c.is_defined());
+    assert!(t.rootfs().join("bin/busybox").is_file());
+}
+
 #[test]
 fn create_with_a_missing_template_fails_cleanly() {
     require_root!();

@@ -812,6 +812,14 @@ impl Container {
     /// configuration; if `lxc.net.*` is among them, liblxc does not add
     /// the host's `/etc/lxc/default.conf`.
     ///
+    /// A container that is defined but has no root filesystem yet, such as
+    /// one whose configuration [`Container::save_config`] has just written,
+    /// is created (as liblxc does). One that is defined and whose rootfs
+    /// (`lxc.rootfs.path`) exists is [`Error::AlreadyDefined`], before
+    /// liblxc runs: liblxc refuses the same when a template is given;
+    /// without one, its create of an existing container only saves the
+    /// configuration again, which is [`Container::save_config`]'s job.
+    ///
     /// ```no_run
     /// use lxc::{Container, CreateOptions};
     /// let c = Container::with_lxcpath("c1", "/tmp/lxc")?;
@@ -822,7 +830,7 @@ impl Container {
     /// ```
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
         let f = method!(self.create);
-        if self.is_defined() {
+        if self.is_defined() && self.rootfs_exists() {
             return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
         }
         let template = opts.template.as_deref().map(|t| line_cstring("template", t)).transpose()?;
@@ -847,6 +855,17 @@ impl Container {
             )
         };
         self.check_bool("create", ok)
+    }
+
+    /// Whether the root filesystem named by `lxc.rootfs.path` exists:
+    /// liblxc's own test in `create` (`access(rootfs.path, F_OK)`; liblxc
+    /// keeps the path without its `TYPE:` prefix, and so does the value
+    /// read back).
+    fn rootfs_exists(&self) -> bool {
+        match self.config_item_str("lxc.rootfs.path") {
+            Ok(path) => !path.trim().is_empty() && Path::new(path.trim()).exists(),
+            Err(_) => false,
+        }
     }
 
     /// Starts the container with the default options: its own init,
