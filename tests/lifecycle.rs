@@ -173,6 +173,41 @@ fn rename_moves_the_container() {
     assert!(t.c.rename("bad/name").is_err());
 }
 
+/// A rename that liblxc did is `Ok`, and the handle names the new
+/// container, even when the renamed configuration does not load: here a
+/// clone hook (liblxc's rename is a clone) writes an unknown key into it.
+#[test]
+fn a_rename_that_happened_is_ok_even_if_the_new_config_is_broken() {
+    require_root!();
+    let mut t = TestContainer::new("renhook");
+    let hook = t.lxcpath.join("break-config.sh");
+    std::fs::write(&hook, "#!/bin/sh\necho 'lxc.no.such.key = 1' >> \"$LXC_CONFIG_FILE\"\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    t.c.set_config_item("lxc.hook.clone", hook.to_str().unwrap()).unwrap();
+    t.c.save_config(None).unwrap();
+    let new_name = common::unique_name("renamed");
+    t.c.rename(&new_name).unwrap();
+    assert_eq!(t.c.name(), new_name);
+    assert!(t.c.is_defined());
+    assert!(!Container::with_lxcpath(&t.name, &t.lxcpath).unwrap().is_defined());
+    let config = t.lxcpath.join(&new_name).join("config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("lxc.no.such.key"), "the hook did not run: {text}");
+    assert!(t.c.load_config(None).is_err());
+    // Mended, the same handle loads it and works.
+    let mended: String = text
+        .lines()
+        .filter(|l| !l.contains("no.such.key") && !l.contains("hook.clone"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, mended).unwrap();
+    t.c.load_config(None).unwrap();
+    assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), new_name.as_str());
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    t.c.stop().unwrap();
+}
+
 #[test]
 fn calls_in_the_wrong_state_say_so() {
     require_root!();

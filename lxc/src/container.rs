@@ -1265,10 +1265,22 @@ impl Container {
 
     /// Renames a stopped container (`rename`, `lxc-copy -R`); afterwards
     /// this handle names the container by its new name.
+    ///
+    /// `Err` means that nothing was renamed (as far as liblxc says: its
+    /// rename copies the container and then destroys the original, and
+    /// reports failure also when only the second step failed). Once liblxc
+    /// has renamed the container the call is `Ok` and the handle names the
+    /// new container, with its configuration loaded from disk; should that
+    /// configuration not load (a `lxc.hook.clone` hook that broke it), the
+    /// handle has none loaded and [`Container::load_config`] says why.
     pub fn rename(&mut self, new_name: &str) -> Result<()> {
         let f = method!(self.rename);
         check_name("new container name", new_name)?;
         let lxcpath = self.config_path()?;
+        // Opened first, while nothing has changed, so that a rename that
+        // liblxc has done always leaves a handle on the new name: liblxc
+        // leaves this object on the old (now destroyed) one.
+        let fresh = Container::with_lxcpath(new_name, &lxcpath)?;
         let ok = with_cstr("new container name", new_name.as_bytes(), |n| {
             clear_errno();
             // SAFETY: ptr is live; n is valid for the call.
@@ -1277,8 +1289,10 @@ impl Container {
         if !ok {
             return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));
         }
-        // liblxc leaves the object on the old (now destroyed) name.
-        *self = Container::with_lxcpath(new_name, lxcpath)?;
+        // `fresh` was opened before the configuration existed: a handle
+        // opened now reads it. If it cannot, `fresh` still names the new
+        // container.
+        *self = Container::with_lxcpath(new_name, &lxcpath).unwrap_or(fresh);
         Ok(())
     }
 
