@@ -380,3 +380,49 @@ fn a_wait_ended_by_a_stop_is_not_a_timeout() {
     let err = t.c.wait(State::Frozen, Duration::from_secs(1)).unwrap_err();
     assert!(matches!(err, Error::Timeout { op: "wait", .. }), "{err:?}");
 }
+
+/// liblxc names cgroups after the container alone (`lxc.payload.NAME`),
+/// whatever its lxcpath. Destroying a container removes only the cgroups
+/// its own starts left, never those of a running container of the same
+/// name in another lxcpath, even when they have the very same names (the
+/// destroyed one ran first and its cgroups are gone).
+#[test]
+fn destroy_spares_the_cgroups_of_a_same_named_container_elsewhere() {
+    require_root!();
+    let a = TestContainer::new("twin");
+    let home = TestContainer::new("twinhome");
+    common::copy_base(&home.lxcpath, &a.name);
+    let b = Container::with_lxcpath(&a.name, &home.lxcpath).unwrap();
+
+    b.start().unwrap();
+    b.wait(State::Running, T).unwrap();
+    b.stop().unwrap();
+    b.wait(State::Stopped, T).unwrap();
+    let deadline = std::time::Instant::now() + T;
+    while !common::leftover_cgroups(&a.name).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", common::leftover_cgroups(&a.name));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    a.c.start().unwrap();
+    a.c.wait(State::Running, T).unwrap();
+    let dirs = common::leftover_cgroups(&a.name);
+    let payload = dirs
+        .iter()
+        .find(|d| d.file_name().is_some_and(|f| f.to_string_lossy().starts_with("lxc.payload.")))
+        .expect("the running container's payload cgroup");
+    // An empty child, like those a container's own init makes.
+    let probe = payload.join("lxc-rs-probe");
+    std::fs::create_dir(&probe).unwrap();
+
+    b.destroy().unwrap();
+    let kept = probe.is_dir();
+    let _ = std::fs::remove_dir(&probe);
+    assert!(kept, "destroying {} in {} removed {}", a.name, home.lxcpath.display(), probe.display());
+    for d in &dirs {
+        assert!(d.is_dir(), "{} removed", d.display());
+    }
+    assert_eq!(a.c.state().unwrap(), State::Running);
+    a.c.stop().unwrap();
+    a.c.wait(State::Stopped, T).unwrap();
+}

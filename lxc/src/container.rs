@@ -911,7 +911,9 @@ impl Container {
         let raw = self.ptr.as_ptr();
         let close_default = self.close_all_fds.load(Ordering::Relaxed);
         let close = opts.close_all_fds.unwrap_or(close_default);
-        let (ok, error_num) = monitor_cgroup::around_start(|| {
+        let lxcpath = self.config_path().ok();
+        let owner = lxcpath.as_deref().map(|p| (p, &*self.name));
+        let (ok, error_num) = monitor_cgroup::around_start(owner, || {
             // `daemonize` and `close_all_fds` are read by `start` alone, and
             // every start and every `want_*` call holds the fork lock
             // exclusively: setting them here, starting, and putting them back
@@ -1195,7 +1197,9 @@ impl Container {
         drop(g);
         drop(dir_guard);
         if ok {
-            monitor_cgroup::remove_leftovers(&self.name);
+            if let Ok(lxcpath) = self.config_path() {
+                monitor_cgroup::remove_leftovers(&lxcpath, &self.name);
+            }
             Ok(())
         } else {
             Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))

@@ -330,7 +330,9 @@ impl Container {
         }
         self.check_destroy_paths("destroy_with_snapshots")?;
         self.forking_bool_call("destroy_with_snapshots", Access::WriteFork, f)?;
-        crate::monitor_cgroup::remove_leftovers(self.name());
+        if let Ok(lxcpath) = self.config_path() {
+            crate::monitor_cgroup::remove_leftovers(&lxcpath, self.name());
+        }
         Ok(())
     }
 
