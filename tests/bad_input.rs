@@ -113,6 +113,7 @@ fn hostile_inputs_get_typed_errors() {
         ("unknown global key", Want::UnknownKey, Box::new(|| lxc::global_config_item("lxc.nope").map(drop))),
         // wrong states
         ("freeze stopped", Want::WrongState, Box::new(|| s.freeze())),
+        ("console log clear stopped", Want::WrongState, Box::new(|| s.console_log_clear())),
         ("reboot stopped", Want::WrongState, Box::new(|| s.reboot())),
         ("attach stopped", Want::WrongState, Box::new(|| s.attach_run_wait(&o, "/bin/true", &[]).map(drop))),
         ("cgroup item stopped", Want::WrongState, Box::new(|| s.cgroup_item("pids.max").map(drop))),

@@ -287,14 +287,19 @@ fn init_pidfd_polls_readable_after_stop() {
 fn start_options_set_the_objects_flags() {
     require_root!();
     let t = TestContainer::new("flags");
+    assert!(t.c.daemonize(), "liblxc daemonizes by default");
+    t.c.want_daemonize(false).unwrap();
+    assert!(!t.c.daemonize());
     t.c.want_close_all_fds(true).unwrap();
     t.c.want_daemonize(true).unwrap();
+    assert!(t.c.daemonize());
     t.c.start_with(&StartOptions::new().close_all_fds(true)).unwrap();
     t.c.wait(State::Running, T).unwrap();
     // The daemonized start returned while the container runs on.
     assert!(t.c.is_running());
     // SAFETY: reading the public `daemonize` field of the live object.
     assert!(unsafe { (*t.c.as_raw()).daemonize });
+    assert!(t.c.daemonize());
 }
 
 #[test]

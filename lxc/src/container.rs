@@ -1319,6 +1319,15 @@ impl Container {
         self.check_bool("want_daemonize", ok)
     }
 
+    /// Whether [`Container::start`] daemonizes the container: the object's
+    /// `daemonize` flag, which [`Container::want_daemonize`] sets (liblxc's
+    /// default is `true`).
+    pub fn daemonize(&self) -> bool {
+        // SAFETY: ptr is live; `daemonize` is a plain bool that only
+        // want_daemonize changes; a volatile read copies it out.
+        unsafe { ptr::addr_of!((*self.ptr.as_ptr()).daemonize).read_volatile() }
+    }
+
     /// Whether liblxc closes all inherited file descriptors in the
     /// container when it starts (`want_close_all_fds`).
     pub fn want_close_all_fds(&self, close: bool) -> Result<()> {
@@ -1520,6 +1529,50 @@ impl Container {
         } else {
             Err(self.config_key_error("set_config_item", key))
         }
+    }
+
+    /// Adds a value to a list key in memory, such as `lxc.environment` or
+    /// `lxc.mount.entry` (python3-lxc's `append_config_item`). It is
+    /// liblxc's `set_config_item`, which appends for list keys; for a key
+    /// with one value it replaces that value.
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// c.append_config_item("lxc.environment", "A=1")?;
+    /// c.append_config_item("lxc.environment", "B=2")?;
+    /// assert_eq!(c.config_item("lxc.environment")?.into_vec(), ["A=1", "B=2"]);
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn append_config_item(&self, key: &str, value: &str) -> Result<()> {
+        self.set_config_item(key, value)
+    }
+
+    /// Sets a list key to exactly `values`, in memory: clears it, then adds
+    /// each value (ruby-lxc's `set_config_item(key, Array)`, python3-lxc's
+    /// `set_config_item(key, list)`). No values leaves the key empty. If
+    /// liblxc refuses a value, the key gets its old values back (as far as
+    /// liblxc takes them again) and the error is returned.
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// c.set_config_item("lxc.environment", "OLD=1")?;
+    /// c.set_config_list("lxc.environment", ["A=1", "B=2"])?;
+    /// assert_eq!(c.config_item("lxc.environment")?.into_vec(), ["A=1", "B=2"]);
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn set_config_list<'a>(&self, key: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let old = self.config_item_str(key).ok();
+        self.clear_config_item(key)?;
+        for v in values {
+            if let Err(e) = self.set_config_item(key, v) {
+                let _ = self.clear_config_item(key);
+                for line in old.iter().flat_map(|o| o.lines()).filter(|l| !l.is_empty()) {
+                    let _ = self.set_config_item(key, line);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Clears a configuration key in memory (`clear_config_item`).
