@@ -88,10 +88,12 @@ impl Container {
             read_max: &mut read_max,
             data: std::ptr::null_mut(),
         };
+        let g = self.hold(Access::Read);
         crate::container::clear_errno();
         // SAFETY: the container is live; log and read_max are valid for the
         // call; liblxc hands back no data when nothing is read.
         let r = unsafe { f(self.as_raw(), &mut log) };
+        drop(g);
         if !log.data.is_null() {
             // SAFETY: a buffer from liblxc is ours to free, once.
             unsafe { libc::free(log.data.cast()) };

@@ -1323,9 +1323,11 @@ impl Container {
     /// `daemonize` flag, which [`Container::want_daemonize`] sets (liblxc's
     /// default is `true`).
     pub fn daemonize(&self) -> bool {
-        // SAFETY: ptr is live; `daemonize` is a plain bool that only
-        // want_daemonize changes; a volatile read copies it out.
-        unsafe { ptr::addr_of!((*self.ptr.as_ptr()).daemonize).read_volatile() }
+        // Written by want_daemonize and start, both under the fork lock.
+        let _g = self.hold(Access::ReadFork);
+        // SAFETY: ptr is live; `daemonize` is a plain bool written only
+        // under the fork lock, which we hold.
+        unsafe { ptr::addr_of!((*self.ptr.as_ptr()).daemonize).read() }
     }
 
     /// Whether liblxc closes all inherited file descriptors in the
