@@ -24,11 +24,12 @@ fn table() -> &'static [(&'static str, &'static str)] {
         "start" => Container::start, Container::start_with;
         "startl" => Container::start_with;
         "stop" => Container::stop;
-        "want_daemonize" => Container::want_daemonize;
+        "want_daemonize" => Container::want_daemonize, Container::daemonize;
         "want_close_all_fds" => Container::want_close_all_fds;
         "config_file_name" => Container::config_file_name;
         "wait" => Container::wait;
-        "set_config_item" => Container::set_config_item;
+        "set_config_item" => Container::set_config_item, Container::append_config_item,
+            |c: &Container| c.set_config_list("", [""]);
         "destroy" => Container::destroy;
         "save_config" => Container::save_config;
         "create" => Container::create;
@@ -67,7 +68,7 @@ fn table() -> &'static [(&'static str, &'static str)] {
         "destroy_with_snapshots" => Container::destroy_with_snapshots;
         "snapshot_destroy_all" => Container::snapshot_destroy_all;
         "migrate" => Container::migrate;
-        "console_log" => Container::console_log;
+        "console_log" => Container::console_log, Container::console_log_clear;
         "reboot2" => Container::reboot2;
         "mount" => Container::mount;
         "umount" => Container::umount;

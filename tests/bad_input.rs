@@ -112,10 +112,8 @@ fn hostile_inputs_get_typed_errors() {
         ),
         ("unknown global key", Want::UnknownKey, Box::new(|| lxc::global_config_item("lxc.nope").map(drop))),
         // wrong states
-        ("stop stopped", Want::WrongState, Box::new(|| s.stop())),
         ("freeze stopped", Want::WrongState, Box::new(|| s.freeze())),
-        ("unfreeze stopped", Want::WrongState, Box::new(|| s.unfreeze())),
-        ("shutdown stopped", Want::WrongState, Box::new(|| s.shutdown(Duration::MAX))),
+        ("console log clear stopped", Want::WrongState, Box::new(|| s.console_log_clear())),
         ("reboot stopped", Want::WrongState, Box::new(|| s.reboot())),
         ("attach stopped", Want::WrongState, Box::new(|| s.attach_run_wait(&o, "/bin/true", &[]).map(drop))),
         ("cgroup item stopped", Want::WrongState, Box::new(|| s.cgroup_item("pids.max").map(drop))),
@@ -133,6 +131,16 @@ fn hostile_inputs_get_typed_errors() {
             "start undefined",
             Want::NotDefined,
             Box::new(|| Container::with_lxcpath("nobody-here", &stopped.lxcpath)?.start()),
+        ),
+        (
+            "stop undefined",
+            Want::NotDefined,
+            Box::new(|| Container::with_lxcpath("nobody-here", &stopped.lxcpath)?.stop()),
+        ),
+        (
+            "shutdown undefined",
+            Want::NotDefined,
+            Box::new(|| Container::with_lxcpath("nobody-here", &stopped.lxcpath)?.shutdown(Duration::MAX)),
         ),
         // timeouts
         ("wait zero", Want::Timeout, Box::new(|| r.wait(State::Frozen, Duration::ZERO))),

@@ -37,6 +37,34 @@ fn multi_valued_keys_are_lists() {
     assert_eq!(t.c.config_item("lxc.environment").unwrap(), ConfigValue::List(vec![]));
 }
 
+/// ruby-lxc's `set_config_item(key, Array)` and python3-lxc's
+/// `append_config_item`.
+#[test]
+fn lists_set_whole_and_appended() {
+    require_root!();
+    let t = TestContainer::new("setlist");
+    t.c.set_config_list("lxc.cap.drop", ["sys_admin", "sys_time"]).unwrap();
+    assert_eq!(t.c.config_item("lxc.cap.drop").unwrap(), ["sys_admin", "sys_time"][..]);
+    t.c.append_config_item("lxc.cap.drop", "mknod").unwrap();
+    assert_eq!(t.c.config_item("lxc.cap.drop").unwrap(), ["sys_admin", "sys_time", "mknod"][..]);
+    t.c.set_config_list("lxc.environment", ["A=1", "B=2"]).unwrap();
+    t.c.set_config_list("lxc.environment", ["C=3"]).unwrap();
+    assert_eq!(t.c.config_item("lxc.environment").unwrap(), ["C=3"][..]);
+    t.c.set_config_list("lxc.environment", []).unwrap();
+    assert_eq!(t.c.config_item("lxc.environment").unwrap(), ConfigValue::List(vec![]));
+    // A value liblxc refuses: the old values come back.
+    t.c.set_config_list("lxc.idmap", ["u 0 100000 65536", "g 0 100000 65536"]).unwrap();
+    let err = t.c.set_config_list("lxc.idmap", ["u 0 200000 65536", "not an idmap"]).unwrap_err();
+    assert!(matches!(err, lxc::Error::Failed { op: "set_config_item", .. }), "{err:?}");
+    assert_eq!(t.c.config_item("lxc.idmap").unwrap(), ["u 0 100000 65536", "g 0 100000 65536"][..]);
+    assert!(matches!(t.c.set_config_list("lxc.nope", ["x"]), Err(lxc::Error::UnknownConfigKey { .. })));
+    // Saved and read back, as a list.
+    t.c.set_config_list("lxc.environment", ["X=1", "Y=2"]).unwrap();
+    t.c.save_config(None).unwrap();
+    let text = std::fs::read_to_string(t.c.config_file_name().unwrap()).unwrap();
+    assert!(text.contains("lxc.environment = X=1\nlxc.environment = Y=2\n"), "{text}");
+}
+
 #[test]
 fn keys_with_and_without_prefix() {
     require_root!();

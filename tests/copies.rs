@@ -45,7 +45,8 @@ fn snapshot_change_restore() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].name, "snap0");
     assert_eq!(list[0].comment().as_deref(), Some("before the change\n"));
-    assert!(!list[0].timestamp.is_empty());
+    assert!(list[0].timestamp.as_ref().is_some_and(|ts| !ts.is_empty()), "{:?}", list[0]);
+    assert_eq!(list[0].comment_path.as_deref(), Some(&*t.lxcpath.join(&t.name).join("snaps/snap0/comment")));
 
     std::fs::write(&file, "v2\n").unwrap();
     t.c.snapshot_restore("snap0", None).unwrap();
@@ -78,4 +79,30 @@ fn destroy_with_snapshots_leaves_nothing() {
     t.c.destroy_with_snapshots().unwrap();
     assert!(!t.c.is_defined());
     assert!(!t.lxcpath.join(&t.name).exists(), "container directory left behind");
+}
+
+/// A snapshot without a comment has no comment path, and one whose
+/// timestamp file is gone is still listed, without a timestamp.
+#[test]
+fn snapshots_without_comment_or_timestamp_are_listed() {
+    require_root!();
+    let t = TestContainer::new("snapts");
+    assert_eq!(t.c.snapshot(None).unwrap(), "snap0");
+    assert_eq!(t.c.snapshot(None).unwrap(), "snap1");
+    let snaps = t.lxcpath.join(&t.name).join("snaps");
+    assert!(!snaps.join("snap0/comment").exists());
+    let list = t.c.snapshot_list().unwrap();
+    assert_eq!(list.len(), 2);
+    for s in &list {
+        assert_eq!(s.comment_path, None, "{s:?}");
+        assert_eq!(s.comment(), None);
+        assert!(s.timestamp.is_some(), "{s:?}");
+    }
+    std::fs::remove_file(snaps.join("snap0/ts")).unwrap();
+    let mut list = t.c.snapshot_list().unwrap();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(list.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["snap0", "snap1"]);
+    assert_eq!(list[0].timestamp, None);
+    assert!(list[1].timestamp.is_some());
+    t.c.snapshot_destroy_all().unwrap();
 }

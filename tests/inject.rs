@@ -114,6 +114,31 @@ fn consoles_and_the_console_log() {
     // What was read is not read again; clearing an empty buffer is fine.
     assert!(t.c.console_log(false, 0).unwrap().is_empty());
     t.c.console_log(true, 0).unwrap();
+    // What the container writes to its console is in the log ...
+    let console = |text: &str| {
+        let out =
+            t.c.command("/bin/sh").args(["-c", &format!("echo {text} > /dev/console")]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    console("written-then-read");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut log = Vec::new();
+    while !String::from_utf8_lossy(&log).contains("written-then-read") {
+        assert!(std::time::Instant::now() < deadline, "{:?}", String::from_utf8_lossy(&log));
+        std::thread::sleep(Duration::from_millis(50));
+        log.extend(t.c.console_log(false, 0).unwrap());
+    }
+    // ... unless the log is cleared without being read.
+    console("written-then-cleared");
+    std::thread::sleep(Duration::from_millis(200));
+    t.c.console_log_clear().unwrap();
+    let log = t.c.console_log(false, 0).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&log).contains("written-then-cleared"),
+        "{:?}",
+        String::from_utf8_lossy(&log)
+    );
+    t.c.console_log_clear().unwrap();
 }
 
 #[test]

@@ -28,6 +28,34 @@ fn create_with_the_busybox_template() {
     assert!(matches!(err, Error::AlreadyDefined { .. }), "{err}");
 }
 
+/// liblxc's own tests (clonetest.c, snapshot.c) save the configuration
+/// first and create afterwards: a defined container without a rootfs is
+/// created.
+#[test]
+fn save_config_then_create_then_start() {
+    require_root!();
+    let t = TestContainer::undefined("savefirst");
+    t.c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    t.c.set_config_item("lxc.environment", "SAVED=1").unwrap();
+    t.c.save_config(None).unwrap();
+    assert!(t.c.is_defined());
+    assert!(!t.rootfs().exists());
+    t.c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap();
+    assert!(t.rootfs().join("bin/busybox").is_file());
+    let config = std::fs::read_to_string(t.c.config_file_name().unwrap()).unwrap();
+    assert!(config.contains("SAVED=1"), "{config}");
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, T).unwrap();
+    // Now the rootfs exists: a second create is refused, and the
+    // container is untouched.
+    let err = t.c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap_err();
+    assert!(matches!(err, Error::AlreadyDefined { .. }), "{err}");
+    assert!(t.c.is_defined());
+    assert!(t.rootfs().join("bin/busybox").is_file());
+}
+
 #[test]
 fn create_with_a_missing_template_fails_cleanly() {
     require_root!();
@@ -145,16 +173,48 @@ fn rename_moves_the_container() {
     assert!(t.c.rename("bad/name").is_err());
 }
 
+/// A rename that liblxc did is `Ok`, and the handle names the new
+/// container, even when the renamed configuration does not load: here a
+/// clone hook (liblxc's rename is a clone) writes an unknown key into it.
+#[test]
+fn a_rename_that_happened_is_ok_even_if_the_new_config_is_broken() {
+    require_root!();
+    let mut t = TestContainer::new("renhook");
+    let hook = t.lxcpath.join("break-config.sh");
+    std::fs::write(&hook, "#!/bin/sh\necho 'lxc.no.such.key = 1' >> \"$LXC_CONFIG_FILE\"\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    t.c.set_config_item("lxc.hook.clone", hook.to_str().unwrap()).unwrap();
+    t.c.save_config(None).unwrap();
+    let new_name = common::unique_name("renamed");
+    t.c.rename(&new_name).unwrap();
+    assert_eq!(t.c.name(), new_name);
+    assert!(t.c.is_defined());
+    assert!(!Container::with_lxcpath(&t.name, &t.lxcpath).unwrap().is_defined());
+    let config = t.lxcpath.join(&new_name).join("config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("lxc.no.such.key"), "the hook did not run: {text}");
+    assert!(t.c.load_config(None).is_err());
+    // Mended, the same handle loads it and works.
+    let mended: String = text
+        .lines()
+        .filter(|l| !l.contains("no.such.key") && !l.contains("hook.clone"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, mended).unwrap();
+    t.c.load_config(None).unwrap();
+    assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), new_name.as_str());
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    t.c.stop().unwrap();
+}
+
 #[test]
 fn calls_in_the_wrong_state_say_so() {
     require_root!();
     let t = TestContainer::new("wrong");
     for (op, r) in [
-        ("stop", t.c.stop()),
         ("freeze", t.c.freeze()),
-        ("unfreeze", t.c.unfreeze()),
         ("reboot", t.c.reboot()),
-        ("shutdown", t.c.shutdown(Duration::from_secs(1))),
         ("set_cgroup_item", t.c.set_cgroup_item("pids.max", "10")),
     ] {
         match r {
@@ -227,14 +287,19 @@ fn init_pidfd_polls_readable_after_stop() {
 fn start_options_set_the_objects_flags() {
     require_root!();
     let t = TestContainer::new("flags");
+    assert!(t.c.daemonize(), "liblxc daemonizes by default");
+    t.c.want_daemonize(false).unwrap();
+    assert!(!t.c.daemonize());
     t.c.want_close_all_fds(true).unwrap();
     t.c.want_daemonize(true).unwrap();
+    assert!(t.c.daemonize());
     t.c.start_with(&StartOptions::new().close_all_fds(true)).unwrap();
     t.c.wait(State::Running, T).unwrap();
     // The daemonized start returned while the container runs on.
     assert!(t.c.is_running());
     // SAFETY: reading the public `daemonize` field of the live object.
     assert!(unsafe { (*t.c.as_raw()).daemonize });
+    assert!(t.c.daemonize());
 }
 
 #[test]
@@ -256,4 +321,113 @@ fn raw_handles_round_trip() {
     assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), t.name.as_str());
     // SAFETY: a null pointer is refused before use.
     assert!(unsafe { Container::from_raw(std::ptr::null_mut()) }.is_err());
+}
+
+/// `stop`, `shutdown` and `unfreeze` of a container that has reached their
+/// goal already succeed, as in liblxc; a container that does not exist is
+/// still an error.
+#[test]
+fn stopping_what_is_stopped_is_ok() {
+    require_root!();
+    let t = TestContainer::new("idem");
+    assert_eq!(t.c.state().unwrap(), State::Stopped);
+    t.c.stop().unwrap();
+    t.c.stop().unwrap();
+    t.c.shutdown(Duration::from_secs(1)).unwrap();
+    t.c.shutdown(Duration::MAX).unwrap();
+    t.c.shutdown(Duration::ZERO).unwrap();
+    t.c.unfreeze().unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Stopped);
+
+    let ghost = Container::with_lxcpath(&common::unique_name("ghost"), &t.lxcpath).unwrap();
+    for (op, r) in [("stop", ghost.stop()), ("shutdown", ghost.shutdown(T)), ("unfreeze", ghost.unfreeze())] {
+        match r {
+            Err(Error::NotDefined { .. }) => {}
+            other => panic!("{op} of an undefined container: {other:?}"),
+        }
+    }
+
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    // Running and not frozen: unfreeze has nothing to do.
+    t.c.unfreeze().unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Running);
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, T).unwrap();
+    t.c.stop().unwrap();
+}
+
+/// liblxc's wait gives up at once when the container stops while another
+/// state is awaited: that is no timeout.
+#[test]
+fn a_wait_ended_by_a_stop_is_not_a_timeout() {
+    require_root!();
+    let t = TestContainer::running("waitstop");
+    let long = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let err = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1500));
+            t.c.stop().unwrap();
+        });
+        t.c.wait(State::Frozen, long).unwrap_err()
+    });
+    assert!(started.elapsed() < Duration::from_secs(30), "waited {:?}", started.elapsed());
+    match err {
+        Error::WaitInterrupted { wanted: State::Frozen, state: State::Stopped, after, .. } => {
+            assert!(after < long, "{after:?}")
+        }
+        other => panic!("a wait ended by a stop: {other:?}"),
+    }
+    // Waiting for what has come is still fine, and a state that never
+    // comes still times out.
+    t.c.wait(State::Stopped, Duration::from_secs(5)).unwrap();
+    let err = t.c.wait(State::Frozen, Duration::from_secs(1)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { op: "wait", .. }), "{err:?}");
+}
+
+/// liblxc names cgroups after the container alone (`lxc.payload.NAME`),
+/// whatever its lxcpath. Destroying a container removes only the cgroups
+/// its own starts left, never those of a running container of the same
+/// name in another lxcpath, even when they have the very same names (the
+/// destroyed one ran first and its cgroups are gone).
+#[test]
+fn destroy_spares_the_cgroups_of_a_same_named_container_elsewhere() {
+    require_root!();
+    let a = TestContainer::new("twin");
+    let home = TestContainer::new("twinhome");
+    common::copy_base(&home.lxcpath, &a.name);
+    let b = Container::with_lxcpath(&a.name, &home.lxcpath).unwrap();
+
+    b.start().unwrap();
+    b.wait(State::Running, T).unwrap();
+    b.stop().unwrap();
+    b.wait(State::Stopped, T).unwrap();
+    let deadline = std::time::Instant::now() + T;
+    while !common::leftover_cgroups(&a.name).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", common::leftover_cgroups(&a.name));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    a.c.start().unwrap();
+    a.c.wait(State::Running, T).unwrap();
+    let dirs = common::leftover_cgroups(&a.name);
+    let payload = dirs
+        .iter()
+        .find(|d| d.file_name().is_some_and(|f| f.to_string_lossy().starts_with("lxc.payload.")))
+        .expect("the running container's payload cgroup");
+    // An empty child, like those a container's own init makes.
+    let probe = payload.join("lxc-rs-probe");
+    std::fs::create_dir(&probe).unwrap();
+
+    b.destroy().unwrap();
+    let kept = probe.is_dir();
+    let _ = std::fs::remove_dir(&probe);
+    assert!(kept, "destroying {} in {} removed {}", a.name, home.lxcpath.display(), probe.display());
+    for d in &dirs {
+        assert!(d.is_dir(), "{} removed", d.display());
+    }
+    assert_eq!(a.c.state().unwrap(), State::Running);
+    a.c.stop().unwrap();
+    a.c.wait(State::Stopped, T).unwrap();
 }

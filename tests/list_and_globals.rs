@@ -50,8 +50,36 @@ fn globals() {
     assert!(lxc::header_version() >= lxc::Version::new(4, 0, 0));
     let lxcpath = lxc::default_lxcpath().unwrap();
     assert!(lxcpath.is_absolute());
-    assert_eq!(lxc::global_config_item("lxc.lxcpath").unwrap(), lxcpath.to_str().unwrap());
+    assert_eq!(lxc::global_config_item("lxc.lxcpath").unwrap().as_deref(), lxcpath.to_str());
     assert!(matches!(lxc::global_config_item("lxc.nope"), Err(lxc::Error::UnknownConfigKey { .. })));
+    // Every key of liblxc's table is known, set or not.
+    for key in [
+        "lxc.bdev.lvm.vg",
+        "lxc.bdev.lvm.thin_pool",
+        "lxc.bdev.zfs.root",
+        "lxc.bdev.rbd.rbdpool",
+        "lxc.lxcpath",
+        "lxc.default_config",
+        "lxc.cgroup.pattern",
+        "lxc.cgroup.use",
+    ] {
+        lxc::global_config_item(key).unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+    // lxc.cgroup.use has no default: unset unless lxc.conf sets it.
+    let conf = if common::is_root() {
+        "/etc/lxc/lxc.conf".into()
+    } else {
+        format!("{}/.config/lxc/lxc.conf", std::env::var("HOME").unwrap_or_default())
+    };
+    if !std::fs::read_to_string(conf).unwrap_or_default().contains("lxc.cgroup.use") {
+        assert_eq!(lxc::global_config_item("lxc.cgroup.use").unwrap(), None);
+    }
+    let rbduser = lxc::global_config_item("lxc.bdev.rbd.rbduser");
+    if lxc::runtime_version() < lxc::Version::new(7, 0, 0) {
+        assert!(matches!(rbduser, Err(lxc::Error::UnknownConfigKey { .. })), "{rbduser:?}");
+    } else {
+        assert!(rbduser.is_ok(), "{rbduser:?}");
+    }
     assert!(lxc::global_config_item("lxc.lxc\0path").is_err());
     let states = lxc::wait_states().unwrap();
     assert_eq!(states, State::ALL);

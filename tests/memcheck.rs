@@ -1,6 +1,6 @@
 //! The calls in which liblxc hands memory to the crate and that need no
 //! running container (strings, string arrays, container arrays, the
-//! snapshot list, key lists), many times over, on containers whose
+//! snapshot list, key lists, the handle given up by `into_raw`), many times over, on containers whose
 //! configuration this test writes itself, without a template and without
 //! starting anything. (Interfaces, addresses and snapshot records of real
 //! snapshots need running or created containers: only their error paths
@@ -58,6 +58,12 @@ fn memory_from_liblxc_is_freed_once() {
         assert!(fs::read_to_string(&other).unwrap().contains(&format!("R={round}")));
         let copy = c.try_clone().unwrap();
         assert_eq!(copy.name(), "m0");
+        // The raw pointer round trip: the handle's name must not leak.
+        let raw = copy.into_raw();
+        // SAFETY: raw carries the one reference into_raw gave up.
+        let copy = unsafe { Container::from_raw(raw) }.unwrap();
+        assert_eq!(copy.name(), "m0");
+        drop(copy);
         assert!(c.snapshot_list().unwrap().is_empty());
         assert!(matches!(c.running_config_item("lxc.uts.name"), Err(Error::WrongState { .. })));
         assert!(matches!(c.interfaces(), Err(Error::WrongState { .. })));

@@ -884,7 +884,16 @@ impl Container {
     ///   glibc's `fork`, which leaves `malloc` usable in the child); not
     ///   with an allocator that is not fork-safe.
     ///
-    /// In a process with a single thread these hold by themselves.
+    /// * It must not call this crate on any [`Container`] (nor liblxc):
+    ///   the attach holds the handle's fork lock while liblxc forks, so the
+    ///   child starts with it held, and liblxc's own per-object lock may be
+    ///   held by another thread's call.
+    /// * A panic runs the panic hook (std's default one prints, under
+    ///   stderr's lock; a custom one runs as it is); `std::process::exit`
+    ///   runs `atexit` handlers and flushes stdout under its lock: return
+    ///   from the closure instead.
+    ///
+    /// In a process with a single thread, the first two hold by themselves.
     ///
     /// What the crate guarantees: the closure is called by reference and the
     /// child ends with `_exit` after it returns, so nothing it captured is

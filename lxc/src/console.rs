@@ -77,6 +77,37 @@ impl Container {
         }
     }
 
+    /// Empties the running container's console ring buffer without
+    /// reading it (`console_log` with `clear` and not `read`); the
+    /// container needs `lxc.console.buffer.size`.
+    pub fn console_log_clear(&self) -> Result<()> {
+        let f = method!(self.console_log);
+        let mut read_max = 0u64;
+        let mut log = sys::lxc_console_log {
+            clear: true,
+            read: false,
+            read_max: &mut read_max,
+            data: std::ptr::null_mut(),
+        };
+        let g = self.hold(Access::Read);
+        crate::container::clear_errno();
+        // SAFETY: the container is live; log and read_max are valid for the
+        // call; liblxc hands back no data when nothing is read.
+        let r = unsafe { f(self.as_raw(), &mut log) };
+        drop(g);
+        if !log.data.is_null() {
+            // SAFETY: a buffer from liblxc is ours to free, once.
+            unsafe { libc::free(log.data.cast()) };
+        }
+        if r < 0 {
+            if !self.is_running() {
+                return Err(self.wrong_state("console_log", "it must be running", crate::State::Stopped));
+            }
+            return Err(self.failed("console_log"));
+        }
+        Ok(())
+    }
+
     /// Reads what the container wrote to its console since the last read
     /// (and with `clear`, empties the ring buffer) (`console_log`); the
     /// container needs `lxc.console.buffer.size` (in bytes, at least 4096).

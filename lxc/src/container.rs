@@ -334,6 +334,47 @@ fn timeout_secs(d: Duration) -> c_int {
     c_int::try_from(secs).unwrap_or(-1)
 }
 
+/// The largest shutdown timeout liblxc handles, in seconds: every series
+/// (4.0 to 7.0) polls the init's pidfd for `timeout * 1000` milliseconds,
+/// computed in an `int`, so a larger value overflows in C.
+pub(crate) const SHUTDOWN_MAX_SECS: c_int = c_int::MAX / 1000;
+
+/// The timeout of `shutdown` in liblxc's form: whole seconds, rounded up,
+/// at most [`SHUTDOWN_MAX_SECS`] (about 24.8 days); `Duration::MAX` is
+/// liblxc's `-1`, no timeout (a negative poll timeout and no
+/// `SO_RCVTIMEO`: the wait lasts until the container stops).
+fn shutdown_timeout_secs(d: Duration) -> c_int {
+    if d == Duration::MAX {
+        return -1;
+    }
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+    c_int::try_from(secs).unwrap_or(c_int::MAX).min(SHUTDOWN_MAX_SECS)
+}
+
+/// The argument of `set_timeout` in liblxc's form, checked: liblxc accepts
+/// a positive number of seconds or `-1` (no timeout) and refuses the rest
+/// with a bare `false`. `Duration::MAX` is `-1`; zero and other durations
+/// beyond `i32::MAX` seconds are [`Error::InvalidArgument`]; the rest is
+/// rounded up to whole seconds. Compiled with every header, so that it is
+/// tested where the 5.0 header has no `set_timeout`.
+#[cfg_attr(not(lxc_member = "set_timeout"), allow(dead_code))]
+pub(crate) fn set_timeout_secs(d: Duration) -> Result<c_int> {
+    if d == Duration::MAX {
+        return Ok(-1);
+    }
+    if d.is_zero() {
+        return Err(Error::invalid("timeout", "0s", "must be more than zero (liblxc refuses 0)"));
+    }
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+    c_int::try_from(secs).map_err(|_| {
+        Error::invalid(
+            "timeout",
+            format!("{d:?}"),
+            "must be at most i32::MAX seconds (Duration::MAX means no timeout)",
+        )
+    })
+}
+
 pub(crate) fn clear_errno() {
     // SAFETY: __errno_location returns this thread's errno, always valid.
     unsafe { *libc::__errno_location() = 0 };
@@ -543,8 +584,10 @@ impl Container {
     ///
     /// # Safety
     /// `ptr` is a valid `struct lxc_container` with a reference the caller
-    /// hands over. Nothing else may call `clear_config`, `load_config`,
-    /// `set_config_path` or `rename` on it while this handle is alive.
+    /// hands over. While this handle is alive, nothing else may use the
+    /// object: no other `Container` made from the same pointer, and no C
+    /// code. The handle's locks (see "Sharing between threads") guard the
+    /// object only against calls made through this handle.
     pub unsafe fn from_raw(ptr: *mut sys::lxc_container) -> Result<Container> {
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::bad_return("from_raw", "a null pointer"))?;
         // SAFETY: valid per the caller's contract; `name` is set by liblxc
@@ -572,7 +615,8 @@ impl Container {
     ///
     /// # Safety
     /// As for [`Container::from_raw`], except that the caller keeps its own
-    /// reference.
+    /// reference, which it must not use (nor give to other code) while this
+    /// handle is alive.
     pub unsafe fn from_raw_borrowed(ptr: *mut sys::lxc_container) -> Result<Container> {
         if ptr.is_null() {
             return Err(Error::bad_return("lxc_container_get", "a null pointer"));
@@ -593,8 +637,12 @@ impl Container {
     /// Gives up the handle's reference without releasing it; the caller
     /// must `lxc_container_put` it (or pass it to [`Container::from_raw`]).
     pub fn into_raw(self) -> *mut sys::lxc_container {
-        let p = self.ptr.as_ptr();
-        std::mem::forget(self);
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let p = me.ptr.as_ptr();
+        // The reference goes to the caller; what the handle itself owns
+        // (its name; the lock allocates nothing) is freed here, since
+        // `Drop` does not run. A field that owns memory needs the same.
+        drop(std::mem::take(&mut me.name));
         p
     }
 
@@ -837,6 +885,14 @@ impl Container {
     /// configuration; if `lxc.net.*` is among them, liblxc does not add
     /// the host's `/etc/lxc/default.conf`.
     ///
+    /// A container that is defined but has no root filesystem yet, such as
+    /// one whose configuration [`Container::save_config`] has just written,
+    /// is created (as liblxc does). One that is defined and whose rootfs
+    /// (`lxc.rootfs.path`) exists is [`Error::AlreadyDefined`], before
+    /// liblxc runs: liblxc refuses the same when a template is given;
+    /// without one, its create of an existing container only saves the
+    /// configuration again, which is [`Container::save_config`]'s job.
+    ///
     /// ```no_run
     /// use lxc::{Container, CreateOptions};
     /// let c = Container::with_lxcpath("c1", "/tmp/lxc")?;
@@ -852,7 +908,7 @@ impl Container {
     /// configuration, as liblxc's create does.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
         let _ = method!(self.create);
-        if self.is_defined() {
+        if self.is_defined() && self.rootfs_exists() {
             return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
         }
         // Refuse here what an in-process call would: NUL bytes, and line
@@ -947,6 +1003,17 @@ impl Container {
         self.check_bool("load_config", ok)
     }
 
+    /// Whether the root filesystem named by `lxc.rootfs.path` exists:
+    /// liblxc's own test in `create` (`access(rootfs.path, F_OK)`; liblxc
+    /// keeps the path without its `TYPE:` prefix, and so does the value
+    /// read back).
+    fn rootfs_exists(&self) -> bool {
+        match self.config_item_str("lxc.rootfs.path") {
+            Ok(path) => !path.trim().is_empty() && Path::new(path.trim()).exists(),
+            Err(_) => false,
+        }
+    }
+
     /// Starts the container with the default options: its own init,
     /// daemonized (`start`, `lxc-start`). Returns once the container runs.
     ///
@@ -1001,13 +1068,15 @@ impl Container {
         let argv = CStrArray::new("start argument", &opts.args)?;
         let close_default = self.close_all_fds.load(Ordering::Relaxed);
         let close = opts.close_all_fds.unwrap_or(close_default);
+        let lxcpath = self.config_path().ok();
+        let owner = lxcpath.as_deref().map(|p| (p, &*self.name));
         if opts.daemonize {
             let hopts = vec![
                 ("useinit", u8::from(opts.use_init).to_string().into()),
                 ("closeallfds", u8::from(close).to_string().into()),
             ];
             let args = (!opts.args.is_empty()).then(|| opts.args.clone());
-            let out = self.run_helper("start", hopts, args)?;
+            let out = monitor_cgroup::noting_cgroups(owner, || self.run_helper("start", hopts, args))?;
             if out.ok {
                 return Ok(());
             }
@@ -1020,12 +1089,16 @@ impl Container {
         }
         let argv_ptr = if argv.is_empty() { ptr::null() } else { argv.as_ptr() };
         let raw = self.ptr.as_ptr();
-        let (ok, error_num) = monitor_cgroup::around_start(|| {
+        let (ok, error_num) = monitor_cgroup::around_start(owner, || {
             // `daemonize` and `close_all_fds` are read by `start` alone, and
             // every start and every `want_*` call holds the fork lock
             // exclusively: setting them here, starting, and putting them back
             // cannot interleave with another thread's settings.
             let _g = self.hold(Access::ReadFork);
+            // Read again under the lock: a `want_close_all_fds` that ran
+            // since must not be undone below.
+            let close_default = self.close_all_fds.load(Ordering::Relaxed);
+            let close = opts.close_all_fds.unwrap_or(close_default);
             // SAFETY: raw is live; `daemonize` is a plain bool written only
             // under the fork lock, which we hold.
             let daemonize_before = unsafe { read_stable_field!(raw, daemonize) };
@@ -1080,20 +1153,22 @@ impl Container {
     }
 
     /// Calls a member that takes only the container and answers whether it
-    /// worked: `stop`, `reboot`, `freeze`, `unfreeze`. With `precheck`,
-    /// a container that is not running is refused first (liblxc reports
-    /// success for it). On failure the error says which state the
-    /// container is in when it is none of `from`.
+    /// worked: `stop`, `reboot`, `freeze`, `unfreeze`. With
+    /// `done_when_stopped`, a stopped container has reached the call's goal
+    /// already: it is `Ok` without calling liblxc (which reports success
+    /// too), unless the container is not defined or is another user's. On
+    /// failure the error says which state the container is in when it is
+    /// none of `from`.
     fn running_call(
         &self,
         op: &'static str,
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
-        precheck: bool,
+        done_when_stopped: bool,
         from: &[State],
         expected: &'static str,
     ) -> Result<()> {
-        if precheck && !self.is_running() {
-            return Err(self.explain(op, &[], expected));
+        if done_when_stopped && !self.is_running() {
+            return self.stopped_already(op);
         }
         let g = self.hold(Access::Read);
         clear_errno();
@@ -1108,7 +1183,26 @@ impl Container {
         }
     }
 
+    /// For a call whose goal a stopped container has reached (`stop`,
+    /// `shutdown`, `unfreeze`) and a container found not running: `Ok`,
+    /// as liblxc says, unless the container belongs to another user (whose
+    /// monitor liblxc cannot ask, so "not running" means nothing) or is
+    /// not defined at all (a mistyped name should not pass silently).
+    fn stopped_already(&self, op: &'static str) -> Result<()> {
+        if let Some(denied) = self.denied(op) {
+            return Err(denied);
+        }
+        if !self.is_defined() {
+            return Err(self.not_defined(op));
+        }
+        Ok(())
+    }
+
     /// Kills the container at once (`stop`, `lxc-stop -k`).
+    ///
+    /// A container that is stopped already is `Ok` (as in liblxc: the goal
+    /// is reached, and repeated calls are harmless); one that is not
+    /// defined is [`Error::NotDefined`].
     pub fn stop(&self) -> Result<()> {
         let f = method!(self.stop);
         let from = [State::Starting, State::Running, State::Frozen, State::Freezing, State::Thawed];
@@ -1119,11 +1213,19 @@ impl Container {
     /// signal) and waits up to `timeout` for it to stop (`shutdown`,
     /// `lxc-stop`). A container that is still running then gives
     /// [`Error::Timeout`]; kill it with [`Container::stop`].
+    ///
+    /// `Duration::ZERO` sends the signal and returns at once;
+    /// `Duration::MAX` waits until the container stops (liblxc's `-1`).
+    /// Other timeouts count in whole seconds, rounded up, and at most
+    /// 2,147,483 s (about 24.8 days): liblxc computes the timeout in
+    /// milliseconds in a C `int`, and a longer one is shortened to that.
+    ///
+    /// A container that is stopped already is `Ok` (as in liblxc); one that
+    /// is not defined is [`Error::NotDefined`].
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.shutdown);
-        // liblxc reports success for a container that is not running.
         if !self.is_running() {
-            return Err(self.explain("shutdown", &[], "it must be running"));
+            return self.stopped_already("shutdown");
         }
         // A frozen init cannot act on the halt signal: liblxc would wait the
         // whole timeout for nothing.
@@ -1138,7 +1240,7 @@ impl Container {
         let g = self.hold(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
-        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) };
+        let ok = unsafe { f(self.ptr.as_ptr(), shutdown_timeout_secs(timeout)) };
         drop(g);
         if ok {
             return Ok(());
@@ -1170,6 +1272,11 @@ impl Container {
     }
 
     /// Thaws a frozen container (`unfreeze`, `lxc-unfreeze`).
+    ///
+    /// Its goal is a container whose processes are not suspended: a running
+    /// container that is not frozen, and a stopped one, are `Ok` without
+    /// change (as in liblxc); a container that is not defined is
+    /// [`Error::NotDefined`].
     pub fn unfreeze(&self) -> Result<()> {
         let f = method!(self.unfreeze);
         let from = [State::Frozen, State::Freezing, State::Running, State::Thawed];
@@ -1179,6 +1286,17 @@ impl Container {
     /// Waits up to `timeout` for the container to reach `state` (`wait`,
     /// `lxc-wait`). `Duration::ZERO` checks once; `Duration::MAX` waits
     /// forever; other timeouts count in whole seconds, rounded up.
+    ///
+    /// liblxc answers only "reached" or "not": it also gives up at once
+    /// when the container's monitor reports another state (the container
+    /// stopped while `FROZEN` was awaited) or cannot be asked. So when
+    /// liblxc says "not", the state is read again: reached after all is
+    /// `Ok`; a wait that lasted its whole timeout (less one second, liblxc's
+    /// step while no monitor answers) is [`Error::Timeout`]; one that ended
+    /// earlier is [`Error::NotDefined`] when the container is gone, else
+    /// [`Error::WaitInterrupted`] with the state found. A container that is
+    /// not running (or not defined) is waited for until the timeout: it may
+    /// be started (or created) meanwhile.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -1200,15 +1318,30 @@ impl Container {
                 Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
             };
         }
+        let secs = timeout_secs(timeout);
+        let started = std::time::Instant::now();
         let g = self.hold(Access::Read);
         // SAFETY: ptr is live; the state name is a static C string.
-        let ok = unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), timeout_secs(timeout)) };
+        let ok = unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), secs) };
         drop(g);
         if ok {
-            Ok(())
-        } else {
-            Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout })
+            return Ok(());
         }
+        let after = started.elapsed();
+        let now = self.state()?;
+        if now == state {
+            return Ok(());
+        }
+        // liblxc's wait lasts `secs` seconds on the monitor's socket, or
+        // `secs - 1` one-second sleeps while no monitor answers.
+        let full = u64::try_from(secs).ok().map(Duration::from_secs);
+        if full.is_some_and(|full| after + Duration::from_secs(1) >= full) {
+            return Err(Error::Timeout { op: "wait", container: self.name.to_string(), timeout });
+        }
+        if !self.is_defined() {
+            return Err(self.not_defined("wait"));
+        }
+        Err(Error::WaitInterrupted { container: self.name.to_string(), wanted: state, state: now, after })
     }
 
     /// Destroys a stopped container: its root filesystem and configuration
@@ -1244,7 +1377,9 @@ impl Container {
         drop(g);
         drop(dir_guard);
         if ok {
-            monitor_cgroup::remove_leftovers(&self.name);
+            if let Ok(lxcpath) = self.config_path() {
+                monitor_cgroup::remove_leftovers(&lxcpath, &self.name);
+            }
             Ok(())
         } else {
             Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))
@@ -1314,10 +1449,22 @@ impl Container {
 
     /// Renames a stopped container (`rename`, `lxc-copy -R`); afterwards
     /// this handle names the container by its new name.
+    ///
+    /// `Err` means that nothing was renamed (as far as liblxc says: its
+    /// rename copies the container and then destroys the original, and
+    /// reports failure also when only the second step failed). Once liblxc
+    /// has renamed the container the call is `Ok` and the handle names the
+    /// new container, with its configuration loaded from disk; should that
+    /// configuration not load (a `lxc.hook.clone` hook that broke it), the
+    /// handle has none loaded and [`Container::load_config`] says why.
     pub fn rename(&mut self, new_name: &str) -> Result<()> {
         let f = method!(self.rename);
         check_name("new container name", new_name)?;
         let lxcpath = self.config_path()?;
+        // Opened first, while nothing has changed, so that a rename that
+        // liblxc has done always leaves a handle on the new name: liblxc
+        // leaves this object on the old (now destroyed) one.
+        let fresh = Container::with_lxcpath(new_name, &lxcpath)?;
         let ok = with_cstr("new container name", new_name.as_bytes(), |n| {
             clear_errno();
             // SAFETY: ptr is live; n is valid for the call.
@@ -1326,8 +1473,10 @@ impl Container {
         if !ok {
             return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));
         }
-        // liblxc leaves the object on the old (now destroyed) name.
-        *self = Container::with_lxcpath(new_name, lxcpath)?;
+        // `fresh` was opened before the configuration existed: a handle
+        // opened now reads it. If it cannot, `fresh` still names the new
+        // container.
+        *self = Container::with_lxcpath(new_name, &lxcpath).unwrap_or(fresh);
         Ok(())
     }
 
@@ -1348,6 +1497,17 @@ impl Container {
         // SAFETY: ptr is live; liblxc sets the flag under its lock.
         let ok = unsafe { f(self.ptr.as_ptr(), daemonize) };
         self.check_bool("want_daemonize", ok)
+    }
+
+    /// Whether [`Container::start`] daemonizes the container: the object's
+    /// `daemonize` flag, which [`Container::want_daemonize`] sets (liblxc's
+    /// default is `true`).
+    pub fn daemonize(&self) -> bool {
+        // Written by want_daemonize and start, both under the fork lock.
+        let _g = self.hold(Access::ReadFork);
+        // SAFETY: ptr is live; `daemonize` is a plain bool written only
+        // under the fork lock, which we hold.
+        unsafe { read_stable_field!(self.ptr.as_ptr(), daemonize) }
     }
 
     /// Whether liblxc closes all inherited file descriptors in the
@@ -1469,14 +1629,18 @@ impl Container {
     }
 
     /// Sets the timeout of the container's command-socket requests
-    /// (`set_timeout`; liblxc 6.0 and later).
+    /// (`set_timeout`; liblxc 6.0 and later), rounded up to whole seconds.
+    /// `Duration::MAX` means no timeout (liblxc's `-1`). liblxc refuses
+    /// zero, and cannot take more than `i32::MAX` seconds: both are
+    /// [`Error::InvalidArgument`], before liblxc is called.
     #[cfg(lxc_member = "set_timeout")]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.set_timeout);
+        let secs = set_timeout_secs(timeout)?;
         let g = self.hold(Access::Write);
         clear_errno();
         // SAFETY: ptr is live; the timeout is passed in whole seconds.
-        let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout) as _) };
+        let ok = unsafe { f(self.ptr.as_ptr(), secs as _) };
         // Released before the error is built, which asks the handle again.
         drop(g);
         self.check_bool("set_timeout", ok)
@@ -1575,6 +1739,50 @@ impl Container {
         } else {
             Err(self.config_key_error("set_config_item", key))
         }
+    }
+
+    /// Adds a value to a list key in memory, such as `lxc.environment` or
+    /// `lxc.mount.entry` (python3-lxc's `append_config_item`). It is
+    /// liblxc's `set_config_item`, which appends for list keys; for a key
+    /// with one value it replaces that value.
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// c.append_config_item("lxc.environment", "A=1")?;
+    /// c.append_config_item("lxc.environment", "B=2")?;
+    /// assert_eq!(c.config_item("lxc.environment")?.into_vec(), ["A=1", "B=2"]);
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn append_config_item(&self, key: &str, value: &str) -> Result<()> {
+        self.set_config_item(key, value)
+    }
+
+    /// Sets a list key to exactly `values`, in memory: clears it, then adds
+    /// each value (ruby-lxc's `set_config_item(key, Array)`, python3-lxc's
+    /// `set_config_item(key, list)`). No values leaves the key empty. If
+    /// liblxc refuses a value, the key gets its old values back (as far as
+    /// liblxc takes them again) and the error is returned.
+    ///
+    /// ```
+    /// let c = lxc::Container::with_lxcpath("c1", std::env::temp_dir())?;
+    /// c.set_config_item("lxc.environment", "OLD=1")?;
+    /// c.set_config_list("lxc.environment", ["A=1", "B=2"])?;
+    /// assert_eq!(c.config_item("lxc.environment")?.into_vec(), ["A=1", "B=2"]);
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn set_config_list<'a>(&self, key: &str, values: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let old = self.config_item_str(key).ok();
+        self.clear_config_item(key)?;
+        for v in values {
+            if let Err(e) = self.set_config_item(key, v) {
+                let _ = self.clear_config_item(key);
+                for line in old.iter().flat_map(|o| o.lines()).filter(|l| !l.is_empty()) {
+                    let _ = self.set_config_item(key, line);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Clears a configuration key in memory (`clear_config_item`).
@@ -1807,6 +2015,43 @@ mod tests {
         assert!(deleted_rootfs("lxc/c1").is_empty()); // a zfs dataset
         assert!(deleted_rootfs("/nonexistent/rootfs").is_empty());
         assert!(deleted_rootfs("/dev/null").is_empty()); // not a tree
+    }
+
+    #[test]
+    fn shutdown_timeouts() {
+        assert_eq!(shutdown_timeout_secs(Duration::ZERO), 0);
+        assert_eq!(shutdown_timeout_secs(Duration::from_millis(1)), 1);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(30)), 30);
+        assert_eq!(SHUTDOWN_MAX_SECS, 2_147_483);
+        // The largest value whose `* 1000` still fits in an int.
+        assert!(i64::from(SHUTDOWN_MAX_SECS) * 1000 <= i64::from(c_int::MAX));
+        assert!((i64::from(SHUTDOWN_MAX_SECS) + 1) * 1000 > i64::from(c_int::MAX));
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(2_147_483)), 2_147_483);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(2_147_484)), SHUTDOWN_MAX_SECS);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(u64::from(u32::MAX))), SHUTDOWN_MAX_SECS);
+        assert_eq!(shutdown_timeout_secs(Duration::from_secs(u64::MAX)), SHUTDOWN_MAX_SECS);
+        assert_eq!(shutdown_timeout_secs(Duration::MAX), -1);
+    }
+
+    #[test]
+    fn set_timeout_arguments() {
+        assert!(matches!(
+            set_timeout_secs(Duration::ZERO),
+            Err(Error::InvalidArgument { what: "timeout", .. })
+        ));
+        assert_eq!(set_timeout_secs(Duration::from_nanos(1)).unwrap(), 1);
+        assert_eq!(set_timeout_secs(Duration::from_millis(1500)).unwrap(), 2);
+        assert_eq!(set_timeout_secs(Duration::from_secs(5)).unwrap(), 5);
+        assert_eq!(set_timeout_secs(Duration::from_secs(i32::MAX as u64)).unwrap(), i32::MAX);
+        assert!(matches!(
+            set_timeout_secs(Duration::from_secs(i32::MAX as u64 + 1)),
+            Err(Error::InvalidArgument { what: "timeout", .. })
+        ));
+        assert!(matches!(
+            set_timeout_secs(Duration::from_secs(u64::MAX)),
+            Err(Error::InvalidArgument { what: "timeout", .. })
+        ));
+        assert_eq!(set_timeout_secs(Duration::MAX).unwrap(), -1);
     }
 
     #[test]

@@ -261,3 +261,27 @@ impl CreateOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backing_store_names() {
+        for b in [
+            BackingStore::Dir,
+            BackingStore::Btrfs,
+            BackingStore::Zfs,
+            BackingStore::Lvm,
+            BackingStore::Overlay,
+            BackingStore::Loop,
+            BackingStore::Rbd,
+            BackingStore::Best,
+        ] {
+            assert_eq!(b.as_str().parse::<BackingStore>().unwrap(), b);
+        }
+        // liblxc's other spelling, in configurations and `lxc-create -B`.
+        assert_eq!("overlayfs".parse::<BackingStore>().unwrap(), BackingStore::Overlay);
+        assert!("ext4".parse::<BackingStore>().is_err());
+    }
+}

@@ -146,6 +146,24 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// [`Container::wait`](crate::Container::wait) returned well before its
+    /// timeout without the container reaching the state waited for. liblxc
+    /// ends a wait at once when the container's monitor reports another
+    /// state (the container stopped while `FROZEN` was awaited: its monitor
+    /// went away) or cannot be asked (the command socket failed). This is
+    /// not a [`Error::Timeout`]: waiting longer would not have helped.
+    #[error("wait of container {container:?} for {wanted} ended after {after:?} without reaching it: it is {state}")]
+    WaitInterrupted {
+        /// The container's name.
+        container: String,
+        /// The state waited for.
+        wanted: State,
+        /// The state the container was found in when the wait ended.
+        state: State,
+        /// How long the wait lasted.
+        after: Duration,
+    },
+
     /// The operation is not available with the liblxc this program runs
     /// against (an older library than the header, or a missing API extension).
     #[error("{op} is not supported by liblxc {}: {reason}", crate::version())]

@@ -86,40 +86,90 @@ pub fn header_version() -> Version {
     Version::new(major, minor, micro)
 }
 
+/// The keys of liblxc's global configuration (`lxc.conf`), from the
+/// `options` table of `lxc_global_config_value` (`src/lxc/initutils.c`),
+/// with the first liblxc version that knows each.
+const GLOBAL_KEYS: &[(&str, Version)] = &[
+    ("lxc.bdev.lvm.vg", Version::new(4, 0, 0)),
+    ("lxc.bdev.lvm.thin_pool", Version::new(4, 0, 0)),
+    ("lxc.bdev.zfs.root", Version::new(4, 0, 0)),
+    ("lxc.bdev.rbd.rbdpool", Version::new(4, 0, 0)),
+    ("lxc.bdev.rbd.rbduser", Version::new(7, 0, 0)),
+    ("lxc.lxcpath", Version::new(4, 0, 0)),
+    ("lxc.default_config", Version::new(4, 0, 0)),
+    ("lxc.cgroup.pattern", Version::new(4, 0, 0)),
+    ("lxc.cgroup.use", Version::new(4, 0, 0)),
+];
+
+/// Whether the liblxc in use knows the global key `key`: from the table,
+/// or, for a key the table does not know (a newer liblxc), from liblxc's
+/// answer (`errno` `EINVAL` for an unknown key).
+fn global_key_is_known(key: &str, errno: Option<i32>) -> bool {
+    match GLOBAL_KEYS.iter().find(|(k, _)| *k == key) {
+        Some((_, since)) => runtime_version() >= *since,
+        None => errno != Some(libc::EINVAL) && runtime_version() >= Version::new(7, 1, 0),
+    }
+}
+
 /// A value of liblxc's global configuration (`lxc_get_global_config_item`),
 /// such as `lxc.lxcpath`, `lxc.default_config`, `lxc.bdev.lvm.vg`,
-/// `lxc.cgroup.pattern`.
+/// `lxc.cgroup.pattern`: `Ok(None)` for a key that liblxc knows but that
+/// has no value (`lxc.cgroup.use` unless `lxc.conf` sets it; for an
+/// unprivileged caller also `lxc.cgroup.pattern`), and
+/// [`Error::UnknownConfigKey`] for a key that is not one of liblxc's global
+/// keys (`lxc.bdev.lvm.vg`, `lxc.bdev.lvm.thin_pool`, `lxc.bdev.zfs.root`,
+/// `lxc.bdev.rbd.rbdpool`, `lxc.bdev.rbd.rbduser` (7.0 and later),
+/// `lxc.lxcpath`, `lxc.default_config`, `lxc.cgroup.pattern`,
+/// `lxc.cgroup.use`).
 ///
 /// ```
-/// let lxcpath = lxc::global_config_item("lxc.lxcpath").unwrap();
+/// let lxcpath = lxc::global_config_item("lxc.lxcpath")?.expect("liblxc always has an lxcpath");
 /// assert!(lxcpath.starts_with('/'));
-/// assert!(lxc::global_config_item("lxc.no.such.key").is_err());
+/// // Known, set or not:
+/// assert!(lxc::global_config_item("lxc.cgroup.use").is_ok());
+/// assert!(matches!(
+///     lxc::global_config_item("lxc.no.such.key"),
+///     Err(lxc::Error::UnknownConfigKey { .. })
+/// ));
+/// # Ok::<(), lxc::Error>(())
 /// ```
-pub fn global_config_item(key: &str) -> Result<String> {
+pub fn global_config_item(key: &str) -> Result<Option<String>> {
     // liblxc returns a fresh copy for some keys (`lxc.lxcpath`: 13 bytes
     // per call with liblxc 5.0.2, which the caller cannot free: the return
     // type is `const char *`). Each key is asked once per process.
-    static CACHE: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    type Cache = Vec<(String, Option<String>)>;
+    static CACHE: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
     if let Some((_, v)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| k == key) {
         return Ok(v.clone());
     }
-    let p = crate::cstr::with_line_cstr("global config key", key.as_bytes(), |k| {
+    let (p, errno) = crate::cstr::with_line_cstr("global config key", key.as_bytes(), |k| {
+        crate::container::clear_errno();
         // SAFETY: k is a valid NUL-terminated string for the duration of the call.
-        unsafe { sys::lxc_get_global_config_item(k) }
+        let p = unsafe { sys::lxc_get_global_config_item(k) };
+        (p, std::io::Error::last_os_error().raw_os_error())
     })?;
-    if p.is_null() {
-        return Err(Error::UnknownConfigKey { key: key.to_owned() });
+    let v = if p.is_null() {
+        if !global_key_is_known(key, errno) {
+            return Err(Error::UnknownConfigKey { key: key.to_owned() });
+        }
+        None
+    } else {
+        // SAFETY: liblxc returns a string that stays valid (cached or
+        // leaked by liblxc) and that we must not free; we copy it at once.
+        Some(unsafe { borrowed_str("lxc_get_global_config_item", p) }?.to_owned())
+    };
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() < 64 {
+        cache.push((key.to_owned(), v.clone()));
     }
-    // SAFETY: liblxc returns a string that stays valid (cached or leaked by
-    // liblxc) and that we must not free; we copy it at once.
-    let v = unsafe { borrowed_str("lxc_get_global_config_item", p) }?.to_owned();
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).push((key.to_owned(), v.clone()));
     Ok(v)
 }
 
 /// The default lxcpath (`lxc.lxcpath`), usually `/var/lib/lxc` for root.
 pub fn default_lxcpath() -> Result<PathBuf> {
-    global_config_item("lxc.lxcpath").map(PathBuf::from)
+    global_config_item("lxc.lxcpath")?
+        .map(PathBuf::from)
+        .ok_or_else(|| Error::bad_return("lxc_get_global_config_item", "no value for lxc.lxcpath"))
 }
 
 /// Whether the liblxc in use knows the container configuration key `key`

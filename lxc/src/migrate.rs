@@ -171,7 +171,8 @@ impl Container {
     fn criu_call(&self, op: &'static str, access: Access, call: impl FnOnce() -> bool) -> Result<()> {
         let guard = self.hold(access);
         crate::container::clear_errno();
-        let ok = crate::monitor_cgroup::around_start(call);
+        let lxcpath = self.config_path().ok();
+        let ok = crate::monitor_cgroup::around_start(lxcpath.as_deref().map(|p| (p, self.name())), call);
         drop(guard);
         if ok {
             Ok(())

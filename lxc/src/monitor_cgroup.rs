@@ -6,16 +6,17 @@
 //! container's monitor, and when the container stops liblxc cannot remove
 //! that cgroup (it is not empty), so one directory per hierarchy leaks per
 //! start. [`around_start`] notes the caller's cgroups before the first of any
-//! concurrent starts and moves the process back after each of them.
+//! concurrent starts and moves the process back after each of them. It also
+//! notes the cgroups each start made, so that [`remove_leftovers`] removes
+//! after a destroy only those, never a same-named container's.
 //!
 //! A daemonized [`Container::start`](crate::Container::start) runs in the
 //! crate's helper process (`helper.rs`): liblxc moves the helper, which
-//! exits at once, and the calling process never enters the monitor cgroup,
-//! so it needs none of this. [`around_start`] remains for the calls that
-//! run liblxc's start code in this process: a foreground start (this
-//! process becomes the monitor) and CRIU's `restore` (`migrate.rs`).
-//! [`remove_leftovers`] still runs after every destroy: a start that
-//! failed halfway can leave empty cgroups behind whoever started it.
+//! exits at once, and the calling process never enters the monitor cgroup;
+//! [`noting_cgroups`] only notes the cgroups such a start made.
+//! [`around_start`] remains for the calls that run liblxc's start code in
+//! this process: a foreground start (this process becomes the monitor) and
+//! CRIU's `restore` (`migrate.rs`).
 
 use std::fs;
 use std::io;
@@ -55,8 +56,11 @@ impl Drop for Leave {
 }
 
 /// Runs `start` and then moves the process back into the cgroups it was in
-/// before the first of the starts that overlap this one.
-pub(crate) fn around_start<T>(start: impl FnOnce() -> T) -> T {
+/// before the first of the starts that overlap this one. With `owner`
+/// (the container's lxcpath and name), notes the `lxc.monitor.NAME` and
+/// `lxc.payload.NAME` cgroups that appeared during the start as that
+/// container's, for [`remove_leftovers`].
+pub(crate) fn around_start<T>(owner: Option<(&Path, &str)>, start: impl FnOnce() -> T) -> T {
     let origin = {
         let mut t = tracker();
         if t.in_flight == 0 {
@@ -66,7 +70,92 @@ pub(crate) fn around_start<T>(start: impl FnOnce() -> T) -> T {
         t.origin.clone()
     };
     let _leave = Leave(origin);
-    start()
+    noting_cgroups(owner, start)
+}
+
+/// Runs `start` (a start done by another process: the crate's helper) and
+/// notes, as `owner`'s, the `lxc.monitor.NAME` and `lxc.payload.NAME`
+/// cgroups that appeared during it, for [`remove_leftovers`].
+pub(crate) fn noting_cgroups<T>(owner: Option<(&Path, &str)>, start: impl FnOnce() -> T) -> T {
+    let before = owner.map(|(_, name)| named_cgroups(name));
+    let r = start();
+    if let (Some((lxcpath, name)), Some(before)) = (owner, before) {
+        let new: Vec<Owned> = named_cgroups(name).into_iter().filter(|c| !before.contains(c)).collect();
+        note_owned(lxcpath, name, new);
+    }
+    r
+}
+
+/// A cgroup directory and the inode it had when it was noted: a directory
+/// of the same name made later (by a same-named container of another
+/// lxcpath) has another inode and is not ours.
+type Owned = (PathBuf, u64);
+
+/// The cgroups that starts in this process made, by container (lxcpath and
+/// name), until the container is destroyed.
+type OwnedMap = Vec<((PathBuf, String), Vec<Owned>)>;
+static OWNED: Mutex<OwnedMap> = Mutex::new(Vec::new());
+
+fn owner_key(lxcpath: &Path, name: &str) -> (PathBuf, String) {
+    (fs::canonicalize(lxcpath).unwrap_or_else(|_| lxcpath.to_path_buf()), name.to_owned())
+}
+
+fn note_owned(lxcpath: &Path, name: &str, new: Vec<Owned>) {
+    if new.is_empty() {
+        return;
+    }
+    let key = owner_key(lxcpath, name);
+    let mut owned = OWNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dirs)) = owned.iter_mut().find(|(k, _)| *k == key) {
+        for d in new {
+            if !dirs.contains(&d) && dirs.len() < 1024 {
+                dirs.push(d);
+            }
+        }
+    } else if owned.len() < 4096 {
+        owned.push((key, new));
+    }
+}
+
+/// Whether `dir` is still the directory noted with inode `ino`.
+fn same_dir(dir: &Path, ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(dir).is_ok_and(|m| m.ino() == ino)
+}
+
+/// The cgroups at the top of each hierarchy named after the container
+/// `name`: `lxc.monitor.NAME`, `lxc.payload.NAME` and liblxc's `-N`
+/// variants for names that clash (cgfsng.c), with their inodes.
+fn named_cgroups(name: &str) -> Vec<Owned> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return found };
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        if !(right.starts_with("cgroup ") || right.starts_with("cgroup2 ")) {
+            continue;
+        }
+        let Some(mountpoint) = left.split(' ').nth(4) else { continue };
+        let Ok(entries) = fs::read_dir(mountpoint) else { continue };
+        for e in entries.flatten() {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            let Some(rest) = file.strip_prefix("lxc.monitor.").or_else(|| file.strip_prefix("lxc.payload."))
+            else {
+                continue;
+            };
+            let base = match rest.rsplit_once('-') {
+                Some((b, n)) if rest != name && n.bytes().all(|c| c.is_ascii_digit()) => b,
+                _ => rest,
+            };
+            if base == name {
+                if let Ok(m) = fs::symlink_metadata(e.path()) {
+                    found.push((e.path(), m.ino()));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The lines of `/proc/self/cgroup` with the `cgroup.procs` file of each.
@@ -150,13 +239,14 @@ fn move_back(origin: &[(String, PathBuf)]) -> io::Result<()> {
 
 /// Leftover cgroups that were still in use when their container was
 /// destroyed.
-static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static PENDING: Mutex<Vec<Owned>> = Mutex::new(Vec::new());
 
-/// Removes the pending leftovers that have become empty.
+/// Removes the pending leftovers that have become empty (and forgets those
+/// that are gone or were replaced by a directory of another container).
 pub(crate) fn retry_pending() {
     let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
     if !p.is_empty() {
-        p.retain(|d| d.exists() && remove_cgroup(d).is_err());
+        p.retain(|(d, ino)| same_dir(d, *ino) && remove_cgroup(d).is_err());
     }
 }
 
@@ -174,40 +264,33 @@ fn remove_cgroup(dir: &Path) -> io::Result<()> {
     fs::remove_dir(dir)
 }
 
-/// After a container is destroyed: removes the empty `lxc.monitor.<name>`
-/// and `lxc.payload.<name>` cgroups (and liblxc's `-N` variants) that
-/// liblxc left at the top of each hierarchy, for instance after a start
-/// that failed while another thread of this process forked. `rmdir` only
-/// removes empty cgroups, so nothing in use is touched.
-pub(crate) fn remove_leftovers(name: &str) {
+/// After a container is destroyed: removes the empty cgroups that its
+/// starts in this process made (`lxc.monitor.<name>`, `lxc.payload.<name>`
+/// and liblxc's `-N` variants, noted by [`around_start`]) and that liblxc
+/// left at the top of a hierarchy, for instance after a start that failed
+/// while another thread of this process forked. Nothing else is touched:
+/// liblxc names cgroups after the container alone, so a container of the
+/// same name in another lxcpath has cgroups of the same names (or the
+/// same names again, after ours were removed: those have other inodes).
+/// `rmdir` only removes empty cgroups, so nothing in use is removed.
+pub(crate) fn remove_leftovers(lxcpath: &Path, name: &str) {
     retry_pending();
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        if !(right.starts_with("cgroup ") || right.starts_with("cgroup2 ")) {
-            continue;
+    let key = owner_key(lxcpath, name);
+    let dirs = {
+        let mut owned = OWNED.lock().unwrap_or_else(|e| e.into_inner());
+        match owned.iter().position(|(k, _)| *k == key) {
+            Some(i) => owned.swap_remove(i).1,
+            None => return,
         }
-        let Some(mountpoint) = left.split(' ').nth(4) else { continue };
-        let Ok(entries) = fs::read_dir(mountpoint) else { continue };
-        for e in entries.flatten() {
-            let file = e.file_name();
-            let file = file.to_string_lossy();
-            let Some(rest) = file.strip_prefix("lxc.monitor.").or_else(|| file.strip_prefix("lxc.payload."))
-            else {
-                continue;
-            };
-            let base = match rest.rsplit_once('-') {
-                Some((b, n)) if rest != name && n.bytes().all(|c| c.is_ascii_digit()) => b,
-                _ => rest,
-            };
-            if base == name && remove_cgroup(&e.path()).is_err() {
-                // Still in use: a process forked by this one while it sat
-                // in that cgroup (a template, another start's helper) may
-                // outlive the container. Try again on later calls.
-                let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-                if p.len() < 4096 {
-                    p.push(e.path());
-                }
+    };
+    for (dir, ino) in dirs {
+        if same_dir(&dir, ino) && remove_cgroup(&dir).is_err() {
+            // Still in use: a process forked by this one while it sat
+            // in that cgroup (a template, another start's helper) may
+            // outlive the container. Try again on later calls.
+            let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+            if p.len() < 4096 {
+                p.push((dir, ino));
             }
         }
     }

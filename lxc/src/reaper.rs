@@ -70,6 +70,12 @@ fn run(wake: &OwnedFd) {
         // SAFETY: polls is a valid array of polls.len() entries.
         let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
         if n < 0 {
+            // EINTR: at once; anything else (EINVAL once the caller lowered
+            // RLIMIT_NOFILE below the number of polled descriptors, ENOMEM):
+            // back off instead of spinning.
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             continue;
         }
         if polls[0].revents != 0 {

@@ -107,10 +107,14 @@ impl CloneOptions {
 pub struct Snapshot {
     /// Its name, `snap0`, `snap1`, ...
     pub name: String,
-    /// The file with its comment, if one was given.
+    /// The file with its comment (`<lxcpath>/<snapshot>/comment`), if the
+    /// snapshot has one: liblxc names the file for every snapshot, and it
+    /// exists only when a comment was given.
     pub comment_path: Option<PathBuf>,
-    /// When it was taken, as liblxc writes it (`YYYY:MM:DD HH:MM:SS`).
-    pub timestamp: String,
+    /// When it was taken, as liblxc writes it (`YYYY:MM:DD HH:MM:SS`);
+    /// `None` when the snapshot's `ts` file is missing or empty (liblxc
+    /// then lists the snapshot without one).
+    pub timestamp: Option<String>,
     /// The lxcpath that holds it (`<lxcpath>/<container>/snaps`).
     pub lxcpath: PathBuf,
 }
@@ -241,8 +245,13 @@ impl Container {
                             None
                         } else {
                             Some(PathBuf::from(borrowed_str("snapshot_list", s.comment_pathname)?))
+                                .filter(|p| p.exists())
                         },
-                        timestamp: borrowed_str("snapshot_list", s.timestamp)?.to_owned(),
+                        timestamp: if s.timestamp.is_null() {
+                            None
+                        } else {
+                            Some(borrowed_str("snapshot_list", s.timestamp)?.to_owned())
+                        },
                         lxcpath: PathBuf::from(borrowed_str("snapshot_list", s.lxcpath)?),
                     })
                 }
@@ -325,7 +334,9 @@ impl Container {
         }
         self.check_destroy_paths("destroy_with_snapshots")?;
         self.forking_bool_call("destroy_with_snapshots", Access::WriteFork, f)?;
-        crate::monitor_cgroup::remove_leftovers(self.name());
+        if let Ok(lxcpath) = self.config_path() {
+            crate::monitor_cgroup::remove_leftovers(&lxcpath, self.name());
+        }
         Ok(())
     }
 
