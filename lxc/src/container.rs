@@ -240,7 +240,9 @@ mod held_by_this_thread {
     /// at all, or the fork lock again (std's lock may queue a second read
     /// behind a waiting writer).
     pub(super) fn check(c: &Container, access: Access) {
-        HELD.with(|h| {
+        // try_with: calls from atexit handlers run after this thread's
+        // thread-locals are gone; they are not checked.
+        let _ = HELD.try_with(|h| {
             for &(k, held_conf_w, held_fork) in h.borrow().iter() {
                 let deadlock =
                     k == key(c) && (held_conf_w || conf_write(access) || (held_fork && takes_fork(access)));
@@ -254,11 +256,15 @@ mod held_by_this_thread {
     }
 
     pub(super) fn push(c: &Container, access: Access) {
-        HELD.with(|h| h.borrow_mut().push((key(c), conf_write(access), takes_fork(access))));
+        // try_with: calls from atexit handlers run after this thread's
+        // thread-locals are gone; they are not checked.
+        let _ = HELD.try_with(|h| h.borrow_mut().push((key(c), conf_write(access), takes_fork(access))));
     }
 
     pub(super) fn pop(c: usize) {
-        HELD.with(|h| {
+        // try_with: calls from atexit handlers run after this thread's
+        // thread-locals are gone; they are not checked.
+        let _ = HELD.try_with(|h| {
             let mut h = h.borrow_mut();
             if let Some(i) = h.iter().rposition(|e| e.0 == c) {
                 h.remove(i);

@@ -16,7 +16,7 @@
 //! the caller reads end-of-file and gets [`Error::SessionClosed`], never a
 //! hang.
 
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -116,7 +116,11 @@ impl Container {
         // In the attached child, every listed descriptor but the helper's
         // socket is closed (the caller's end among them).
         let sweep = FdSweep::prepare();
-        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock, &sweep), helper_sock)?;
+        // Everything the helper needs is allocated here, before the fork:
+        // the helper itself never allocates (the program's global allocator
+        // may be one whose lock another thread held at the fork).
+        let mut mem = HelperMem::new();
+        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock, &sweep, &mut mem), helper_sock)?;
         drop(theirs);
         // SAFETY: pidfd_open on our unreaped child; returns a new descriptor.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
@@ -358,6 +362,13 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         if req.len() > MAX_REQUEST {
             return Err(Error::invalid("command", &self.program, "arguments and environment exceed 1 MiB"));
         }
+        if 1 + self.args.len() > MAX_STRINGS || self.env.len() > MAX_STRINGS {
+            return Err(Error::invalid(
+                "command",
+                &self.program,
+                "more than 16384 arguments or environment variables",
+            ));
+        }
 
         // Descriptors for the command; for pipes, our ends.
         let mut send: Vec<Guarded> = Vec::new();
@@ -506,17 +517,80 @@ fn helper_reply(sock: RawFd, tag: u8, n: i32) -> bool {
     unsafe { libc::send(sock, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) == 5 }
 }
 
-/// Splits `n` NUL-terminated strings off the front of `buf`.
-fn take_strings(buf: &[u8]) -> Option<(Vec<CString>, &[u8])> {
+/// Most arguments (or environment variables) of one session command.
+const MAX_STRINGS: usize = 16384;
+
+/// Room for descriptors received with one request.
+const MAX_FDS: usize = 8;
+
+/// The helper's memory, allocated by the caller before the fork and used by
+/// the helper through `&mut`, never grown: the request buffer and the
+/// pointer arrays that point into it (and into the helper's environment).
+struct HelperMem {
+    buf: Vec<u8>,
+    argv: Vec<*mut c_char>,
+    extra_env: Vec<*mut c_char>,
+    envp: Vec<*mut c_char>,
+    cwd: Vec<*mut c_char>,
+}
+
+impl HelperMem {
+    fn new() -> HelperMem {
+        // liblxc may add the attach options' variables to the helper's
+        // environment; the margin is for them.
+        // SAFETY: environ is a NULL-terminated array; only counted here.
+        let environ_len = unsafe {
+            let mut n = 0;
+            let mut p = environ;
+            while !p.is_null() && !(*p).is_null() {
+                n += 1;
+                p = p.add(1);
+            }
+            n
+        };
+        HelperMem {
+            buf: vec![0u8; MAX_REQUEST + 1024],
+            argv: Vec::with_capacity(MAX_STRINGS + 1),
+            extra_env: Vec::with_capacity(MAX_STRINGS),
+            envp: Vec::with_capacity(MAX_STRINGS + environ_len + 4096 + 1),
+            cwd: Vec::with_capacity(1),
+        }
+    }
+}
+
+/// Pushes without growing (which would allocate): false when full.
+fn push_within(v: &mut Vec<*mut c_char>, p: *mut c_char) -> bool {
+    if v.len() == v.capacity() {
+        return false;
+    }
+    v.push(p);
+    true
+}
+
+/// Splits `n` NUL-terminated strings off the front of `buf` into `out`, as
+/// pointers into `buf`, without allocating; None when the request is
+/// malformed or has more strings than `out` has room for.
+fn take_strings<'b>(buf: &'b [u8], out: &mut Vec<*mut c_char>) -> Option<&'b [u8]> {
+    out.clear();
     let n = u32::from_ne_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-    let mut rest = &buf[4..];
-    let mut out = Vec::with_capacity(n);
+    let mut rest = buf.get(4..)?;
     for _ in 0..n {
         let end = rest.iter().position(|b| *b == 0)?;
-        out.push(CString::new(&rest[..end]).ok()?);
-        rest = &rest[end + 1..];
+        if !push_within(out, rest.as_ptr().cast_mut().cast()) {
+            return None;
+        }
+        rest = rest.get(end + 1..)?;
     }
-    Some((out, rest))
+    Some(rest)
+}
+
+/// The bytes of a C string, without its NUL.
+///
+/// # Safety
+/// `p` is a valid NUL-terminated string.
+unsafe fn c_bytes<'a>(p: *const c_char) -> &'a [u8] {
+    // SAFETY: as the caller promises.
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes()
 }
 
 /// The helper's loop: one request, one spawned command, replies; ends when
@@ -528,8 +602,11 @@ fn take_strings(buf: &[u8]) -> Option<(Vec<CString>, &[u8])> {
 /// indexing that can fail, no `unwrap`), allocates only through glibc's
 /// `malloc`, which glibc's `fork` leaves usable, and calls only `recvmsg`,
 /// `send`, `waitpid`, `close_range` (or its fallback sweep) and
-/// `posix_spawnp`.
-fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
+/// `posix_spawnp`. It allocates nothing of its own: its buffer and pointer
+/// arrays (`HelperMem`) were allocated by the caller before the fork, and
+/// only glibc allocates inside `posix_spawn_file_actions_*` (glibc's
+/// `malloc`, whatever the program's Rust global allocator is).
+fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
     // The caller's signal handlers, ignored signals and mask are not the
     // helper's: a caller's reaping SIGCHLD handler would take the exit
     // status of the commands it spawns.
@@ -541,10 +618,9 @@ fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
     // close_range, or before Linux 5.9 a sweep of /proc/self/fd or of
     // every number below RLIMIT_NOFILE.
     fds_from_3_in_child(FdAction::Close, sock, sweep);
-    let mut buf = vec![0u8; MAX_REQUEST + 1024];
     loop {
         let mut cbuf = [0u64; 8];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut iov = libc::iovec { iov_base: mem.buf.as_mut_ptr().cast(), iov_len: mem.buf.len() };
         // SAFETY: an all-zero msghdr is a valid empty one.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -560,7 +636,8 @@ fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
         if n <= 0 {
             return 0;
         }
-        let mut fds: Vec<OwnedFd> = Vec::new();
+        let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
+        let mut nfds = 0;
         // SAFETY: walking the control messages recvmsg filled in.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
@@ -570,13 +647,19 @@ fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
                         ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / mem::size_of::<c_int>();
                     let p = libc::CMSG_DATA(c).cast::<c_int>();
                     for i in 0..count {
-                        fds.push(OwnedFd::from_raw_fd(p.add(i).read_unaligned()));
+                        let fd = OwnedFd::from_raw_fd(p.add(i).read_unaligned());
+                        // More than a request sends: closed at once.
+                        if let Some(slot) = fds.get_mut(nfds) {
+                            *slot = Some(fd);
+                            nfds += 1;
+                        }
                     }
                 }
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
-        let r = spawn_request(&buf[..n as usize], fds);
+        let len = (n as usize).min(mem.buf.len());
+        let r = spawn_request(len, &mut fds, mem);
         let ok = match r {
             Err(errno) => helper_reply(sock, REPLY_NOT_STARTED, errno),
             Ok(pid) => {
@@ -597,78 +680,85 @@ fn serve(sock: RawFd, sweep: &FdSweep) -> i32 {
     }
 }
 
-/// Spawns one request's command; the pid, or the errno of the failure.
-fn spawn_request(req: &[u8], fds: Vec<OwnedFd>) -> std::result::Result<libc::pid_t, i32> {
+/// Spawns the command of the request in `mem.buf[..len]`; the pid, or the
+/// errno of the failure. Allocates nothing (see `serve`).
+fn spawn_request(
+    len: usize,
+    fds: &mut [Option<OwnedFd>; MAX_FDS],
+    mem: &mut HelperMem,
+) -> std::result::Result<libc::pid_t, i32> {
+    let HelperMem { buf, argv, extra_env, envp, cwd } = mem;
+    let req = buf.get(..len).ok_or(libc::EINVAL)?;
     let flags = *req.first().ok_or(libc::EINVAL)?;
-    let (argv, rest) = take_strings(&req[1..]).ok_or(libc::EINVAL)?;
-    let (env, rest) = take_strings(rest).ok_or(libc::EINVAL)?;
-    let (cwd, _) = take_strings(rest).ok_or(libc::EINVAL)?;
-    if argv.is_empty() {
+    let rest = take_strings(req.get(1..).ok_or(libc::EINVAL)?, argv).ok_or(libc::E2BIG)?;
+    let rest = take_strings(rest, extra_env).ok_or(libc::E2BIG)?;
+    take_strings(rest, cwd).ok_or(libc::EINVAL)?;
+    if argv.is_empty() || !push_within(argv, ptr::null_mut()) {
         return Err(libc::EINVAL);
     }
     // The environment: the helper's (unless cleared), then the extra
     // variables, a later one replacing an earlier one of the same name.
-    let mut envp: Vec<CString> = Vec::new();
+    envp.clear();
     if flags & FLAG_CLEAR_ENV == 0 {
         // SAFETY: environ is a NULL-terminated array of C strings; this
         // single-threaded helper does not change it while we read.
         unsafe {
             let mut p = environ;
             while !p.is_null() && !(*p).is_null() {
-                envp.push(std::ffi::CStr::from_ptr(*p).to_owned());
+                if !push_within(envp, (*p).cast_mut()) {
+                    return Err(libc::E2BIG);
+                }
                 p = p.add(1);
             }
         }
     }
-    for kv in env {
-        let name_len = kv.as_bytes().iter().position(|b| *b == b'=').unwrap_or(0);
-        envp.retain(|e| e.as_bytes().get(..=name_len) != kv.as_bytes().get(..=name_len));
-        envp.push(kv);
+    for &kv in extra_env.iter() {
+        // SAFETY: kv points to a NUL-terminated string of the request.
+        let kv_bytes = unsafe { c_bytes(kv) };
+        let name_len = kv_bytes.iter().position(|b| *b == b'=').unwrap_or(0);
+        let name = kv_bytes.get(..=name_len);
+        // SAFETY: every entry is a NUL-terminated string (environ's or
+        // the request's).
+        envp.retain(|&e| unsafe { c_bytes(e) }.get(..=name_len) != name);
+        if !push_within(envp, kv) {
+            return Err(libc::E2BIG);
+        }
     }
-    let mut envp_ptrs: Vec<*mut c_char> = envp.iter().map(|e| e.as_ptr().cast_mut()).collect();
-    envp_ptrs.push(ptr::null_mut());
-    let mut argv_ptrs: Vec<*mut c_char> = argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    argv_ptrs.push(ptr::null_mut());
+    if !push_within(envp, ptr::null_mut()) {
+        return Err(libc::E2BIG);
+    }
 
-    let mut fds = fds.into_iter();
     // SAFETY: all-zero is the state posix_spawn_file_actions_init sets up.
     let mut actions: libc::posix_spawn_file_actions_t = unsafe { mem::zeroed() };
     // SAFETY: actions is a valid object to initialise.
     unsafe { libc::posix_spawn_file_actions_init(&mut actions) };
-    let mut keep = Vec::new();
+    let mut next = fds.iter();
     for (target, flag) in [(0, FLAG_STDIN), (1, FLAG_STDOUT), (2, FLAG_STDERR)] {
         if flags & flag != 0 {
-            let Some(fd) = fds.next() else {
+            let Some(Some(fd)) = next.next() else {
                 // SAFETY: destroying the object initialised above.
                 unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
                 return Err(libc::EBADF);
             };
             // SAFETY: actions is initialised; fd stays open until spawn.
             unsafe { libc::posix_spawn_file_actions_adddup2(&mut actions, fd.as_raw_fd(), target) };
-            keep.push(fd);
         }
     }
-    let cwd = cwd.into_iter().next().filter(|c| !c.as_bytes().is_empty());
-    if let Some(dir) = &cwd {
+    // SAFETY: cwd's entries point to NUL-terminated strings of the request.
+    if let Some(&dir) = cwd.first().filter(|d| !unsafe { c_bytes(**d) }.is_empty()) {
         // SAFETY: actions is initialised; dir lives until spawn.
-        unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut actions, dir.as_ptr()) };
+        unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut actions, dir) };
     }
     let mut pid = 0;
     // SAFETY: every pointer is valid and NULL-terminated where required;
     // posix_spawnp searches PATH of the helper's environment.
-    let r = unsafe {
-        libc::posix_spawnp(
-            &mut pid,
-            argv[0].as_ptr(),
-            &actions,
-            ptr::null(),
-            argv_ptrs.as_ptr(),
-            envp_ptrs.as_ptr(),
-        )
-    };
+    let r =
+        unsafe { libc::posix_spawnp(&mut pid, argv[0], &actions, ptr::null(), argv.as_ptr(), envp.as_ptr()) };
     // SAFETY: destroying the object initialised above.
     unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
-    drop(keep);
+    for fd in fds.iter_mut() {
+        drop(fd.take());
+    }
     if r == 0 {
         Ok(pid)
     } else {
@@ -686,14 +776,24 @@ mod tests {
         push_strings(&mut req, ["/bin/echo", "a b", ""].iter().map(|s| s.as_bytes())).unwrap();
         push_strings(&mut req, ["K=V"].iter().map(|s| s.as_bytes())).unwrap();
         push_strings(&mut req, std::iter::once(&b"/tmp"[..])).unwrap();
-        let (argv, rest) = take_strings(&req[1..]).unwrap();
-        assert_eq!(argv, [c"/bin/echo".to_owned(), c"a b".to_owned(), c"".to_owned()]);
-        let (env, rest) = take_strings(rest).unwrap();
-        assert_eq!(env, [c"K=V".to_owned()]);
-        let (cwd, rest) = take_strings(rest).unwrap();
-        assert_eq!(cwd, [c"/tmp".to_owned()]);
+        let texts = |v: &Vec<*mut c_char>| -> Vec<Vec<u8>> {
+            // SAFETY: the entries point into `req`, NUL-terminated.
+            v.iter().map(|p| unsafe { c_bytes(*p) }.to_vec()).collect()
+        };
+        let mut out = Vec::with_capacity(8);
+        let rest = take_strings(&req[1..], &mut out).unwrap();
+        assert_eq!(texts(&out), [b"/bin/echo".to_vec(), b"a b".to_vec(), b"".to_vec()]);
+        let rest = take_strings(rest, &mut out).unwrap();
+        assert_eq!(texts(&out), [b"K=V".to_vec()]);
+        let rest = take_strings(rest, &mut out).unwrap();
+        assert_eq!(texts(&out), [b"/tmp".to_vec()]);
         assert!(rest.is_empty());
-        assert!(take_strings(&req[1..5]).is_none() || take_strings(&req[1..5]).unwrap().0.is_empty());
+        // Truncated, or more strings than there is room for: refused, never
+        // grown.
+        assert!(take_strings(&req[1..3], &mut out).is_none());
+        let mut small = Vec::with_capacity(2);
+        assert!(take_strings(&req[1..], &mut small).is_none());
+        assert_eq!(small.capacity(), 2);
         assert!(push_strings(&mut req, std::iter::once(&b"a\0b"[..])).is_err());
     }
 }
