@@ -28,6 +28,22 @@ fn threads() -> u64 {
     std::fs::metadata("/proc/self/task").map(|m| m.nlink() - 2).unwrap_or(0)
 }
 
+/// The number of open descriptors once it stops changing: the crate's
+/// reaper thread closes its pidfd of a session's helper a moment after the
+/// helper ends.
+fn settled_fd_count() -> usize {
+    let mut last = common::fd_count();
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = common::fd_count();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 /// Runs `ROUNDS` attaches of each kind and returns a failure message per
 /// kind whose descriptor count changed.
 fn attaches(c: &Container) -> Vec<String> {
@@ -55,17 +71,11 @@ fn attaches(c: &Container) -> Vec<String> {
     kinds[3].1();
     let mut failures = Vec::new();
     for (kind, attach) in kinds {
-        let before = common::fd_count();
+        let before = settled_fd_count();
         for _ in 0..rounds() {
             attach();
         }
-        // The reaper thread closes its pidfd of the last session's helper
-        // a moment after the helper ends: let it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while common::fd_count() != before && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let after = common::fd_count();
+        let after = settled_fd_count();
         println!(
             "{} x {kind} with {} thread(s): {before} descriptors before, {after} after",
             rounds(),
