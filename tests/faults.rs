@@ -142,6 +142,10 @@ fn a_create_killed_at_random_points_is_reported_as_partly_created() {
     let mut seed = u64::from(std::process::id());
     eprintln!("seed {seed}");
     let mut partial = 0;
+    // No network: the host's default configuration would put the
+    // container on lxcbr0.
+    let conf = lxcpath.join("empty-net.conf");
+    std::fs::write(&conf, "lxc.net.0.type = empty\n").unwrap();
     for round in 0..6 {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let delay = Duration::from_millis(20 + (seed >> 33) % 400);
@@ -149,7 +153,8 @@ fn a_create_killed_at_random_points_is_reported_as_partly_created() {
         // lxc-create runs liblxc's create; it and the template it runs are
         // killed together (their own process group).
         let mut child = std::process::Command::new("lxc-create")
-            .args(["-P", &lxcpath.display().to_string(), "-n", &name, "-t", "busybox"])
+            .args(["-P", &lxcpath.display().to_string(), "-n", &name, "-t", "busybox", "-f"])
+            .arg(&conf)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .process_group(0)
@@ -178,5 +183,118 @@ fn a_create_killed_at_random_points_is_reported_as_partly_created() {
         let _ = std::fs::remove_dir_all(lxcpath.join(&name));
     }
     eprintln!("{partial} of 6 creates were killed half-way");
+    common::forget_lxcpath(lxcpath);
+}
+
+#[test]
+fn the_loser_of_two_concurrent_destroys_is_told_not_defined() {
+    require_root!();
+    for round in 0..8 {
+        let t = TestContainer::new(&format!("twodestroy{round}"));
+        let a = t.c.try_clone().unwrap();
+        let b = t.c.try_clone().unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| {
+                barrier.wait();
+                a.destroy()
+            });
+            let hb = s.spawn(|| {
+                barrier.wait();
+                b.destroy()
+            });
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        let results = [ra, rb];
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "round {round}: {results:?}");
+        for r in &results {
+            assert!(
+                matches!(r, Ok(()) | Err(Error::NotDefined { .. })),
+                "round {round}: the loser got {r:?}"
+            );
+        }
+        assert!(!t.c.is_defined());
+    }
+}
+
+#[test]
+fn create_racing_destroy_never_reports_a_false_success() {
+    require_root!();
+    let dir = common::temp_lxcpath();
+    let lxcpath = dir.path();
+    let mut seed = u64::from(std::process::id()) ^ 0x9e37_79b9;
+    for round in 0..6 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis((seed >> 33) % 300);
+        let name = common::unique_name(&format!("race{round}"));
+        let a = Container::with_lxcpath(&name, lxcpath).unwrap();
+        a.set_config_item("lxc.net.0.type", "empty").unwrap();
+        let b = Container::with_lxcpath(&name, lxcpath).unwrap();
+        let (created, destroyed) = std::thread::scope(|s| {
+            let ha = s.spawn(|| a.create(&CreateOptions::new().template("busybox").quiet(true)));
+            let hb = s.spawn(|| {
+                std::thread::sleep(delay);
+                b.destroy()
+            });
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert!(
+            matches!(destroyed, Ok(()) | Err(Error::NotDefined { .. })),
+            "round {round}: destroy said {destroyed:?}"
+        );
+        created.as_ref().unwrap_or_else(|e| panic!("round {round}: create said {e:?}"));
+        let c = Container::with_lxcpath(&name, lxcpath).unwrap();
+        match destroyed {
+            // The destroy came after the create: nothing is left.
+            Ok(()) => assert!(!c.is_defined(), "round {round}: destroy said Ok and the container exists"),
+            // It came first: the create made a whole container.
+            Err(_) => {
+                c.start()
+                    .unwrap_or_else(|e| panic!("round {round}: the created container cannot start: {e}"));
+                c.stop().unwrap();
+                c.destroy().unwrap();
+            }
+        }
+    }
+    common::forget_lxcpath(lxcpath);
+}
+
+#[test]
+fn destroy_refuses_a_container_that_lxc_create_is_making() {
+    require_root!();
+    let dir = common::temp_lxcpath();
+    let lxcpath = dir.path();
+    let name = common::unique_name("making");
+    let conf = lxcpath.join("empty-net.conf");
+    std::fs::write(&conf, "lxc.net.0.type = empty\n").unwrap();
+    let mut child = std::process::Command::new("lxc-create")
+        .args(["-P", &lxcpath.display().to_string(), "-n", &name, "-t", "busybox", "-f"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = lxcpath.join(&name).join("partial");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !partial.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let c = Container::with_lxcpath(&name, lxcpath).unwrap();
+    let r = c.destroy();
+    assert!(child.wait().unwrap().success(), "lxc-create failed (after destroy said {r:?})");
+    match r {
+        // Refused while the create held its marker: the container is whole.
+        Err(Error::PartiallyCreated { .. }) | Err(Error::NotDefined { .. }) => {
+            // A handle opened now reads the configuration the create wrote.
+            let c = Container::with_lxcpath(&name, lxcpath).unwrap();
+            c.start().unwrap();
+            c.stop().unwrap();
+            c.destroy().unwrap();
+        }
+        // The create had just finished: destroyed whole.
+        Ok(()) => assert!(!c.is_defined()),
+        Err(e) => panic!("destroy during lxc-create: {e}"),
+    }
     common::forget_lxcpath(lxcpath);
 }

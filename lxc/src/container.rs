@@ -453,6 +453,19 @@ fn deleted_rootfs(rootfs: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Whether another open file description holds a lock on the file `fd`
+/// refers to (`F_OFD_GETLK`: only asks, takes nothing). liblxc locks its
+/// container lock files and the `partial` marker with OFD locks.
+fn ofd_lock_held(fd: std::os::fd::RawFd) -> bool {
+    // SAFETY: an all-zero flock is valid; filled in below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    // SAFETY: F_OFD_GETLK on a descriptor of ours with a valid flock.
+    let r = unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut fl) };
+    r == 0 && fl.l_type != libc::F_UNLCK as _
+}
+
 /// Number of threads of this process, from `/proc/self/status`.
 fn thread_count() -> usize {
     std::fs::read_to_string("/proc/self/status")
@@ -914,6 +927,9 @@ impl Container {
     /// configuration, as liblxc's create does.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
         let _ = method!(self.create);
+        // Creates and destroys of this container by any user of the crate,
+        // in any process, one at a time; checked again under the lock.
+        let _lifecycle = self.lifecycle_lock();
         if self.is_defined() && self.rootfs_exists() {
             return Err(Error::AlreadyDefined { op: "create", container: self.name.to_string() });
         }
@@ -1374,6 +1390,25 @@ impl Container {
         if self.is_running() {
             return Err(self.wrong_state("destroy", "it must be stopped", State::Running));
         }
+        // Creates and destroys of this container by any user of the crate,
+        // in any process, one at a time: the second of two destroys finds
+        // nothing to destroy.
+        let lifecycle = self.lifecycle_lock();
+        if !self.is_defined() {
+            return Err(self.not_defined("destroy"));
+        }
+        // A create running in any process (the `lxc-*` tools included)
+        // holds liblxc's lock on the `partial` marker: refuse rather than
+        // delete a rootfs being made. An interrupted create left the marker
+        // unlocked: destroying is the remedy, so go on.
+        if let Some(dir) = self.dir() {
+            use std::os::fd::AsRawFd;
+            if let Ok(partial) = std::fs::File::open(dir.join("partial")) {
+                if ofd_lock_held(partial.as_raw_fd()) {
+                    return Err(Error::PartiallyCreated { op: "destroy", container: self.name.to_string() });
+                }
+            }
+        }
         self.check_destroy_paths("destroy")?;
         let dir_guard = container_dir_guard();
         let g = self.hold(Access::WriteFork);
@@ -1382,13 +1417,82 @@ impl Container {
         let ok = unsafe { f(self.ptr.as_ptr()) };
         drop(g);
         drop(dir_guard);
+        drop(lifecycle);
         if ok {
             if let Ok(lxcpath) = self.config_path() {
                 monitor_cgroup::remove_leftovers(&lxcpath, &self.name);
             }
             Ok(())
         } else {
+            // Another handle or process may be destroying the container at
+            // this moment (liblxc's disk lock held): once it is done, the
+            // container is not defined, which is what to say.
+            self.wait_disk_lock_free(Duration::from_secs(10));
             Err(self.explain("destroy", &[State::Stopped], "it must be stopped"))
+        }
+    }
+
+    /// The crate's own lock on this container's creation and destruction:
+    /// an exclusive `flock` on `<rundir>/lxc/lock/<lxcpath>/.<name>.lxc-rs`,
+    /// beside liblxc's lock file but never liblxc's own (holding liblxc's
+    /// across its call would deadlock the crate against liblxc: a second
+    /// open file description). `None` (no serialization) where no such
+    /// file can be made, e.g. an unprivileged caller without
+    /// `XDG_RUNTIME_DIR`. The `lxc-*` tools do not take it.
+    fn lifecycle_lock(&self) -> Option<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        let rundir = if caller_is_root() {
+            PathBuf::from("/run")
+        } else {
+            PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR")?)
+        };
+        let lxcpath = self.config_path().ok()?;
+        let dir = rundir.join("lxc/lock").join(lxcpath.strip_prefix("/").unwrap_or(&lxcpath));
+        std::fs::create_dir_all(&dir).ok()?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(format!(".{}.lxc-rs", self.name)))
+            .ok()?;
+        loop {
+            // SAFETY: flock on our own open descriptor.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Some(file);
+            }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return None;
+            }
+        }
+    }
+
+    /// Waits, at most `max`, until no process holds liblxc's disk lock on
+    /// this container (`<rundir>/lxc/lock/<lxcpath>/.<name>`, an OFD lock),
+    /// without taking it: `F_OFD_GETLK` only asks. (Opening and closing the
+    /// file cannot drop a lock of this process: liblxc takes OFD locks,
+    /// which belong to its own open file description.)
+    fn wait_disk_lock_free(&self, max: Duration) {
+        use std::os::fd::AsRawFd;
+        let rundir = if caller_is_root() {
+            PathBuf::from("/run")
+        } else {
+            match std::env::var_os("XDG_RUNTIME_DIR") {
+                Some(d) => PathBuf::from(d),
+                None => return,
+            }
+        };
+        let Ok(lxcpath) = self.config_path() else { return };
+        let lock = rundir
+            .join("lxc/lock")
+            .join(lxcpath.strip_prefix("/").unwrap_or(&lxcpath))
+            .join(format!(".{}", self.name));
+        let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&lock) else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + max;
+        while std::time::Instant::now() < deadline && ofd_lock_held(file.as_raw_fd()) {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
