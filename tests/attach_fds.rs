@@ -28,22 +28,6 @@ fn threads() -> u64 {
     std::fs::metadata("/proc/self/task").map(|m| m.nlink() - 2).unwrap_or(0)
 }
 
-/// The number of open descriptors once it stops changing: the crate's
-/// reaper thread closes its pidfd of a session's helper a moment after the
-/// helper ends.
-fn settled_fd_count() -> usize {
-    let mut last = common::fd_count();
-    for _ in 0..40 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let now = common::fd_count();
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
-    last
-}
-
 /// Runs `ROUNDS` attaches of each kind and returns a failure message per
 /// kind whose descriptor count changed.
 fn attaches(c: &Container) -> Vec<String> {
@@ -75,11 +59,11 @@ fn attaches(c: &Container) -> Vec<String> {
             // worker stays single-threaded until here.
             attach();
         }
-        let before = settled_fd_count();
+        let before = common::settled_fd_count();
         for _ in 0..rounds() {
             attach();
         }
-        let after = settled_fd_count();
+        let after = common::settled_fd_count();
         println!(
             "{} x {kind} with {} thread(s): {before} descriptors before, {after} after",
             rounds(),

@@ -25,22 +25,6 @@ fn zombies() -> Vec<String> {
         .collect()
 }
 
-/// The number of open descriptors once it stops changing: the reaper
-/// thread closes its pidfd of a session's helper a moment after the helper
-/// ends.
-fn settled_fd_count() -> usize {
-    let mut last = common::fd_count();
-    for _ in 0..40 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let now = common::fd_count();
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
-    last
-}
-
 #[test]
 fn attaches_and_sessions_leak_nothing() {
     require_root!();
@@ -68,13 +52,13 @@ fn attaches_and_sessions_leak_nothing() {
     // The first session starts the crate's reaper thread, whose eventfd
     // stays for the life of the process.
     t.c.attach_session(&o).unwrap().close().unwrap();
-    let fds = settled_fd_count();
+    let fds = common::settled_fd_count();
     for _ in 0..20 {
         let mut s = t.c.attach_session(&o).unwrap();
         for _ in 0..10 {
             assert!(s.command("/bin/echo").arg("x").output().unwrap().status.success());
         }
     }
-    assert_eq!(settled_fd_count(), fds, "sessions leaked descriptors");
+    assert_eq!(common::settled_fd_count(), fds, "sessions leaked descriptors");
     assert!(zombies().is_empty(), "zombies after sessions: {:?}", zombies());
 }

@@ -521,3 +521,19 @@ pub fn memory_limit_key() -> &'static str {
 pub fn fd_count() -> usize {
     fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
+
+/// The number of open descriptors once it stops changing: the crate's
+/// reaper thread closes its pidfd of a session's helper a moment after the
+/// helper ends.
+pub fn settled_fd_count() -> usize {
+    let mut last = fd_count();
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = fd_count();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
