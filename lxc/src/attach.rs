@@ -381,21 +381,17 @@ impl<'fd> AttachOptions<'fd> {
         // descriptor in the caller: hand it a duplicate that is liblxc's to
         // close (it leaks on liblxc's early failure paths, which never
         // reach the terminal; a leak, never a double close).
-        let log_fd = match self.log_fd {
+        let (log_fd, log_dup) = match self.log_fd {
             Some(fd) if flags.contains(AttachFlags::TERMINAL) => {
-                // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor of a
-                // borrowed, open one; nothing else refers to the new one.
-                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-                if dup < 0 {
-                    return Err(Error::Io {
-                        op: "duplicate the attach log descriptor",
-                        source: io::Error::last_os_error(),
-                    });
-                }
-                dup
+                // SAFETY: the descriptor is borrowed for the options' life
+                // ('fd) and open; it is only duplicated here.
+                let dup = unsafe { BorrowedFd::borrow_raw(fd) }
+                    .try_clone_to_owned()
+                    .map_err(|source| Error::Io { op: "duplicate the attach log descriptor", source })?;
+                (dup.as_raw_fd(), Some(dup))
             }
-            Some(fd) => fd,
-            None => -libc::EBADF,
+            Some(fd) => (fd, None),
+            None => (-libc::EBADF, None),
         };
         let raw = sys::lxc_attach_options_t {
             attach_flags: flags.bits(),
@@ -423,7 +419,7 @@ impl<'fd> AttachOptions<'fd> {
             },
         };
         let padded = PaddedAttachOptions { raw, tail: [0; ATTACH_OPTIONS_TAIL] };
-        Ok(RawAttachOptions { padded, _keep: (cwd, lsm, env, keep, groups) })
+        Ok(RawAttachOptions { padded, log_dup, _keep: (cwd, lsm, env, keep, groups) })
     }
 }
 
@@ -453,6 +449,10 @@ type KeepAlive = (Option<CString>, Option<CString>, CStrArray, CStrArray, Vec<li
 /// `lxc_attach_options_t`, padded to [`ATTACH_OPTIONS_BUFFER`] bytes,
 /// with the heap memory its pointers point into.
 pub(crate) struct RawAttachOptions {
+    /// The duplicate of the log descriptor made for liblxc's terminal code,
+    /// owned here until [`RawAttachOptions::give_log_dup_to_liblxc`]: an
+    /// attach refused before liblxc is called closes it on drop.
+    log_dup: Option<OwnedFd>,
     padded: PaddedAttachOptions,
     _keep: KeepAlive,
 }
@@ -463,6 +463,14 @@ impl RawAttachOptions {
     /// field), alive as long as `self`.
     pub(crate) fn as_mut_ptr(&mut self) -> *mut sys::lxc_attach_options_t {
         ptr::addr_of_mut!(self.padded).cast()
+    }
+
+    /// Hands the log descriptor's duplicate to liblxc, which closes it: to
+    /// be called right before liblxc's attach.
+    pub(crate) fn give_log_dup_to_liblxc(&mut self) {
+        if let Some(fd) = self.log_dup.take() {
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        }
     }
 
     /// The attached program's stdin.
@@ -732,6 +740,7 @@ impl Container {
         let signals = (raw.stdin_fd() == 0).then(CallerSignals::note);
         crate::container::clear_errno();
         let guard = self.exclusive();
+        raw.give_log_dup_to_liblxc();
         // SAFETY: the container is live; raw's buffer, as large as any known
         // liblxc's options, and what it points to are owned by `raw`, alive
         // for the call; exec and payload are the caller's matching pair; pid

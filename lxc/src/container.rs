@@ -218,8 +218,9 @@ mod held_by_this_thread {
 
     thread_local! {
         /// (handle address, holds the configuration lock exclusively,
-        /// holds the fork lock (at all))
-        static HELD: RefCell<Vec<(usize, bool, bool)>> = const { RefCell::new(Vec::new()) };
+        /// holds the fork lock (at all), the guard's token)
+        static HELD: RefCell<Vec<(usize, bool, bool, u64)>> = const { RefCell::new(Vec::new()) };
+        static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
     fn key(c: &Container) -> usize {
@@ -243,7 +244,7 @@ mod held_by_this_thread {
         // try_with: calls from atexit handlers run after this thread's
         // thread-locals are gone; they are not checked.
         let _ = HELD.try_with(|h| {
-            for &(k, held_conf_w, held_fork) in h.borrow().iter() {
+            for &(k, held_conf_w, held_fork, _) in h.borrow().iter() {
                 let deadlock =
                     k == key(c) && (held_conf_w || conf_write(access) || (held_fork && takes_fork(access)));
                 assert!(
@@ -255,25 +256,30 @@ mod held_by_this_thread {
         });
     }
 
-    pub(super) fn push(c: &Container, access: Access) {
+    /// Notes the guard; returns its token for [`pop`].
+    pub(super) fn push(c: &Container, access: Access) -> u64 {
+        let token = NEXT.try_with(|n| {
+            let t = n.get();
+            n.set(t + 1);
+            t
+        });
+        let Ok(token) = token else { return u64::MAX };
         // try_with: calls from atexit handlers run after this thread's
         // thread-locals are gone; they are not checked.
-        let _ = HELD.try_with(|h| h.borrow_mut().push((key(c), conf_write(access), takes_fork(access))));
+        let _ =
+            HELD.try_with(|h| h.borrow_mut().push((key(c), conf_write(access), takes_fork(access), token)));
+        token
     }
 
-    pub(super) fn pop(c: usize) {
+    pub(super) fn pop(token: u64) {
         // try_with: calls from atexit handlers run after this thread's
         // thread-locals are gone; they are not checked.
         let _ = HELD.try_with(|h| {
             let mut h = h.borrow_mut();
-            if let Some(i) = h.iter().rposition(|e| e.0 == c) {
+            if let Some(i) = h.iter().rposition(|e| e.3 == token) {
                 h.remove(i);
             }
         });
-    }
-
-    pub(super) fn addr(c: &Container) -> usize {
-        key(c)
     }
 }
 
@@ -281,7 +287,7 @@ mod held_by_this_thread {
 /// lock first).
 pub(crate) struct Held<'a> {
     #[cfg(debug_assertions)]
-    handle: usize,
+    token: u64,
     _fork: Option<ForkGuard<'a>>,
     _conf: ConfGuard<'a>,
     /// The locks as `Held::drop` reports their release to helgrind/DRD.
@@ -303,7 +309,7 @@ impl Drop for Held<'_> {
             crate::valgrind::releasing(&self.locks.conf, matches!(self._conf, ConfGuard::Write(_)));
         }
         #[cfg(debug_assertions)]
-        held_by_this_thread::pop(self.handle);
+        held_by_this_thread::pop(self.token);
     }
 }
 
@@ -704,10 +710,10 @@ impl Container {
             g
         });
         #[cfg(debug_assertions)]
-        held_by_this_thread::push(self, access);
+        let token = held_by_this_thread::push(self, access);
         Held {
             #[cfg(debug_assertions)]
-            handle: held_by_this_thread::addr(self),
+            token,
             _fork: fork,
             _conf: conf,
             #[cfg(feature = "valgrind")]
@@ -963,18 +969,20 @@ impl Container {
     fn helper_config(&self, op: &'static str) -> Result<crate::helper::Config> {
         use crate::helper::Config;
         let save = method!(self.save_config);
+        // save_config makes the container's directory (liblxc's umask
+        // dance). Taken before the handle's locks, in the order every other
+        // path takes them (destroy, snapshot calls).
+        let _dir = container_dir_guard();
         let _g = self.hold(Access::ReadPrivlock);
         // SAFETY: ptr is live; `lxc_conf` is replaced only under the
         // configuration lock, which we hold shared.
-        if unsafe { (*self.ptr.as_ptr()).lxc_conf }.is_null() {
+        if unsafe { read_stable_field!(self.ptr.as_ptr(), lxc_conf) }.is_null() {
             return Ok(Config::Cleared);
         }
         if !self.config_dirty.load(Ordering::SeqCst) {
             return Ok(Config::Disk);
         }
         let (fd, path) = Config::memfd()?;
-        // save_config makes the container's directory (liblxc's umask dance).
-        let _dir = container_dir_guard();
         clear_errno();
         // SAFETY: ptr is live; path names our memfd and is valid for the call.
         if unsafe { save(self.ptr.as_ptr(), path.as_ptr()) } {
@@ -1686,14 +1694,17 @@ impl Container {
     pub fn seccomp_notify_fd(&self) -> Result<std::os::fd::OwnedFd> {
         use std::os::fd::{AsFd, BorrowedFd};
         let f = method!(self.seccomp_notify_fd);
-        let g = self.hold(Access::Read);
+        // liblxc's attach and a foreground start set and close that
+        // descriptor in this process: excluded by the fork lock.
+        let g = self.hold(Access::ReadFork);
         clear_errno();
         // SAFETY: ptr is live; f takes only the container.
         let fd = unsafe { f(self.ptr.as_ptr()) };
         let dup = (fd >= 0).then(|| {
             // SAFETY: fd is liblxc's open descriptor, alive while we hold
-            // the handle (only a call that frees the configuration, which
-            // our lock excludes, closes it); borrowed only to duplicate it.
+            // the fork lock exclusively (attach and start, which close it,
+            // take it too; freeing the configuration needs the write lock);
+            // borrowed only to duplicate it.
             unsafe { BorrowedFd::borrow_raw(fd) }.as_fd().try_clone_to_owned()
         });
         drop(g);

@@ -33,7 +33,9 @@ use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
 use crate::{Container, State};
 
 /// Largest request: arguments, environment and working directory together.
-const MAX_REQUEST: usize = 1 << 20;
+/// (A SOCK_SEQPACKET message must fit the socket's send buffer, about 208 KiB by
+/// default.)
+const MAX_REQUEST: usize = 1 << 17;
 
 const FLAG_CLEAR_ENV: u8 = 1;
 const FLAG_STDIN: u8 = 2;
@@ -211,7 +213,12 @@ impl<'c> AttachSession<'c> {
                 });
             }
             match (self.fallback_reaper.take(), &self.pidfd) {
-                (Some(reaper), _) => match reaper.join() {
+                // Without a pidfd the helper was neither killed nor waited
+                // for a bounded time: it ends when it sees its socket closed
+                // (or the container thawed or stopped), and the thread
+                // reaps it then; joining could wait with no way out.
+                (Some(reaper), None) => drop(reaper),
+                (Some(reaper), Some(_)) => match reaper.join() {
                     Ok(r) => {
                         r.map_err(|source| Error::Io { op: "waitpid", source })?;
                     }
@@ -360,7 +367,7 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         let cwd = self.cwd.as_deref().map(path_bytes).unwrap_or(b"");
         push_strings(&mut req, std::iter::once(cwd))?;
         if req.len() > MAX_REQUEST {
-            return Err(Error::invalid("command", &self.program, "arguments and environment exceed 1 MiB"));
+            return Err(Error::invalid("command", &self.program, "arguments and environment exceed 128 KiB"));
         }
         if 1 + self.args.len() > MAX_STRINGS || self.env.len() > MAX_STRINGS {
             return Err(Error::invalid(
@@ -538,16 +545,9 @@ impl HelperMem {
     fn new() -> HelperMem {
         // liblxc may add the attach options' variables to the helper's
         // environment; the margin is for them.
-        // SAFETY: environ is a NULL-terminated array; only counted here.
-        let environ_len = unsafe {
-            let mut n = 0;
-            let mut p = environ;
-            while !p.is_null() && !(*p).is_null() {
-                n += 1;
-                p = p.add(1);
-            }
-            n
-        };
+        // Counted under std's environment lock (another thread may be
+        // changing it).
+        let environ_len = std::env::vars_os().count();
         HelperMem {
             buf: vec![0u8; MAX_REQUEST + 1024],
             argv: Vec::with_capacity(MAX_STRINGS + 1),
