@@ -75,3 +75,42 @@ fn sigint_and_sigquit_come_back_after_an_attach_on_the_caller_s_stdin() {
     assert!(child.wait().unwrap().success());
     assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL);
 }
+
+#[test]
+fn kill_after_a_foreign_reap_never_reaches_a_process_that_reused_the_pid() {
+    require_root!();
+    let t = TestContainer::running("reuse");
+    let mut child = t.c.command("/bin/sleep").arg("1").spawn().unwrap();
+    let pid = child.id() as i32;
+    let _restore = DefaultSigchldOnDrop;
+    // SAFETY: installs an async-signal-safe handler for SIGCHLD.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = reap_all as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut()), 0);
+    }
+    // The handler reaps the attached child when it ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(std::time::Instant::now() < deadline, "the handler never reaped {pid}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Make the next pid of the host's namespace be that pid, and start an
+    // unrelated process on it.
+    std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+    let mut victim = std::process::Command::new("/bin/sleep").arg("30").spawn().unwrap();
+    let reused = victim.id() as i32 == pid;
+    child.kill().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let alive = std::fs::read_to_string(format!("/proc/{}/stat", victim.id()))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')));
+    let _ = victim.kill();
+    drop(_restore);
+    let _ = victim.wait();
+    assert!(alive, "kill() of a reaped attach child reached the process that reused its pid");
+    if !reused {
+        eprintln!("note: another process took pid {pid} first; the kill was still checked harmless");
+    }
+}

@@ -13,7 +13,7 @@
 use std::ffi::{c_int, c_void, CString};
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -498,6 +498,12 @@ fn dev_null() -> Result<RawFd> {
 /// A program and its arguments, prepared in the caller so that the attached
 /// child only calls async-signal-safe functions.
 struct ExecPayload {
+    /// Read by the child after it reported that it was reached: the caller
+    /// closes the other end once it holds a pidfd of the child (see
+    /// `Pipes`).
+    go_r: RawFd,
+    /// The other end, which the child must close first (it inherited it).
+    go_w: RawFd,
     program: CString,
     argv: CStrArray,
     status_w: RawFd,
@@ -513,7 +519,15 @@ impl ExecPayload {
         }
         let prog = cstring("program", program)?;
         let argv = CStrArray::new("argument", std::iter::once(program).chain(args.iter().copied()))?;
-        Ok(ExecPayload { program: prog, argv, status_w, close_fds, sweep: FdSweep::prepare() })
+        Ok(ExecPayload {
+            go_r: -1,
+            go_w: -1,
+            program: prog,
+            argv,
+            status_w,
+            close_fds,
+            sweep: FdSweep::prepare(),
+        })
     }
 }
 
@@ -598,7 +612,11 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     let p = unsafe { &*(payload as *const ExecPayload) };
     reset_signals_in_child();
     // SAFETY: write on the status pipe this child holds.
-    unsafe { libc::write(p.status_w, [REACHED].as_ptr().cast(), 1) };
+    unsafe {
+        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
+        libc::close(p.go_w);
+    }
+    wait_for_go(p.go_r);
     if p.close_fds {
         // Every descriptor above 2 closes at exec; the status pipe too,
         // which tells the caller that exec succeeded. close_range, or on a
@@ -618,6 +636,10 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
 }
 
 struct ClosurePayload<F> {
+    /// As [`ExecPayload::go_r`].
+    go_r: RawFd,
+    /// As [`ExecPayload::go_w`].
+    go_w: RawFd,
     /// Called through `&mut` in the child, never moved or dropped there:
     /// its captures belong to the caller, which drops them once, after
     /// the attach.
@@ -639,15 +661,34 @@ extern "C" fn run_closure<F: FnMut() -> i32>(payload: *mut c_void) -> c_int {
     // them wait for this closure to end.
     crate::fds::close_listed_in_child(&[p.status_w, p.keep]);
     reset_signals_in_child();
-    // SAFETY: write and close on the pipe descriptor we own in the child.
+    // SAFETY: write and close on the pipe descriptors we own in the child.
     unsafe {
         libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
+        libc::close(p.go_w);
+        wait_for_go(p.go_r);
+        libc::close(p.go_r);
         libc::close(p.status_w);
     }
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (p.f)())).unwrap_or(101);
     // SAFETY: _exit ends the child without running the caller's atexit
     // handlers or destructors, which belong to the parent.
     unsafe { libc::_exit(code) }
+}
+
+/// In the attached child: waits until the caller holds a pidfd of this
+/// process (the caller then closes the pipe: end of file), so that the
+/// caller's handle names this process even if a SIGCHLD handler of the
+/// caller reaps it later. Async-signal-safe: only `read`.
+fn wait_for_go(go_r: RawFd) {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reads one byte into a valid buffer.
+        let n = unsafe { libc::read(go_r, b.as_mut_ptr().cast(), 1) };
+        // SAFETY: errno of this thread.
+        if n >= 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
+            return;
+        }
+    }
 }
 
 fn cvt_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -692,9 +733,85 @@ pub(crate) fn try_wait_pid(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
     }
 }
 
-fn status_pipe() -> Result<(OwnedFd, Guarded)> {
+/// The pipes of one attach made with the crate's exec functions: the
+/// status pipe (the child reports that it was reached, and an `execvp`
+/// errno) and the go pipe (the caller closes it once it holds a pidfd of
+/// the child).
+/// The write ends are listed (`fds.rs`), so that other closure children
+/// never keep them; the go pipe's read end is the child's own.
+pub(crate) struct Pipes {
+    status_r: OwnedFd,
+    status_w: Guarded,
+    go_r: OwnedFd,
+    go_w: Guarded,
+}
+
+fn pipes() -> Result<Pipes> {
     let (r, w) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
-    Ok((OwnedFd::from(r), Guarded::new(w)))
+    let (gr, gw) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
+    Ok(Pipes {
+        status_r: OwnedFd::from(r),
+        status_w: Guarded::new(w),
+        go_r: OwnedFd::from(gr),
+        go_w: Guarded::new(gw),
+    })
+}
+
+/// A process started by an attach: its pid, and a pidfd taken while it was
+/// certainly alive and unreaped (it waits for the caller to have it), so
+/// that waiting for it and signalling it can never reach another process
+/// that reused the pid. `None` only where the kernel has no pidfds.
+pub(crate) struct Spawned {
+    pub(crate) pid: libc::pid_t,
+    pub(crate) pidfd: Option<OwnedFd>,
+}
+
+/// A pidfd of `pid` (`pidfd_open`).
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open on a pid; a non-negative result is a new
+    // descriptor that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: as above.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The exit status a `waitid` reported.
+fn status_from_siginfo(info: &libc::siginfo_t) -> ExitStatus {
+    // SAFETY: si_status is valid for the SIGCHLD siginfo waitid fills in.
+    let st = unsafe { info.si_status() };
+    match info.si_code {
+        libc::CLD_EXITED => ExitStatus::from_raw((st & 0xff) << 8),
+        libc::CLD_DUMPED => ExitStatus::from_raw((st & 0x7f) | 0x80),
+        _ => ExitStatus::from_raw(st & 0x7f),
+    }
+}
+
+/// Waits for (`block`) or polls the child `pidfd` refers to, through the
+/// pidfd (`waitid(P_PIDFD)`): never another process that reused its pid.
+pub(crate) fn wait_pidfd(pidfd: &OwnedFd, block: bool) -> io::Result<Option<ExitStatus>> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid out-buffer.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | if block { 0 } else { libc::WNOHANG };
+        // SAFETY: waitid on our pidfd with a valid out-buffer.
+        let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
+        if r == 0 {
+            // SAFETY: si_pid is valid for the SIGCHLD siginfo waitid fills.
+            return Ok((unsafe { info.si_pid() } != 0).then(|| status_from_siginfo(&info)));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits for a spawned process, through its pidfd where there is one.
+pub(crate) fn wait_spawned(s: &Spawned) -> io::Result<ExitStatus> {
+    match &s.pidfd {
+        Some(fd) => wait_pidfd(fd, true).map(|st| st.unwrap_or(ExitStatus::from_raw(0))),
+        None => wait_pid(s.pid),
+    }
 }
 
 impl Container {
@@ -766,10 +883,10 @@ impl Container {
         opts: &AttachOptions<'_>,
         exec: unsafe extern "C" fn(*mut c_void) -> c_int,
         payload: *mut c_void,
-        status_r: OwnedFd,
-        status_w: Guarded,
+        pipes: Pipes,
         program: Option<&str>,
-    ) -> Result<libc::pid_t> {
+    ) -> Result<Spawned> {
+        let Pipes { status_r, status_w, go_r, go_w } = pipes;
         let mut raw = opts.to_raw()?;
         let mut pid: libc::pid_t = -1;
         // SAFETY: raw.raw points into memory owned by `raw`, alive for the
@@ -778,6 +895,7 @@ impl Container {
         let (ret, signals) = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
         drop(signals);
         drop(status_w);
+        drop(go_r);
         if ret < 0 || pid <= 0 {
             let err = self.failed("attach");
             drop(status_r);
@@ -788,6 +906,19 @@ impl Container {
         }
         let mut buf = [0u8; 8];
         let mut got = 0;
+        // The child reports that it was reached, then waits for the go.
+        while got == 0 {
+            match cvt_read(status_r.as_raw_fd(), &mut buf[..1]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(source) => return Err(Error::Io { op: "read attach status", source }),
+            }
+        }
+        let pidfd = if got == 1 { pidfd_open(pid) } else { None };
+        // The go: closing the write end (end of file in the child). A
+        // write could raise SIGPIPE in the caller if the child had died.
+        drop(go_w);
+        let spawned = Spawned { pid, pidfd };
         while got < buf.len() {
             match cvt_read(status_r.as_raw_fd(), &mut buf[got..]) {
                 Ok(0) => break,
@@ -796,10 +927,10 @@ impl Container {
             }
         }
         match got {
-            1 if buf[0] == REACHED => Ok(pid),
+            1 if buf[0] == REACHED => Ok(spawned),
             5 if buf[0] == REACHED => {
                 let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
-                let _ = wait_pid(pid);
+                let _ = wait_spawned(&spawned);
                 Err(Error::ProgramNotStarted {
                     container: self.name().to_owned(),
                     program: program.unwrap_or_default().to_owned(),
@@ -807,7 +938,7 @@ impl Container {
                 })
             }
             _ => {
-                let status = wait_pid(pid).ok();
+                let status = wait_spawned(&spawned).ok();
                 Err(Error::AttachFailed { container: self.name().to_owned(), status })
             }
         }
@@ -820,15 +951,16 @@ impl Container {
         opts: &AttachOptions<'_>,
         program: &str,
         args: &[&str],
-    ) -> Result<libc::pid_t> {
-        let (r, w) = status_pipe()?;
-        let payload = ExecPayload::new(program, args, w.as_raw_fd(), opts.close_fds)?;
+    ) -> Result<Spawned> {
+        let pipes = pipes()?;
+        let mut payload = ExecPayload::new(program, args, pipes.status_w.as_raw_fd(), opts.close_fds)?;
+        payload.go_r = pipes.go_r.as_raw_fd();
+        payload.go_w = pipes.go_w.as_raw_fd();
         self.attach_raw(
             opts,
             exec_program,
             &payload as *const ExecPayload as *mut c_void,
-            r,
-            w,
+            pipes,
             Some(program),
         )
     }
@@ -857,8 +989,8 @@ impl Container {
         program: &str,
         args: &[&str],
     ) -> Result<ExitStatus> {
-        let pid = self.attach_spawn(opts, program, args)?;
-        wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source })
+        let spawned = self.attach_spawn(opts, program, args)?;
+        wait_spawned(&spawned).map_err(|source| Error::Io { op: "waitpid", source })
     }
 
     /// Runs a Rust closure inside the running container, in a child process
@@ -923,28 +1055,28 @@ impl Container {
     where
         F: FnMut() -> i32,
     {
-        self.attach_fn_keeping(opts, f, -1).map(AttachChild::from_pid)
+        self.attach_fn_keeping(opts, f, -1).map(AttachChild::from_spawned)
     }
 
     /// [`Container::attach_fn`], keeping the listed descriptor `keep` open
     /// in the child.
-    pub(crate) fn attach_fn_keeping<F>(
-        &self,
-        opts: &AttachOptions<'_>,
-        f: F,
-        keep: RawFd,
-    ) -> Result<libc::pid_t>
+    pub(crate) fn attach_fn_keeping<F>(&self, opts: &AttachOptions<'_>, f: F, keep: RawFd) -> Result<Spawned>
     where
         F: FnMut() -> i32,
     {
-        let (r, w) = status_pipe()?;
-        let mut payload = ClosurePayload { f, status_w: w.as_raw_fd(), keep };
+        let pipes = pipes()?;
+        let mut payload = ClosurePayload {
+            go_r: pipes.go_r.as_raw_fd(),
+            go_w: pipes.go_w.as_raw_fd(),
+            f,
+            status_w: pipes.status_w.as_raw_fd(),
+            keep,
+        };
         self.attach_raw(
             opts,
             run_closure::<F>,
             &mut payload as *mut ClosurePayload<F> as *mut c_void,
-            r,
-            w,
+            pipes,
             None,
         )
     }

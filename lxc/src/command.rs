@@ -88,6 +88,10 @@ pub struct Command<'c> {
 #[derive(Debug)]
 pub struct AttachChild {
     pid: libc::pid_t,
+    /// A pidfd taken while the child was certainly alive (see
+    /// `attach::Spawned`): kill and wait go through it, never through a pid
+    /// that a caller's reaping SIGCHLD handler may have freed for reuse.
+    pidfd: Option<std::os::fd::OwnedFd>,
     status: Option<ExitStatus>,
     /// The program's stdin, when it was [`Stdio::Piped`].
     pub stdin: Option<PipeWriter>,
@@ -236,10 +240,10 @@ impl<'c> Command<'c> {
             }
         }
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let pid = self.container.attach_spawn(&opts, &self.program, &args)?;
+        let spawned = self.container.attach_spawn(&opts, &self.program, &args)?;
         // The child has its copies; ours must close so that EOF arrives.
         drop((in_keep, out_keep, err_keep));
-        let mut child = AttachChild { pid, status: None, stdin: None, stdout: None, stderr: None };
+        let mut child = AttachChild::from_spawned(spawned);
         if let Some(End::Write(w)) = in_end {
             child.stdin = Some(w);
         }
@@ -278,15 +282,27 @@ impl<'c> Command<'c> {
 /// to have it.
 impl Drop for AttachChild {
     fn drop(&mut self) {
-        if self.status.is_none() && !matches!(try_wait_pid(self.pid), Ok(Some(_)) | Err(_)) {
-            crate::reaper::reap_later(self.pid);
+        if self.status.is_some() || matches!(self.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        match self.pidfd.take() {
+            Some(fd) => {
+                let _ = crate::reaper::reap_later_fd(self.pid, fd);
+            }
+            None => {
+                crate::reaper::reap_later(self.pid);
+            }
         }
     }
 }
 
 impl AttachChild {
     pub(crate) fn from_pid(pid: libc::pid_t) -> AttachChild {
-        AttachChild { pid, status: None, stdin: None, stdout: None, stderr: None }
+        AttachChild { pid, pidfd: None, status: None, stdin: None, stdout: None, stderr: None }
+    }
+
+    pub(crate) fn from_spawned(s: crate::attach::Spawned) -> AttachChild {
+        AttachChild { pid: s.pid, pidfd: s.pidfd, status: None, stdin: None, stdout: None, stderr: None }
     }
 
     /// The program's pid, as seen from the host.
@@ -299,10 +315,34 @@ impl AttachChild {
         if self.status.is_some() {
             return Ok(());
         }
-        // SAFETY: pid is our child and not yet reaped, so it cannot have
-        // been reused.
-        if unsafe { libc::kill(self.pid, libc::SIGKILL) } != 0 {
-            return Err(Error::Io { op: "kill", source: io::Error::last_os_error() });
+        let r = match &self.pidfd {
+            Some(fd) => {
+                // SAFETY: pidfd_send_signal on our pidfd: the process it was
+                // taken for, or ESRCH once it is gone, never another one.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        libc::SIGKILL,
+                        std::ptr::null::<u8>(),
+                        0,
+                    )
+                };
+                r as i32
+            }
+            // SAFETY: without a pidfd (a kernel before 5.3, or liblxc's own
+            // exec function): pid is our child, unreaped unless a SIGCHLD
+            // handler of the caller reaps every child.
+            None => unsafe { libc::kill(self.pid, libc::SIGKILL) },
+        };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            // Already gone (reaped by a SIGCHLD handler of the caller, say):
+            // nothing to kill, as std's `Child::kill` says of an exited child.
+            if e.raw_os_error() == Some(libc::ESRCH) && self.pidfd.is_some() {
+                return Ok(());
+            }
+            return Err(Error::Io { op: "kill", source: e });
         }
         Ok(())
     }
@@ -313,7 +353,12 @@ impl AttachChild {
         if let Some(s) = self.status {
             return Ok(s);
         }
-        let s = wait_pid(self.pid).map_err(|source| Error::Io { op: "waitpid", source })?;
+        let s = match &self.pidfd {
+            Some(fd) => crate::attach::wait_pidfd(fd, true)
+                .map(|s| s.unwrap_or(std::os::unix::process::ExitStatusExt::from_raw(0))),
+            None => wait_pid(self.pid),
+        }
+        .map_err(|source| Error::Io { op: "waitpid", source })?;
         self.status = Some(s);
         Ok(s)
     }
@@ -323,7 +368,11 @@ impl AttachChild {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let s = try_wait_pid(self.pid).map_err(|source| Error::Io { op: "waitpid", source })?;
+        let s = match &self.pidfd {
+            Some(fd) => crate::attach::wait_pidfd(fd, false),
+            None => try_wait_pid(self.pid),
+        }
+        .map_err(|source| Error::Io { op: "waitpid", source })?;
         self.status = s;
         Ok(s)
     }

@@ -50,14 +50,23 @@ fn reaper() -> Option<&'static Reaper> {
 /// when it ends. Returns false (and leaves it alone) when no pidfd or
 /// thread can be had.
 pub(crate) fn reap_later(pid: libc::pid_t) -> bool {
-    let (Some(r), Some(fd)) = (reaper(), pidfd_open(pid)) else {
-        return false;
+    match pidfd_open(pid) {
+        Some(fd) => reap_later_fd(pid, fd).is_ok(),
+        None => false,
+    }
+}
+
+/// Reaps the child `fd` (a pidfd of `pid`, taken while it was unreaped)
+/// refers to when it ends; hands the pidfd back when no thread can be had.
+pub(crate) fn reap_later_fd(pid: libc::pid_t, fd: OwnedFd) -> Result<(), OwnedFd> {
+    let Some(r) = reaper() else {
+        return Err(fd);
     };
     r.incoming.lock().unwrap_or_else(|e| e.into_inner()).push((pid, fd));
     let one = 1u64.to_ne_bytes();
     // SAFETY: writes 8 bytes from a valid buffer to our eventfd.
     unsafe { libc::write(r.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
-    true
+    Ok(())
 }
 
 fn run(wake: &OwnedFd) {

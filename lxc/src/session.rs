@@ -122,12 +122,12 @@ impl Container {
         // the helper itself never allocates (the program's global allocator
         // may be one whose lock another thread held at the fork).
         let mut mem = HelperMem::new();
-        let pid = self.attach_fn_keeping(opts, move || serve(helper_sock, &sweep, &mut mem), helper_sock)?;
+        let spawned =
+            self.attach_fn_keeping(opts, move || serve(helper_sock, &sweep, &mut mem), helper_sock)?;
         drop(theirs);
-        // SAFETY: pidfd_open on our unreaped child; returns a new descriptor.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-        // SAFETY: a non-negative result is a descriptor we now own.
-        let pidfd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) });
+        let pid = spawned.pid;
+        // Taken while the helper was certainly alive (it waited for it).
+        let pidfd = spawned.pidfd;
         // No thread per session: a thread that ends at the moment of a
         // later attach would make liblxc think a process single-threaded
         // after the crate saw it threaded (see `LeakProbe`).
