@@ -616,6 +616,9 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
         libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
         libc::close(p.go_w);
     }
+    // Other attaches' go pipes (and pipes) inherited by this fork: a child
+    // waiting for its own go while holding another's would deadlock with it.
+    crate::fds::close_listed_in_child(&[p.status_w]);
     wait_for_go(p.go_r);
     if p.close_fds {
         // Every descriptor above 2 closes at exec; the status pipe too,
