@@ -22,7 +22,19 @@ fn session_statuses_are_exact_under_a_reaping_sigchld_handler() {
     // attach waits for its own transient child by pid, which such a
     // handler may reap first (the attach then fails with ECHILD).
     let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
-    let _restore = DefaultSigchldOnDrop;
+    let _restore = install_reaping_handler();
+    for i in 0..1000 {
+        let code = i % 7;
+        let st = s.command("/bin/sh").args(["-c", &format!("exit {code}")]).status().unwrap();
+        assert_eq!(st.code(), Some(code), "command {i}");
+    }
+    drop(_restore);
+    s.close().unwrap();
+}
+
+/// Installs `reap_all` as the SIGCHLD handler; the default comes back when
+/// the returned guard drops, also when the test fails.
+fn install_reaping_handler() -> DefaultSigchldOnDrop {
     // SAFETY: installs an async-signal-safe handler for SIGCHLD.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
@@ -31,13 +43,7 @@ fn session_statuses_are_exact_under_a_reaping_sigchld_handler() {
         libc::sigemptyset(&mut sa.sa_mask);
         assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut()), 0);
     }
-    for i in 0..1000 {
-        let code = i % 7;
-        let st = s.command("/bin/sh").args(["-c", &format!("exit {code}")]).status().unwrap();
-        assert_eq!(st.code(), Some(code), "command {i}");
-    }
-    drop(_restore);
-    s.close().unwrap();
+    DefaultSigchldOnDrop
 }
 
 /// Puts SIGCHLD's default disposition back, also when the test fails.
@@ -82,15 +88,7 @@ fn kill_after_a_foreign_reap_never_reaches_a_process_that_reused_the_pid() {
     let t = TestContainer::running("reuse");
     let mut child = t.c.command("/bin/sleep").arg("1").spawn().unwrap();
     let pid = child.id() as i32;
-    let _restore = DefaultSigchldOnDrop;
-    // SAFETY: installs an async-signal-safe handler for SIGCHLD.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = reap_all as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut()), 0);
-    }
+    let _restore = install_reaping_handler();
     // The handler reaps the attached child when it ends.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
