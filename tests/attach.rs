@@ -397,3 +397,17 @@ fn a_dropped_child_never_keeps_its_container_from_stopping() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_terminal_attach_returns_when_its_program_ends() {
+    require_root!();
+    let t = TestContainer::running("tty");
+    // liblxc's attach returns only once a TERMINAL attach's program has
+    // ended: the child must not wait for the caller meanwhile.
+    let opts = AttachOptions::new().add_flags(lxc::AttachFlags::TERMINAL);
+    match t.c.attach_run_wait(&opts, "/bin/true", &[]) {
+        Ok(s) => assert!(s.success(), "{s:?}"),
+        // No pseudo-terminal to be had here: a typed error, not a hang.
+        Err(e) => eprintln!("terminal attach refused by liblxc: {e}"),
+    }
+}

@@ -618,7 +618,7 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     }
     // Other attaches' go pipes (and pipes) inherited by this fork: a child
     // waiting for its own go while holding another's would deadlock with it.
-    crate::fds::close_listed_in_child(&[p.status_w]);
+    crate::fds::close_listed_in_child(&[p.status_w, 0, 1, 2]);
     wait_for_go(p.go_r);
     if p.close_fds {
         // Every descriptor above 2 closes at exec; the status pipe too,
@@ -682,11 +682,19 @@ extern "C" fn run_closure<F: FnMut() -> i32>(payload: *mut c_void) -> c_int {
 /// process (the caller then closes the pipe: end of file), so that the
 /// caller's handle names this process even if a SIGCHLD handler of the
 /// caller reaps it later. Async-signal-safe: only `read`.
+///
+/// Bounded (5 s): liblxc may itself wait for this child before returning to
+/// the caller (a seccomp notifier it fails to set up), and the caller only
+/// closes the pipe after liblxc returns. With `go_r` -1 (a terminal attach,
+/// where liblxc returns only once the child has ended) it returns at once.
 fn wait_for_go(go_r: RawFd) {
-    let mut b = [0u8; 1];
+    if go_r < 0 {
+        return;
+    }
+    let mut p = libc::pollfd { fd: go_r, events: libc::POLLIN, revents: 0 };
     loop {
-        // SAFETY: reads one byte into a valid buffer.
-        let n = unsafe { libc::read(go_r, b.as_mut_ptr().cast(), 1) };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, 5000) };
         // SAFETY: errno of this thread.
         if n >= 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
             return;
@@ -760,6 +768,18 @@ fn pipes() -> Result<Pipes> {
     })
 }
 
+/// The go pipe's read end for the child, or -1 for no handshake: with
+/// [`AttachFlags::TERMINAL`] liblxc's attach returns only once the child has
+/// ended, so the child must not wait for the caller (the pidfd is then
+/// taken of the unreaped child after the call).
+fn go_for(opts: &AttachOptions<'_>, pipes: &Pipes) -> RawFd {
+    if opts.flags.contains(AttachFlags::TERMINAL) {
+        -1
+    } else {
+        pipes.go_r.as_raw_fd()
+    }
+}
+
 /// A process started by an attach: its pid, and a pidfd taken while it was
 /// certainly alive and unreaped (it waits for the caller to have it), so
 /// that waiting for it and signalling it can never reach another process
@@ -811,8 +831,11 @@ pub(crate) fn wait_pidfd(pidfd: &OwnedFd, block: bool) -> io::Result<Option<Exit
 
 /// Waits for a spawned process, through its pidfd where there is one.
 pub(crate) fn wait_spawned(s: &Spawned) -> io::Result<ExitStatus> {
-    match &s.pidfd {
-        Some(fd) => wait_pidfd(fd, true).map(|st| st.unwrap_or(ExitStatus::from_raw(0))),
+    match s.pidfd.as_ref().map(|fd| wait_pidfd(fd, true)) {
+        Some(Ok(st)) => Ok(st.unwrap_or(ExitStatus::from_raw(0))),
+        // Linux 5.3 has pidfds but not waitid(P_PIDFD): by pid, still ours.
+        Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => wait_pid(s.pid),
+        Some(Err(e)) => Err(e),
         None => wait_pid(s.pid),
     }
 }
@@ -957,7 +980,7 @@ impl Container {
     ) -> Result<Spawned> {
         let pipes = pipes()?;
         let mut payload = ExecPayload::new(program, args, pipes.status_w.as_raw_fd(), opts.close_fds)?;
-        payload.go_r = pipes.go_r.as_raw_fd();
+        payload.go_r = go_for(opts, &pipes);
         payload.go_w = pipes.go_w.as_raw_fd();
         self.attach_raw(
             opts,
@@ -1069,7 +1092,7 @@ impl Container {
     {
         let pipes = pipes()?;
         let mut payload = ClosurePayload {
-            go_r: pipes.go_r.as_raw_fd(),
+            go_r: go_for(opts, &pipes),
             go_w: pipes.go_w.as_raw_fd(),
             f,
             status_w: pipes.status_w.as_raw_fd(),

@@ -354,8 +354,12 @@ impl AttachChild {
             return Ok(s);
         }
         let s = match &self.pidfd {
-            Some(fd) => crate::attach::wait_pidfd(fd, true)
-                .map(|s| s.unwrap_or(std::os::unix::process::ExitStatusExt::from_raw(0))),
+            Some(fd) => match crate::attach::wait_pidfd(fd, true) {
+                Ok(s) => Ok(s.unwrap_or(std::os::unix::process::ExitStatusExt::from_raw(0))),
+                // Linux 5.3: pidfds but no waitid(P_PIDFD); by pid.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => wait_pid(self.pid),
+                Err(e) => Err(e),
+            },
             None => wait_pid(self.pid),
         }
         .map_err(|source| Error::Io { op: "waitpid", source })?;
@@ -369,7 +373,10 @@ impl AttachChild {
             return Ok(Some(s));
         }
         let s = match &self.pidfd {
-            Some(fd) => crate::attach::wait_pidfd(fd, false),
+            Some(fd) => match crate::attach::wait_pidfd(fd, false) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => try_wait_pid(self.pid),
+                r => r,
+            },
             None => try_wait_pid(self.pid),
         }
         .map_err(|source| Error::Io { op: "waitpid", source })?;
