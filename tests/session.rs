@@ -130,3 +130,20 @@ fn a_frozen_container_refuses_attaches_and_sessions_end_without_hanging() {
     assert!(s.run("/bin/true", &[]).unwrap().success());
     s.close().unwrap();
 }
+
+/// A session with a terminal of its own would hang in liblxc's attach (it
+/// returns only once every copy of the terminal is closed, and the helper
+/// keeps it as its stdio): refused before liblxc is called, and the
+/// container is still usable after.
+#[test]
+fn a_session_with_a_terminal_is_refused_not_a_hang() {
+    require_root!();
+    let t = TestContainer::running("sesstty");
+    let opts = AttachOptions::new().add_flags(lxc::AttachFlags::TERMINAL);
+    let err = t.c.attach_session(&opts).map(|_| ()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    assert!(s.command("/bin/true").status().unwrap().success());
+    s.close().unwrap();
+    t.c.stop().unwrap();
+}

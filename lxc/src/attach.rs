@@ -3,12 +3,15 @@
 //! `lxc_attach_options_t`.
 //!
 //! Every attach here goes through `lxc_container.attach` with an exec
-//! function of the crate's own. In the attached child it reports over a
-//! close-on-exec pipe that it was reached (so liblxc's own failure to attach
-//! is told apart from the program's exit status), marks every descriptor
-//! above 2 close-on-exec (so none of the caller's leaks into the container),
-//! and on a failed `execvp` reports the errno (so "not found" is told apart
-//! from a program that exits 127).
+//! function of the crate's own. In the attached child it sends, over a
+//! close-on-exec socket, that it was reached with a pidfd of itself (so
+//! liblxc's own failure to attach is told apart from the program's exit
+//! status, and the caller's handle names this process whoever reaps it),
+//! waits for the caller's go (sent only once liblxc's attach succeeded and
+//! the caller holds the pidfd), marks every descriptor above 2 close-on-exec
+//! (so none of the caller's leaks into the container), and on a failed
+//! `execvp` reports the errno (so "not found" is told apart from a program
+//! that exits 127).
 
 use std::ffi::{c_int, c_void, CString};
 use std::io;
@@ -320,6 +323,32 @@ impl<'fd> AttachOptions<'fd> {
         self.stdin.is_some()
     }
 
+    /// Whether [`AttachOptions::groups`], [`AttachOptions::lsm_label`] and
+    /// the flags `SETGROUPS` and `LSM_LABEL` can be used: both the header
+    /// the crate was built with and the liblxc loaded at run time are 4.0.7
+    /// or later. Otherwise an attach with any of them is
+    /// [`Error::Unsupported`].
+    ///
+    /// ```
+    /// let opts = lxc::AttachOptions::new();
+    /// let opts = if lxc::AttachOptions::supports_groups_and_lsm_label() { opts.groups([27]) } else { opts };
+    /// # let _ = opts;
+    /// ```
+    pub fn supports_groups_and_lsm_label() -> bool {
+        cfg!(lxc_attach_lsm_label_and_groups)
+            && crate::layout::attach_has_lsm_label_and_groups(crate::runtime_version())
+    }
+
+    /// Whether liblxc gives the program a terminal of its own.
+    pub(crate) fn is_terminal(&self) -> bool {
+        self.flags.contains(AttachFlags::TERMINAL)
+    }
+
+    /// Whether the program reads the caller's fd 0.
+    fn stdin_fd_is_0(&self) -> bool {
+        self.stdin == Some(0)
+    }
+
     pub(crate) fn raw_stdin(mut self, fd: RawFd) -> Self {
         self.stdin = Some(fd);
         self
@@ -479,55 +508,43 @@ impl RawAttachOptions {
     }
 }
 
-/// A `/dev/null` descriptor kept open for the life of the process.
+/// A `/dev/null` descriptor kept open for the life of the process. A
+/// failure to open it (no descriptor free at that moment) is not
+/// remembered: the next attach tries again.
 fn dev_null() -> Result<RawFd> {
-    static NULL: OnceLock<std::result::Result<OwnedFd, i32>> = OnceLock::new();
-    match NULL.get_or_init(|| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-            .map(OwnedFd::from)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
-    }) {
-        Ok(fd) => Ok(fd.as_raw_fd()),
-        Err(e) => Err(Error::Io { op: "open /dev/null", source: io::Error::from_raw_os_error(*e) }),
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_raw_fd());
     }
+    let fd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|source| Error::Io { op: "open /dev/null", source })?;
+    let fd = above_stdio(OwnedFd::from(fd))?;
+    // Another thread may have set it first: then this one is closed.
+    Ok(NULL.get_or_init(|| fd).as_raw_fd())
 }
 
 /// A program and its arguments, prepared in the caller so that the attached
 /// child only calls async-signal-safe functions.
 struct ExecPayload {
-    /// Read by the child after it reported that it was reached: the caller
-    /// closes the other end once it holds a pidfd of the child (see
-    /// `Pipes`).
-    go_r: RawFd,
-    /// The other end, which the child must close first (it inherited it).
-    go_w: RawFd,
+    hs: Handshake,
     program: CString,
     argv: CStrArray,
-    status_w: RawFd,
     close_fds: bool,
     /// Read before the fork, for the child's descriptor sweep.
     sweep: FdSweep,
 }
 
 impl ExecPayload {
-    fn new(program: &str, args: &[&str], status_w: RawFd, close_fds: bool) -> Result<ExecPayload> {
+    fn new(program: &str, args: &[&str], close_fds: bool) -> Result<ExecPayload> {
         if program.is_empty() {
             return Err(Error::invalid("program", program, "must not be empty"));
         }
         let prog = cstring("program", program)?;
         let argv = CStrArray::new("argument", std::iter::once(program).chain(args.iter().copied()))?;
-        Ok(ExecPayload {
-            go_r: -1,
-            go_w: -1,
-            program: prog,
-            argv,
-            status_w,
-            close_fds,
-            sweep: FdSweep::prepare(),
-        })
+        Ok(ExecPayload { hs: Handshake::none(), program: prog, argv, close_fds, sweep: FdSweep::prepare() })
     }
 }
 
@@ -601,55 +618,204 @@ impl Drop for CallerSignals {
     }
 }
 
-/// The marker the child writes when the crate's exec function is reached.
+/// The first message of the child on the status socket: it was reached
+/// (with a pidfd of itself, where the kernel and the container's seccomp
+/// policy allow one).
 const REACHED: u8 = b'S';
+/// A later message: `execvp` failed, with its errno (4 bytes) after it.
+const EXEC_FAILED: u8 = b'E';
+/// A later message: the child got no go and ended without running anything.
+const ABORTED: u8 = b'A';
 
-/// Runs in the attached child (forked by liblxc): reports that it was
-/// reached, hides the caller's descriptors, and executes the program.
+/// How long a child waits for the caller's go. liblxc may itself wait for
+/// the child before it returns to the caller (a seccomp notifier it fails to
+/// set up), and the caller sends the go only after liblxc returned: the
+/// child then gives up, runs nothing, and the attach fails. Long enough for
+/// a caller slowed down by valgrind or a loaded machine.
+const GO_TIMEOUT_MS: c_int = 30_000;
+
+/// The descriptors of the handshake between the caller and the attached
+/// child, as the child sees them (see [`Pipes`]).
+#[derive(Clone, Copy)]
+struct Handshake {
+    /// The child's end of the status socket.
+    status_w: RawFd,
+    /// The child's end of the go socket; -1: no go (a terminal attach,
+    /// where liblxc returns only once the child has ended).
+    go_r: RawFd,
+    /// The caller's end of the go socket, which the child inherited and
+    /// closes.
+    go_w: RawFd,
+    /// A listed descriptor the child itself needs (a session's socket).
+    keep: RawFd,
+}
+
+impl Handshake {
+    fn none() -> Handshake {
+        Handshake { status_w: -1, go_r: -1, go_w: -1, keep: -1 }
+    }
+
+    fn of(pipes: &Pipes, terminal: bool) -> Handshake {
+        Handshake {
+            status_w: pipes.status_w.as_raw_fd(),
+            go_r: if terminal { -1 } else { pipes.go_r.as_raw_fd() },
+            go_w: pipes.go_w.as_raw_fd(),
+            keep: -1,
+        }
+    }
+
+    /// In the attached child, first thing: default signal state, the other
+    /// attaches' listed descriptors closed (a child holding another
+    /// child's go socket while it waits for its own would deadlock with
+    /// it), the report with a pidfd, then the go. Ends the child, running
+    /// nothing, when the go does not come. Async-signal-safe: only
+    /// syscalls, on memory prepared before the fork.
+    fn run_in_child(&self) {
+        reset_signals_in_child();
+        crate::fds::close_listed_in_child(&[self.status_w, self.keep, 0, 1, 2]);
+        // SAFETY: closes this child's copy of the caller's end.
+        unsafe { libc::close(self.go_w) };
+        // The process's own pidfd, in its own pid namespace (the pid from
+        // the kernel: glibc's cache is stale in liblxc's raw clone).
+        // SAFETY: getpid and pidfd_open take no pointers.
+        let me = unsafe { libc::syscall(libc::SYS_getpid) } as libc::pid_t;
+        // SAFETY: as above.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, me, 0) } as RawFd;
+        send_with_fd(self.status_w, &[REACHED], pidfd);
+        if pidfd >= 0 {
+            // SAFETY: the pidfd this child just opened.
+            unsafe { libc::close(pidfd) };
+        }
+        if self.go_r < 0 {
+            return;
+        }
+        let go = wait_for_go(self.go_r);
+        // SAFETY: this child's own end of the go socket.
+        unsafe { libc::close(self.go_r) };
+        if !go {
+            send_with_fd(self.status_w, &[ABORTED], -1);
+            // SAFETY: ends the child without running anything.
+            unsafe { libc::_exit(127) }
+        }
+    }
+}
+
+/// Sends `msg`, with `fd` as `SCM_RIGHTS` when it is not negative, on the
+/// socket `sock`. Async-signal-safe: the control buffer is on the stack.
+fn send_with_fd(sock: RawFd, msg: &[u8], fd: RawFd) {
+    #[repr(C)]
+    union Cmsg {
+        buf: [u8; 64],
+        _align: libc::cmsghdr,
+    }
+    // SAFETY: all-zero is a valid msghdr and control buffer; the iovec and
+    // the control buffer live on this stack frame for the call; CMSG_* only
+    // compute offsets within the buffer, whose 64 bytes hold one int's
+    // SCM_RIGHTS message.
+    unsafe {
+        let mut iov = libc::iovec { iov_base: msg.as_ptr() as *mut c_void, iov_len: msg.len() };
+        let mut cmsg = Cmsg { buf: [0; 64] };
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        if fd >= 0 {
+            hdr.msg_control = cmsg.buf.as_mut_ptr().cast();
+            hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
+            let c = libc::CMSG_FIRSTHDR(&hdr);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
+            ptr::copy_nonoverlapping((&fd as *const c_int).cast::<u8>(), libc::CMSG_DATA(c), 4);
+        }
+        while libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL) < 0 && *libc::__errno_location() == libc::EINTR {}
+    }
+}
+
+/// One message from the status socket, with the descriptor it carried
+/// (close-on-exec); `Ok(None)` at end of file.
+fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
+    #[repr(C)]
+    union Cmsg {
+        buf: [u8; 64],
+        _align: libc::cmsghdr,
+    }
+    loop {
+        // SAFETY: as in send_with_fd; recvmsg writes at most the buffers'
+        // lengths; a descriptor in an SCM_RIGHTS message is new and ours.
+        unsafe {
+            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+            let mut cmsg = Cmsg { buf: [0; 64] };
+            let mut hdr: libc::msghdr = std::mem::zeroed();
+            hdr.msg_iov = &mut iov;
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = cmsg.buf.as_mut_ptr().cast();
+            hdr.msg_controllen = 64;
+            let n = libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC);
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let mut fd = None;
+            let mut c = libc::CMSG_FIRSTHDR(&hdr);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let count =
+                        ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<c_int>();
+                    for i in 0..count {
+                        let mut raw: c_int = -1;
+                        ptr::copy_nonoverlapping(
+                            libc::CMSG_DATA(c).add(i * 4),
+                            (&mut raw as *mut c_int).cast::<u8>(),
+                            4,
+                        );
+                        let owned = OwnedFd::from_raw_fd(raw);
+                        // Only the first is the pidfd; any other is closed.
+                        if fd.is_none() {
+                            fd = Some(owned);
+                        }
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&hdr, c);
+            }
+            return Ok((n > 0).then_some((n as usize, fd)));
+        }
+    }
+}
+
+/// Runs in the attached child (forked by liblxc): the handshake, then the
+/// program.
 extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ExecPayload the caller passed to attach; the
     // child has its own copy of the caller's memory, where it is still alive.
     let p = unsafe { &*(payload as *const ExecPayload) };
-    reset_signals_in_child();
-    // SAFETY: write on the status pipe this child holds.
-    unsafe {
-        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
-        libc::close(p.go_w);
-    }
-    // Other attaches' go pipes (and pipes) inherited by this fork: a child
-    // waiting for its own go while holding another's would deadlock with it.
-    crate::fds::close_listed_in_child(&[p.status_w, 0, 1, 2]);
-    wait_for_go(p.go_r);
+    p.hs.run_in_child();
     if p.close_fds {
-        // Every descriptor above 2 closes at exec; the status pipe too,
+        // Every descriptor above 2 closes at exec; the status socket too,
         // which tells the caller that exec succeeded. close_range, or on a
         // kernel without CLOSE_RANGE_CLOEXEC (before 5.11) a sweep of
         // /proc/self/fd or of every number below RLIMIT_NOFILE, all without
         // allocating.
         fds_from_3_in_child(FdAction::Cloexec, -1, &p.sweep);
     }
-    // SAFETY: only async-signal-safe calls (execvp, write, _exit) on memory
-    // prepared before the fork.
+    // SAFETY: only async-signal-safe calls (execvp, sendmsg, _exit) on
+    // memory prepared before the fork.
     unsafe {
         libc::execvp(p.program.as_ptr(), p.argv.as_ptr().cast());
-        let errno = (*libc::__errno_location()).to_ne_bytes();
-        libc::write(p.status_w, errno.as_ptr().cast(), errno.len());
+        let e = (*libc::__errno_location()).to_ne_bytes();
+        send_with_fd(p.hs.status_w, &[EXEC_FAILED, e[0], e[1], e[2], e[3]], -1);
         libc::_exit(127)
     }
 }
 
 struct ClosurePayload<F> {
-    /// As [`ExecPayload::go_r`].
-    go_r: RawFd,
-    /// As [`ExecPayload::go_w`].
-    go_w: RawFd,
+    hs: Handshake,
     /// Called through `&mut` in the child, never moved or dropped there:
     /// its captures belong to the caller, which drops them once, after
     /// the attach.
     f: F,
-    status_w: RawFd,
-    /// A listed descriptor the closure itself needs (a session's socket).
-    keep: RawFd,
 }
 
 /// Runs a Rust closure in the attached child; a panic becomes exit status
@@ -660,61 +826,65 @@ extern "C" fn run_closure<F: FnMut() -> i32>(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ClosurePayload<F> the caller passed to attach,
     // alive in the child's copy of the caller's memory.
     let p = unsafe { &mut *(payload as *mut ClosurePayload<F>) };
-    // Copies of other attaches' pipes, inherited by this fork, would make
-    // them wait for this closure to end.
-    crate::fds::close_listed_in_child(&[p.status_w, p.keep]);
-    reset_signals_in_child();
-    // SAFETY: write and close on the pipe descriptors we own in the child.
-    unsafe {
-        libc::write(p.status_w, [REACHED].as_ptr().cast(), 1);
-        libc::close(p.go_w);
-        wait_for_go(p.go_r);
-        libc::close(p.go_r);
-        libc::close(p.status_w);
-    }
+    p.hs.run_in_child();
+    // SAFETY: the status socket's end this child holds: closing it tells
+    // the caller the closure runs.
+    unsafe { libc::close(p.hs.status_w) };
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (p.f)())).unwrap_or(101);
     // SAFETY: _exit ends the child without running the caller's atexit
     // handlers or destructors, which belong to the parent.
     unsafe { libc::_exit(code) }
 }
 
-/// In the attached child: waits until the caller holds a pidfd of this
-/// process (the caller then closes the pipe: end of file), so that the
-/// caller's handle names this process even if a SIGCHLD handler of the
-/// caller reaps it later. Async-signal-safe: only `read`.
-///
-/// Bounded (5 s): liblxc may itself wait for this child before returning to
-/// the caller (a seccomp notifier it fails to set up), and the caller only
-/// closes the pipe after liblxc returns. With `go_r` -1 (a terminal attach,
-/// where liblxc returns only once the child has ended) it returns at once.
-fn wait_for_go(go_r: RawFd) {
-    if go_r < 0 {
-        return;
-    }
-    let mut p = libc::pollfd { fd: go_r, events: libc::POLLIN, revents: 0 };
-    loop {
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, 5000) };
-        // SAFETY: errno of this thread.
-        if n >= 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
-            return;
+/// What liblxc's own exec functions get, behind the crate's handshake.
+struct LiblxcPayload {
+    hs: Handshake,
+    /// `lxc_attach_run_command`'s argument; `None`: `lxc_attach_run_shell`.
+    cmd: Option<sys::lxc_attach_command_t>,
+}
+
+/// The handshake, then liblxc's `lxc_attach_run_command` or
+/// `lxc_attach_run_shell`.
+extern "C" fn run_liblxc(payload: *mut c_void) -> c_int {
+    // SAFETY: payload is the LiblxcPayload the caller passed to attach,
+    // alive in the child's copy of the caller's memory.
+    let p = unsafe { &mut *(payload as *mut LiblxcPayload) };
+    p.hs.run_in_child();
+    // SAFETY: liblxc's exec functions, with the argument each expects
+    // (the command points into the caller's payload, copied into the
+    // child); the status socket is close-on-exec.
+    unsafe {
+        match p.cmd.as_mut() {
+            Some(cmd) => sys::lxc_attach_run_command((cmd as *mut sys::lxc_attach_command_t).cast()),
+            None => sys::lxc_attach_run_shell(ptr::null_mut()),
         }
     }
 }
 
-fn cvt_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+/// In the attached child: waits for the caller's go byte. End of file (the
+/// caller gave up: liblxc's attach failed, or no pidfd could be had), an
+/// error or [`GO_TIMEOUT_MS`] without it: false. Async-signal-safe: only
+/// `poll` and `read`.
+fn wait_for_go(go_r: RawFd) -> bool {
+    let mut p = libc::pollfd { fd: go_r, events: libc::POLLIN, revents: 0 };
     loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, GO_TIMEOUT_MS) };
+        if n > 0 {
+            let mut b = 0u8;
+            // SAFETY: reads one byte into b.
+            let r = unsafe { libc::read(go_r, (&mut b as *mut u8).cast(), 1) };
+            return r == 1 && b == GO;
         }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        // SAFETY: errno of this thread.
+        if n == 0 || unsafe { *libc::__errno_location() } != libc::EINTR {
+            return false;
         }
     }
 }
+
+/// The caller's go.
+const GO: u8 = b'G';
 
 /// Waits for the child `pid` and returns its status.
 pub(crate) fn wait_pid(pid: libc::pid_t) -> io::Result<ExitStatus> {
@@ -744,12 +914,14 @@ pub(crate) fn try_wait_pid(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
     }
 }
 
-/// The pipes of one attach made with the crate's exec functions: the
-/// status pipe (the child reports that it was reached, and an `execvp`
-/// errno) and the go pipe (the caller closes it once it holds a pidfd of
-/// the child).
-/// The write ends are listed (`fds.rs`), so that other closure children
-/// never keep them; the go pipe's read end is the child's own.
+/// The sockets of one attach made with the crate's exec functions: the
+/// status socket (the child reports that it was reached, with a pidfd of
+/// itself, and later an `execvp` errno) and the go socket (the caller sends
+/// the go once liblxc's attach succeeded and it holds a pidfd of the child;
+/// without it the child runs nothing). Sequenced-packet sockets: messages
+/// keep their bounds, and the caller's send cannot raise SIGPIPE.
+/// The ends the caller keeps are listed (`fds.rs`), so that other closure
+/// children never keep them; the child's ends are its own.
 pub(crate) struct Pipes {
     status_r: OwnedFd,
     status_w: Guarded,
@@ -757,45 +929,64 @@ pub(crate) struct Pipes {
     go_w: Guarded,
 }
 
-fn pipes() -> Result<Pipes> {
-    let (r, w) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
-    let (gr, gw) = io::pipe().map_err(|source| Error::Io { op: "pipe", source })?;
-    Ok(Pipes {
-        status_r: OwnedFd::from(r),
-        status_w: Guarded::new(w),
-        go_r: OwnedFd::from(gr),
-        go_w: Guarded::new(gw),
-    })
-}
-
-/// The go pipe's read end for the child, or -1 for no handshake: with
-/// [`AttachFlags::TERMINAL`] liblxc's attach returns only once the child has
-/// ended, so the child must not wait for the caller (the pidfd is then
-/// taken of the unreaped child after the call).
-fn go_for(opts: &AttachOptions<'_>, pipes: &Pipes) -> RawFd {
-    if opts.flags.contains(AttachFlags::TERMINAL) {
-        -1
-    } else {
-        pipes.go_r.as_raw_fd()
+/// A close-on-exec `SOCK_SEQPACKET` pair, both above 2: a caller whose
+/// stdio descriptors are closed would otherwise get them, and liblxc puts
+/// the program's stdio over 0-2 in the child.
+fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    } != 0
+    {
+        return Err(Error::Io { op: "socketpair", source: io::Error::last_os_error() });
     }
+    // SAFETY: socketpair gave two new descriptors that nothing else owns.
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above_stdio(a)?, above_stdio(b)?))
 }
 
-/// A process started by an attach: its pid, and a pidfd taken while it was
-/// certainly alive and unreaped (it waits for the caller to have it), so
-/// that waiting for it and signalling it can never reach another process
-/// that reused the pid. `None` only where the kernel has no pidfds.
+/// `fd`, moved to a number above 2 when it is one of 0-2.
+pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on our descriptor; a non-negative result is
+    // a new descriptor that we own.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if n < 0 {
+        return Err(Error::Io { op: "fcntl(F_DUPFD_CLOEXEC)", source: io::Error::last_os_error() });
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+fn pipes() -> Result<Pipes> {
+    let (status_r, status_w) = seqpacket_pair()?;
+    let (go_r, go_w) = seqpacket_pair()?;
+    Ok(Pipes { status_r, status_w: Guarded::new(status_w), go_r, go_w: Guarded::new(go_w) })
+}
+
+/// A process started by an attach: its pid, and a pidfd of it (sent by the
+/// process itself, or taken while it was certainly alive and unreaped: it
+/// waits for the caller's go), so that waiting for it and signalling it can
+/// never reach another process that reused the pid. `None` only where the
+/// kernel has no pidfds (before Linux 5.3).
 pub(crate) struct Spawned {
     pub(crate) pid: libc::pid_t,
     pub(crate) pidfd: Option<OwnedFd>,
 }
 
 /// A pidfd of `pid` (`pidfd_open`).
-pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open on a pid; a non-negative result is a new
     // descriptor that we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
     // SAFETY: as above.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// The exit status a `waitid` reported.
@@ -900,10 +1091,10 @@ impl Container {
     }
 
     /// Calls `lxc_container.attach` with an exec function and its payload;
-    /// then reads the status pipe: nothing means liblxc failed before the
-    /// exec function ran, the marker alone means it ran (and, for a
-    /// program, that exec succeeded), the marker and an errno mean exec
-    /// failed.
+    /// then reads the status socket: nothing means liblxc failed before the
+    /// exec function ran; the marker (with the child's pidfd) means it ran,
+    /// and the caller sends the go; after it, end of file means exec
+    /// succeeded (or the closure runs), an errno that exec failed.
     fn attach_raw(
         &self,
         opts: &AttachOptions<'_>,
@@ -923,6 +1114,9 @@ impl Container {
         drop(status_w);
         drop(go_r);
         if ret < 0 || pid <= 0 {
+            // A child that was reached gets no go (go_w closes here) and
+            // ends without running anything.
+            drop(go_w);
             let err = self.failed("attach");
             drop(status_r);
             if !self.is_running() {
@@ -930,31 +1124,39 @@ impl Container {
             }
             return Err(err);
         }
+        let read_err = |source| Error::Io { op: "read the attach status", source };
         let mut buf = [0u8; 8];
-        let mut got = 0;
-        // The child reports that it was reached, then waits for the go.
-        while got == 0 {
-            match cvt_read(status_r.as_raw_fd(), &mut buf[..1]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(source) => return Err(Error::Io { op: "read attach status", source }),
-            }
+        let first = recv_with_fd(status_r.as_raw_fd(), &mut buf).map_err(read_err)?;
+        let reached = matches!(first, Some((1, _)) if buf[0] == REACHED);
+        let pidfd = match first {
+            _ if !reached => None,
+            Some((_, Some(fd))) => Some(fd),
+            // No pidfd from the child (seccomp refused it, or the kernel
+            // has none): taken here, while the child waits for the go.
+            _ => match pidfd_open(pid) {
+                Ok(fd) => Some(fd),
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => None,
+                Err(source) => {
+                    // No handle that names the child for sure: it gets no
+                    // go, ends, and is reaped here (it is alive until the
+                    // go socket closes, so the pid is still its own).
+                    drop(go_w);
+                    let _ = wait_pid(pid);
+                    return Err(Error::Io { op: "pidfd_open", source });
+                }
+            },
+        };
+        if reached && !opts.is_terminal() {
+            // SAFETY: send on our end of the go socket; MSG_NOSIGNAL: no
+            // SIGPIPE if the child has gone.
+            unsafe { libc::send(go_w.as_raw_fd(), [GO].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
         }
-        let pidfd = if got == 1 { pidfd_open(pid) } else { None };
-        // The go: closing the write end (end of file in the child). A
-        // write could raise SIGPIPE in the caller if the child had died.
         drop(go_w);
         let spawned = Spawned { pid, pidfd };
-        while got < buf.len() {
-            match cvt_read(status_r.as_raw_fd(), &mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(source) => return Err(Error::Io { op: "read attach status", source }),
-            }
-        }
-        match got {
-            1 if buf[0] == REACHED => Ok(spawned),
-            5 if buf[0] == REACHED => {
+        let second = if reached { recv_with_fd(status_r.as_raw_fd(), &mut buf) } else { Ok(None) };
+        match second {
+            Ok(None) if reached => Ok(spawned),
+            Ok(Some((5, _))) if buf[0] == EXEC_FAILED => {
                 let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
                 let _ = wait_spawned(&spawned);
                 Err(Error::ProgramNotStarted {
@@ -963,6 +1165,11 @@ impl Container {
                     source: io::Error::from_raw_os_error(errno),
                 })
             }
+            Err(source) => {
+                crate::reaper::reap_spawned(spawned);
+                Err(read_err(source))
+            }
+            // Not reached (liblxc failed in the child), or no go in time.
             _ => {
                 let status = wait_spawned(&spawned).ok();
                 Err(Error::AttachFailed { container: self.name().to_owned(), status })
@@ -978,10 +1185,9 @@ impl Container {
         program: &str,
         args: &[&str],
     ) -> Result<Spawned> {
+        let mut payload = ExecPayload::new(program, args, opts.close_fds)?;
         let pipes = pipes()?;
-        let mut payload = ExecPayload::new(program, args, pipes.status_w.as_raw_fd(), opts.close_fds)?;
-        payload.go_r = go_for(opts, &pipes);
-        payload.go_w = pipes.go_w.as_raw_fd();
+        payload.hs = Handshake::of(&pipes, opts.is_terminal());
         self.attach_raw(
             opts,
             exec_program,
@@ -1091,13 +1297,8 @@ impl Container {
         F: FnMut() -> i32,
     {
         let pipes = pipes()?;
-        let mut payload = ClosurePayload {
-            go_r: go_for(opts, &pipes),
-            go_w: pipes.go_w.as_raw_fd(),
-            f,
-            status_w: pipes.status_w.as_raw_fd(),
-            keep,
-        };
+        let mut payload =
+            ClosurePayload { hs: Handshake { keep, ..Handshake::of(&pipes, opts.is_terminal()) }, f };
         self.attach_raw(
             opts,
             run_closure::<F>,
@@ -1141,24 +1342,31 @@ impl Container {
     }
 
     /// Runs the user's login shell in the container with liblxc's own exec
-    /// function (`lxc_attach_run_shell`), on the caller's terminal (stdin
-    /// too, unless the options set another), and waits for it
-    /// (`lxc-attach` with no command).
+    /// function (`lxc_attach_run_shell`, behind the crate's handshake), on
+    /// the caller's terminal (stdin too, unless the options set another), and
+    /// waits for it (`lxc-attach` with no command).
     pub fn attach_run_shell(&self, opts: &AttachOptions<'_>) -> Result<ExitStatus> {
         let opts = if opts.stdin_is_set() { opts.clone() } else { opts.clone().raw_stdin(0) };
-        let mut raw = opts.to_raw()?;
-        let mut pid = -1;
-        // SAFETY: lxc_attach_run_shell ignores its payload.
-        let (ret, signals) =
-            unsafe { self.call_attach(sys::lxc_attach_run_shell, ptr::null_mut(), &mut raw, &mut pid) }?;
-        if ret < 0 || pid <= 0 {
-            return Err(self.failed("attach"));
-        }
         // While the shell runs on the caller's terminal, Ctrl-C and Ctrl-\
         // are its own; the caller's dispositions come back after.
-        let status = wait_pid(pid).map_err(|source| Error::Io { op: "waitpid", source });
+        let signals = (opts.stdin_fd_is_0()).then(CallerSignals::note);
+        let spawned = self.attach_liblxc(&opts, None)?;
+        let status = wait_spawned(&spawned).map_err(|source| Error::Io { op: "waitid", source });
         drop(signals);
         status
+    }
+
+    /// Attaches with liblxc's `lxc_attach_run_command` (`cmd`) or
+    /// `lxc_attach_run_shell` (`None`) as the exec function, behind the
+    /// crate's handshake.
+    fn attach_liblxc(
+        &self,
+        opts: &AttachOptions<'_>,
+        cmd: Option<sys::lxc_attach_command_t>,
+    ) -> Result<Spawned> {
+        let pipes = pipes()?;
+        let mut payload = LiblxcPayload { hs: Handshake::of(&pipes, opts.is_terminal()), cmd };
+        self.attach_raw(opts, run_liblxc, &mut payload as *mut LiblxcPayload as *mut c_void, pipes, None)
     }
 
     /// An interactive login shell in the container on the caller's terminal
@@ -1169,37 +1377,23 @@ impl Container {
     }
 
     /// Starts `program` in the container with liblxc's own exec function
-    /// (`lxc_attach_run_command`) and returns the child without waiting.
-    /// Prefer [`Container::attach_run_wait`] or [`Container::command`]: with
-    /// liblxc's function, a program that cannot be executed exits 127,
-    /// like a program that exits 127 by itself.
+    /// (`lxc_attach_run_command`, behind the crate's handshake) and returns
+    /// the child without waiting. Prefer [`Container::attach_run_wait`] or
+    /// [`Container::command`]: with liblxc's function, a program that cannot
+    /// be executed exits 127, like a program that exits 127 by itself.
     pub fn attach_run_command(
         &self,
         opts: &AttachOptions<'_>,
         program: &str,
         args: &[&str],
     ) -> Result<AttachChild> {
-        let payload = ExecPayload::new(program, args, -1, false)?;
-        let mut cmd = sys::lxc_attach_command_t {
+        let payload = ExecPayload::new(program, args, false)?;
+        // The command points into `payload`, alive until after the call
+        // (the child has its own copy).
+        let cmd = sys::lxc_attach_command_t {
             program: payload.program.as_ptr().cast_mut(),
             argv: payload.argv.as_ptr().cast_mut(),
         };
-        let mut raw = opts.to_raw()?;
-        let mut pid = -1;
-        // SAFETY: lxc_attach_run_command takes an lxc_attach_command_t;
-        // cmd points into `payload`, alive until after the call (the child
-        // has its own copy).
-        let (ret, _signals) = unsafe {
-            self.call_attach(
-                sys::lxc_attach_run_command,
-                &mut cmd as *mut sys::lxc_attach_command_t as *mut c_void,
-                &mut raw,
-                &mut pid,
-            )
-        }?;
-        if ret < 0 || pid <= 0 {
-            return Err(self.failed("attach"));
-        }
-        Ok(AttachChild::from_pid(pid))
+        self.attach_liblxc(opts, Some(cmd)).map(AttachChild::from_spawned)
     }
 }

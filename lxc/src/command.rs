@@ -285,22 +285,11 @@ impl Drop for AttachChild {
         if self.status.is_some() || matches!(self.try_wait(), Ok(Some(_)) | Err(_)) {
             return;
         }
-        match self.pidfd.take() {
-            Some(fd) => {
-                let _ = crate::reaper::reap_later_fd(self.pid, fd);
-            }
-            None => {
-                crate::reaper::reap_later(self.pid);
-            }
-        }
+        crate::reaper::reap_spawned(crate::attach::Spawned { pid: self.pid, pidfd: self.pidfd.take() });
     }
 }
 
 impl AttachChild {
-    pub(crate) fn from_pid(pid: libc::pid_t) -> AttachChild {
-        AttachChild { pid, pidfd: None, status: None, stdin: None, stdout: None, stderr: None }
-    }
-
     pub(crate) fn from_spawned(s: crate::attach::Spawned) -> AttachChild {
         AttachChild { pid: s.pid, pidfd: s.pidfd, status: None, stdin: None, stdout: None, stderr: None }
     }

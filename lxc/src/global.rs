@@ -86,6 +86,27 @@ pub fn header_version() -> Version {
     Version::new(major, minor, micro)
 }
 
+/// Whether the member `member` of `struct lxc_container` (`"set_timeout"`,
+/// `"init_pidfd"`, ...) can be used: the header the crate was built with
+/// declares it, and the liblxc loaded at run time has it at the same place.
+/// When this is `false`, the method that wraps the member returns
+/// [`Error::Unsupported`](crate::Error::Unsupported) (or, when the header
+/// lacks it, does not exist).
+///
+/// ```
+/// // Every liblxc from 4.0 on has `get_config_item`; only 6.0 and later
+/// // have `set_timeout`.
+/// assert!(lxc::has_container_member("get_config_item"));
+/// if lxc::runtime_version() < lxc::Version::new(6, 0, 0) {
+///     assert!(!lxc::has_container_member("set_timeout"));
+/// }
+/// assert!(!lxc::has_container_member("no_such_member"));
+/// ```
+pub fn has_container_member(member: &str) -> bool {
+    sys::LXC_CONTAINER_MEMBERS.contains(&member)
+        && crate::layout::member_refusal(header_version(), runtime_version(), member).is_none()
+}
+
 /// The keys of liblxc's global configuration (`lxc.conf`), from the
 /// `options` table of `lxc_global_config_value` (`src/lxc/initutils.c`),
 /// with the first liblxc version that knows each.

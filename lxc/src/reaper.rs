@@ -8,7 +8,7 @@
 //! child and reaps each, by pid, the moment it ends; it never waits for any
 //! other child of the program (no `waitpid(-1)`, no SIGCHLD handler).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock};
 
 struct Reaper {
@@ -19,41 +19,33 @@ struct Reaper {
     wake: std::sync::Arc<OwnedFd>,
 }
 
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open on a pid; a non-negative result is a new
-    // descriptor that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: as above.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
+/// The reaper, started on first use. A failure to start it (no descriptor
+/// or thread to be had at that moment) is not remembered: the next hand-over
+/// tries again.
+static REAPER: OnceLock<Reaper> = OnceLock::new();
 
 fn reaper() -> Option<&'static Reaper> {
-    static REAPER: OnceLock<Option<Reaper>> = OnceLock::new();
-    REAPER
-        .get_or_init(|| {
-            // SAFETY: eventfd with valid flags; a non-negative result is a
-            // new descriptor that we own.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-            if fd < 0 {
-                return None;
-            }
-            // SAFETY: as above.
-            let wake = std::sync::Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-            let thread_wake = std::sync::Arc::clone(&wake);
-            std::thread::Builder::new().name("lxc-reaper".into()).spawn(move || run(&thread_wake)).ok()?;
-            Some(Reaper { incoming: Mutex::new(Vec::new()), wake })
-        })
-        .as_ref()
-}
-
-/// Reaps `pid`, a child of this process that its owner will not wait for,
-/// when it ends. Returns false (and leaves it alone) when no pidfd or
-/// thread can be had.
-pub(crate) fn reap_later(pid: libc::pid_t) -> bool {
-    match pidfd_open(pid) {
-        Some(fd) => reap_later_fd(pid, fd).is_ok(),
-        None => false,
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(r) = REAPER.get() {
+        return Some(r);
     }
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = REAPER.get() {
+        return Some(r);
+    }
+    // SAFETY: eventfd with valid flags; a non-negative result is a new
+    // descriptor that we own.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let wake = std::sync::Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let thread_wake = std::sync::Arc::clone(&wake);
+    // The thread reads REAPER only once woken, which happens only after a
+    // hand-over, which needs REAPER set.
+    std::thread::Builder::new().name("lxc-reaper".into()).spawn(move || run(&thread_wake)).ok()?;
+    Some(REAPER.get_or_init(|| Reaper { incoming: Mutex::new(Vec::new()), wake }))
 }
 
 /// Reaps the child `fd` (a pidfd of `pid`, taken while it was unreaped)
@@ -69,6 +61,28 @@ pub(crate) fn reap_later_fd(pid: libc::pid_t, fd: OwnedFd) -> Result<(), OwnedFd
     Ok(())
 }
 
+/// Reaps a spawned child nobody will wait for, when it ends: through its
+/// pidfd, by the reaper thread; without a pidfd (a kernel before 5.3) by a
+/// thread of its own that waits for its pid.
+pub(crate) fn reap_spawned(s: crate::attach::Spawned) {
+    let pid = s.pid;
+    let leftover = match s.pidfd {
+        Some(fd) => match reap_later_fd(pid, fd) {
+            Ok(()) => return,
+            Err(fd) => Some(fd),
+        },
+        None => None,
+    };
+    let _ = std::thread::Builder::new().name("lxc-reap-one".into()).spawn(move || match leftover {
+        Some(fd) => {
+            let _ = crate::attach::wait_pidfd(&fd, true);
+        }
+        None => {
+            let _ = crate::attach::wait_pid(pid);
+        }
+    });
+}
+
 fn run(wake: &OwnedFd) {
     let mut children: Vec<(libc::pid_t, OwnedFd)> = Vec::new();
     loop {
@@ -79,10 +93,15 @@ fn run(wake: &OwnedFd) {
         // SAFETY: polls is a valid array of polls.len() entries.
         let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
         if n < 0 {
-            // EINTR: at once; anything else (EINVAL once the caller lowered
+            // EINTR: at once. Anything else (EINVAL once the caller lowered
             // RLIMIT_NOFILE below the number of polled descriptors, ENOMEM):
-            // back off instead of spinning.
+            // every child is asked directly (WNOHANG, through its pidfd),
+            // then the thread backs off instead of spinning.
             if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                if let Some(reaper) = REAPER.get() {
+                    children.append(&mut reaper.incoming.lock().unwrap_or_else(|e| e.into_inner()));
+                }
+                children.retain(|(_, fd)| !reap_pidfd(fd));
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
             continue;
@@ -91,8 +110,9 @@ fn run(wake: &OwnedFd) {
             let mut buf = [0u8; 8];
             // SAFETY: reads 8 bytes into a valid buffer from our eventfd.
             unsafe { libc::read(wake.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            let reaper = reaper().expect("the reaper thread runs only once the reaper exists");
-            children.append(&mut reaper.incoming.lock().unwrap_or_else(|e| e.into_inner()));
+            if let Some(reaper) = REAPER.get() {
+                children.append(&mut reaper.incoming.lock().unwrap_or_else(|e| e.into_inner()));
+            }
         }
         let ended: Vec<usize> =
             polls.iter().skip(1).enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect();
@@ -105,12 +125,8 @@ fn run(wake: &OwnedFd) {
 
 /// Reaps the child `pidfd` refers to if it has ended (`waitid(P_PIDFD)`,
 /// `WNOHANG`): through the pidfd, so never another process that reused its
-/// pid; ECHILD when someone else reaped it first.
-pub(crate) fn reap_pidfd(pidfd: &OwnedFd) {
-    // SAFETY: an all-zero siginfo_t is a valid out-buffer.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid on our pidfd with a valid out-buffer.
-    unsafe {
-        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG)
-    };
+/// pid. True when it is gone (reaped now, or by someone else before:
+/// ECHILD) or cannot be waited for through a pidfd (Linux 5.3: EINVAL).
+pub(crate) fn reap_pidfd(pidfd: &OwnedFd) -> bool {
+    !matches!(crate::attach::wait_pidfd(pidfd, false), Ok(None))
 }

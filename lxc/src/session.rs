@@ -102,7 +102,20 @@ impl Container {
     /// helper, so it enters nothing again). The helper's stdin, stdout and
     /// stderr, which commands inherit unless they set their own, are those of
     /// `opts`.
+    ///
+    /// [`AttachFlags::TERMINAL`](crate::AttachFlags::TERMINAL) is refused
+    /// ([`Error::InvalidArgument`]): liblxc's attach would return only once
+    /// every copy of the new terminal is closed, and the helper keeps it as
+    /// its stdio for the life of the session.
     pub fn attach_session(&self, opts: &AttachOptions<'_>) -> Result<AttachSession<'_>> {
+        if opts.is_terminal() {
+            return Err(Error::invalid(
+                "attach options",
+                "AttachFlags::TERMINAL",
+                "a session cannot have a terminal of its own (liblxc's attach would return only \
+                 when the session's helper ends); give the session the caller's terminal instead",
+            ));
+        }
         let mut fds = [0 as RawFd; 2];
         // SAFETY: fds is a valid array of two ints.
         if unsafe {
@@ -131,7 +144,11 @@ impl Container {
         // No thread per session: a thread that ends at the moment of a
         // later attach would make liblxc think a process single-threaded
         // after the crate saw it threaded (see `LeakProbe`).
-        let fallback_reaper = if pidfd.is_some() && crate::reaper::reap_later(pid) {
+        let handed = pidfd
+            .as_ref()
+            .and_then(|fd| fd.try_clone().ok())
+            .is_some_and(|dup| crate::reaper::reap_later_fd(pid, dup).is_ok());
+        let fallback_reaper = if handed {
             None
         } else {
             Some(
@@ -226,7 +243,9 @@ impl<'c> AttachSession<'c> {
                 },
                 // Reaped here at once unless the reaper thread was first
                 // (then ECHILD): through the pidfd, never a reused pid.
-                (None, Some(fd)) => crate::reaper::reap_pidfd(fd),
+                (None, Some(fd)) => {
+                    crate::reaper::reap_pidfd(fd);
+                }
                 (None, None) => {}
             }
         }
