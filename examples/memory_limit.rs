@@ -31,6 +31,13 @@ fn main() -> lxc::Result<()> {
     c.set_cgroup_item(key, "10000000")?;
     println!("set_cgroup_item({key}, 10000000) -> {key} = {}", c.cgroup_item(key)?);
 
+    if !v2 && lxc::runtime_version() >= lxc::Version::new(7, 0, 0) {
+        // The running limit above is all there is: liblxc 7.0 dropped the
+        // cgroup v1 configuration keys.
+        let err = c.set_config_item(conf_key, "10000000").map(|_| ()).unwrap_err();
+        println!("liblxc {} cannot save a cgroup v1 limit in the configuration: {err}", lxc::version());
+        return Ok(());
+    }
     c.set_config_item(conf_key, "10000000")?;
     c.save_config(None)?;
     println!("saved {conf_key} = 10000000 in {}", c.config_file_name()?.display());

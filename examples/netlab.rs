@@ -120,10 +120,16 @@ fn main() -> lxc::Result<()> {
         c.name(),
         a.name()
     );
-    let rule = format!("add table inet netlab\nadd chain inet netlab in {{ type filter hook input priority 0; policy accept; }}\nadd rule inet netlab in ip saddr {a_ip} drop\n");
+    let rule = format!("add table inet netlab\nadd chain inet netlab netlab_in {{ type filter hook input priority 0; policy accept; }}\nadd rule inet netlab netlab_in ip saddr {a_ip} drop\n");
     let rules = ws.lxcpath.join("partition.nft");
     std::fs::write(&rules, rule).map_err(|source| lxc::Error::Io { op: "write rules", source })?;
-    in_netns(c, "nft", &["-f", rules.to_str().unwrap_or_default()])?;
+    // (`in` is a keyword of nftables before 1.0: not a chain name.)
+    if !in_netns(c, "nft", &["-f", rules.to_str().unwrap_or_default()])? {
+        return Err(lxc::Error::Io {
+            op: "nft -f (the partition's rules)",
+            source: std::io::Error::other("nft refused the rules"),
+        });
+    }
     let cut = !ping(a, c_ip)?;
     let other = ping(b, c_ip)?;
     println!(

@@ -168,3 +168,24 @@ fn try_clone_is_independent_in_memory() {
     other.set_config_item("lxc.uts.name", "in-other").unwrap();
     assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), t.name.as_str());
 }
+
+/// Clearing `lxc.net.<N>` for a device that does not exist is a no-op, also
+/// beside other devices (liblxc 4.0.6 then frees another device it keeps,
+/// and the handle's configuration is freed twice when it is dropped).
+#[test]
+fn clearing_a_missing_network_device_leaves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Container::with_lxcpath("nics", dir.path()).unwrap();
+    c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    c.set_config_item("lxc.net.1.type", "veth").unwrap();
+    c.set_config_item("lxc.net.1.link", "br-none").unwrap();
+    c.clear_config_item("lxc.net.7").unwrap();
+    c.clear_config_item("lxc.net.2").unwrap();
+    assert_eq!(c.config_item_str("lxc.net.0.type").unwrap(), "empty");
+    assert_eq!(c.config_item_str("lxc.net.1.link").unwrap(), "br-none");
+    c.clear_config_item("lxc.net.1").unwrap();
+    assert_eq!(c.config_item_str("lxc.net.1.type").unwrap_or_default(), "");
+    assert_eq!(c.config_item_str("lxc.net.0.type").unwrap(), "empty");
+    // Dropping the handle frees its configuration once.
+    drop(c);
+}

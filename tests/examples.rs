@@ -83,7 +83,17 @@ fn create_busybox_in_a_temporary_lxcpath() {
 fn memory_limit_survives_a_restart() {
     require_root!();
     let (_, text) = run(&mut example("memory_limit"));
-    assert!(text.contains("the limit survived the restart"), "{text}");
+    assert!(text.contains("-> memory"), "{text}");
+    let v1 = lxc::cgroup_layout("memory") != lxc::CgroupLayout::V2;
+    if v1 && lxc::runtime_version() >= lxc::Version::new(7, 0, 0) {
+        // liblxc 7.0 has no cgroup v1 configuration keys: said, typed.
+        assert!(
+            text.contains("cannot save a cgroup v1 limit") && text.contains("dropped the cgroup v1"),
+            "{text}"
+        );
+    } else {
+        assert!(text.contains("the limit survived the restart"), "{text}");
+    }
 }
 
 #[test]
@@ -100,7 +110,13 @@ fn provision_is_idempotent_and_the_service_answers() {
     let (_, text) = run(&mut example("provision"));
     assert!(text.contains("6 change(s)"), "{text}");
     assert!(text.contains("nothing to do"), "{text}");
-    assert!(text.contains("HTTP/1.1 200 OK: <h1>hello from a provisioned container</h1>"), "{text}");
+    // busybox's httpd answers HTTP/1.1 from 1.32 on (Debian 12), HTTP/1.0 before (Debian 11).
+    assert!(
+        ["HTTP/1.1", "HTTP/1.0"]
+            .iter()
+            .any(|v| text.contains(&format!("{v} 200 OK: <h1>hello from a provisioned container</h1>"))),
+        "{text}"
+    );
 }
 
 #[test]

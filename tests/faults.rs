@@ -56,6 +56,14 @@ fn a_garbage_config_file() {
     assert_eq!(t.c.config_item("lxc.uts.name").unwrap(), t.name.as_str());
     // A second handle cannot be opened on it either, with the same error.
     assert!(matches!(t.c.try_clone(), Err(Error::Failed { op: "lxc_container_new", .. })));
+    // Listed by name, left out of the handles (liblxc before 4.0.11 corrupts
+    // its heap when asked for handles of such a container).
+    let names = lxc::list_all_containers(Some(&t.lxcpath)).unwrap();
+    assert!(names.contains(&t.name), "{names:?}");
+    for kind in [lxc::ListKind::All, lxc::ListKind::Defined] {
+        let handles = lxc::containers(kind, Some(&t.lxcpath)).unwrap();
+        assert!(handles.iter().all(|c| c.name() != t.name), "{kind:?}");
+    }
 }
 
 #[test]

@@ -276,6 +276,15 @@ fn init_pidfd_polls_readable_after_stop() {
         return;
     }
     let t = TestContainer::running("pidfd");
+    if !lxc::has_container_member("init_pidfd") {
+        // A 4.0.0-4.0.4 header (init_pidfd at 544) with a 4.0.5+ library
+        // (at 552), or the reverse: never called.
+        let err = t.c.init_pidfd().unwrap_err();
+        assert!(matches!(err, Error::Unsupported { op: "init_pidfd", .. }), "{err}");
+        eprintln!("init_pidfd not tested: header {}, liblxc {}", lxc::header_version(), lxc::version());
+        t.c.stop().unwrap();
+        return;
+    }
     let fd = t.c.init_pidfd().unwrap();
     use std::os::fd::AsRawFd;
     let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -433,4 +442,72 @@ fn destroy_spares_the_cgroups_of_a_same_named_container_elsewhere() {
     assert_eq!(a.c.state().unwrap(), State::Running);
     a.c.stop().unwrap();
     a.c.wait(State::Stopped, T).unwrap();
+}
+
+/// The pid of the `[lxc monitor]` of a container this test started.
+#[cfg(lxc_member = "set_timeout")]
+fn monitor_pid(lxcpath: &std::path::Path, name: &str) -> i32 {
+    let want = format!("[lxc monitor] {} {name}", lxcpath.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).trim_end_matches('\0').trim_end() == want)
+        })
+        .unwrap_or_else(|| panic!("no process is {want:?}"))
+}
+
+/// With the monitor stopped, `state()` fails after the timeout instead of
+/// hanging.
+#[cfg(lxc_member = "set_timeout")]
+fn stuck_monitor_times_out(t: &TestContainer) {
+    let err = t.c.set_timeout(Duration::ZERO).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    t.c.set_timeout(Duration::from_millis(300)).unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Running);
+    let monitor = monitor_pid(&t.lxcpath, &t.name);
+    // SAFETY: kill(2) on the monitor of the container this test started.
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGSTOP) }, 0);
+    let answer = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let c = &t.c;
+        s.spawn(move || {
+            let _ = tx.send(c.state());
+        });
+        let answer = rx.recv_timeout(Duration::from_secs(20));
+        // The monitor goes on either way, so that the thread ends.
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(monitor, libc::SIGCONT) }, 0);
+        answer
+    });
+    let answer = answer.expect("state() hung on a stopped monitor despite set_timeout(300 ms)");
+    assert!(answer.is_err(), "state() of a container whose monitor is stopped: {answer:?}");
+    t.c.set_timeout(Duration::MAX).unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Running);
+}
+
+/// `set_timeout` (liblxc 6.0 and later) bounds liblxc's wait for the
+/// container's monitor. Where the header or the running library lacks the
+/// member, the call is `Unsupported` (or does not exist).
+#[test]
+fn set_timeout_bounds_a_request_to_a_stuck_monitor() {
+    require_root!();
+    let t = TestContainer::running("timeout");
+    if lxc::has_container_member("set_timeout") {
+        #[cfg(lxc_member = "set_timeout")]
+        stuck_monitor_times_out(&t);
+    } else {
+        #[cfg(lxc_member = "set_timeout")]
+        {
+            let err = t.c.set_timeout(Duration::from_secs(1)).unwrap_err();
+            assert!(matches!(err, Error::Unsupported { op: "set_timeout", .. }), "{err}");
+        }
+        eprintln!(
+            "set_timeout not tested: liblxc {} (header {}) lacks it",
+            lxc::version(),
+            lxc::header_version()
+        );
+    }
+    t.c.stop().unwrap();
 }

@@ -15,6 +15,14 @@
 //! and passes the same facts to dependent crates as `DEP_LXC_MEMBERS` and
 //! `DEP_LXC_VERSION`.
 //!
+//! Supported: the headers and libraries of liblxc 4.0.0 and later, up to
+//! 7.0. Built and tested (the project's `./dev matrix`) against 4.0.6, 5.0.2,
+//! 6.0.4 and 7.0.0, and with the headers of 4.0.0, 5.0.2 and 7.0.0 over a
+//! library of another series. After the headers change (another liblxc
+//! series installed), rebuild this crate (`cargo clean -p lxc-sys`): Cargo
+//! reruns the build script on a newer modification time only, and
+//! distribution packages keep the upstream times, which can be older.
+//!
 //! Use the safe `lxc` crate unless you need the raw calls. A struct member
 //! that the header has may still be missing from an older liblxc loaded at
 //! run time, or lie at another offset there (liblxc 4.0.5 inserted a

@@ -33,10 +33,13 @@ const STRUCTS: &[(&str, &[&str])] = &[
             "stdout_fd",
             "stderr_fd",
             "log_fd",
+            #[cfg(lxc_attach_lsm_label_and_groups)]
             "lsm_label",
+            #[cfg(lxc_attach_lsm_label_and_groups)]
             "groups",
         ],
     ),
+    #[cfg(lxc_attach_lsm_label_and_groups)]
     ("lxc_groups_t", &["size", "list"]),
     ("lxc_attach_command_t", &["program", "argv"]),
     (
@@ -151,12 +154,15 @@ fn rust_layout_matches_the_c_compiler() {
             stdin_fd,
             stdout_fd,
             stderr_fd,
-            log_fd,
-            lsm_label,
-            groups
+            log_fd
         ]
     );
-    rust_layout!(r, "lxc_groups_t", lxc_groups_t, [size, list]);
+    // liblxc 4.0.7 added these.
+    #[cfg(lxc_attach_lsm_label_and_groups)]
+    {
+        rust_layout!(r, "lxc_attach_options_t", lxc_attach_options_t, [lsm_label, groups]);
+        rust_layout!(r, "lxc_groups_t", lxc_groups_t, [size, list]);
+    }
     rust_layout!(r, "lxc_attach_command_t", lxc_attach_command_t, [program, argv]);
     rust_layout!(
         r,

@@ -667,10 +667,15 @@ impl Handshake {
     /// In the attached child, first thing: default signal state, the other
     /// attaches' listed descriptors closed (a child holding another
     /// child's go socket while it waits for its own would deadlock with
-    /// it), the report with a pidfd, then the go. Ends the child, running
-    /// nothing, when the go does not come. Async-signal-safe: only
-    /// syscalls, on memory prepared before the fork.
-    fn run_in_child(&self) {
+    /// it), the report, then the go. The report is the marker with, as
+    /// `SCM_RIGHTS`, a pidfd of this process and one end of a socket pair
+    /// made here, which no other process can hold: the later messages (an
+    /// exec errno, or that the child gave up) and the end of file at exec
+    /// go over it, so that the caller's wait for them depends on this
+    /// process alone. Ends the child, running nothing, when the go does not
+    /// come. Returns the descriptor for the later messages.
+    /// Async-signal-safe: only syscalls, on memory prepared before the fork.
+    fn run_in_child(&self) -> RawFd {
         reset_signals_in_child();
         crate::fds::close_listed_in_child(&[self.status_w, self.keep, 0, 1, 2]);
         // SAFETY: closes this child's copy of the caller's end.
@@ -681,75 +686,134 @@ impl Handshake {
         let me = unsafe { libc::syscall(libc::SYS_getpid) } as libc::pid_t;
         // SAFETY: as above.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, me, 0) } as RawFd;
-        send_with_fd(self.status_w, &[REACHED], pidfd);
+        let mut pair = [-1 as RawFd; 2];
+        // SAFETY: pair is a valid array of two ints.
+        let private = unsafe {
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr())
+        } == 0;
+        let mut fds = [-1 as RawFd; 2];
+        let mut n = 0;
+        let mut what = 0u8;
         if pidfd >= 0 {
-            // SAFETY: the pidfd this child just opened.
-            unsafe { libc::close(pidfd) };
+            fds[n] = pidfd;
+            n += 1;
+            what |= HAS_PIDFD;
+        }
+        if private {
+            fds[n] = pair[1];
+            n += 1;
+            what |= HAS_PRIVATE;
+        }
+        let mut report = self.status_w;
+        if send_with_fds(self.status_w, &[REACHED, what], &fds[..n]) {
+            if private {
+                report = pair[0];
+            }
+        } else {
+            // Passing descriptors can be refused (too many in flight for
+            // this user, an LSM rule): the marker alone then, and the
+            // caller takes the pidfd itself while this child waits.
+            send_with_fds(self.status_w, &[REACHED, 0], &[]);
+        }
+        // SAFETY: closes descriptors this child opened or no longer needs;
+        // `report` stays open.
+        unsafe {
+            if pidfd >= 0 {
+                libc::close(pidfd);
+            }
+            if private {
+                libc::close(pair[1]);
+                if report == pair[0] {
+                    libc::close(self.status_w);
+                } else {
+                    libc::close(pair[0]);
+                }
+            }
         }
         if self.go_r < 0 {
-            return;
+            return report;
         }
         let go = wait_for_go(self.go_r);
         // SAFETY: this child's own end of the go socket.
         unsafe { libc::close(self.go_r) };
         if !go {
-            send_with_fd(self.status_w, &[ABORTED], -1);
+            send_with_fds(report, &[ABORTED], &[]);
             // SAFETY: ends the child without running anything.
             unsafe { libc::_exit(127) }
         }
+        report
     }
 }
 
-/// Sends `msg`, with `fd` as `SCM_RIGHTS` when it is not negative, on the
-/// socket `sock`. Async-signal-safe: the control buffer is on the stack.
-fn send_with_fd(sock: RawFd, msg: &[u8], fd: RawFd) {
+/// In the "reached" message: a pidfd of the child is attached.
+const HAS_PIDFD: u8 = 1;
+/// In the "reached" message: the child's private report socket is attached
+/// (after the pidfd when both are).
+const HAS_PRIVATE: u8 = 2;
+
+/// Sends `msg`, with `fds` (at most 2) as `SCM_RIGHTS`, on the socket
+/// `sock`; whether it was sent. Async-signal-safe: the control buffer is on
+/// the stack.
+fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
     #[repr(C)]
     union Cmsg {
         buf: [u8; 64],
         _align: libc::cmsghdr,
     }
+    let fds = &fds[..fds.len().min(2)];
     // SAFETY: all-zero is a valid msghdr and control buffer; the iovec and
     // the control buffer live on this stack frame for the call; CMSG_* only
-    // compute offsets within the buffer, whose 64 bytes hold one int's
-    // SCM_RIGHTS message.
+    // compute offsets within the buffer, whose 64 bytes hold an SCM_RIGHTS
+    // message of two ints.
     unsafe {
         let mut iov = libc::iovec { iov_base: msg.as_ptr() as *mut c_void, iov_len: msg.len() };
         let mut cmsg = Cmsg { buf: [0; 64] };
         let mut hdr: libc::msghdr = std::mem::zeroed();
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
-        if fd >= 0 {
+        if !fds.is_empty() {
+            let bytes = std::mem::size_of_val(fds) as u32;
             hdr.msg_control = cmsg.buf.as_mut_ptr().cast();
-            hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
+            hdr.msg_controllen = libc::CMSG_SPACE(bytes) as _;
             let c = libc::CMSG_FIRSTHDR(&hdr);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
-            ptr::copy_nonoverlapping((&fd as *const c_int).cast::<u8>(), libc::CMSG_DATA(c), 4);
+            (*c).cmsg_len = libc::CMSG_LEN(bytes) as _;
+            ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(c), bytes as usize);
         }
-        while libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL) < 0 && *libc::__errno_location() == libc::EINTR {}
+        loop {
+            if libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL) >= 0 {
+                return true;
+            }
+            if *libc::__errno_location() != libc::EINTR {
+                return false;
+            }
+        }
     }
 }
 
-/// One message from the status socket, with the descriptor it carried
-/// (close-on-exec); `Ok(None)` at end of file.
-fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
+/// One message from a status socket, with the descriptors it carried (the
+/// first two, in order; close-on-exec; any more are closed); `Ok(None)` at
+/// end of file.
+fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, [Option<OwnedFd>; 2])>> {
     #[repr(C)]
     union Cmsg {
-        buf: [u8; 64],
+        buf: [u8; 128],
         _align: libc::cmsghdr,
     }
     loop {
-        // SAFETY: as in send_with_fd; recvmsg writes at most the buffers'
-        // lengths; a descriptor in an SCM_RIGHTS message is new and ours.
+        // SAFETY: as in send_with_fds; recvmsg writes at most the buffers'
+        // lengths; the kernel writes the control messages, whose lengths
+        // CMSG_NXTHDR and cmsg_len bound; a descriptor in an SCM_RIGHTS
+        // message is new and ours.
         unsafe {
             let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-            let mut cmsg = Cmsg { buf: [0; 64] };
+            let mut cmsg = Cmsg { buf: [0; 128] };
             let mut hdr: libc::msghdr = std::mem::zeroed();
             hdr.msg_iov = &mut iov;
             hdr.msg_iovlen = 1;
             hdr.msg_control = cmsg.buf.as_mut_ptr().cast();
-            hdr.msg_controllen = 64;
+            hdr.msg_controllen = std::mem::size_of::<Cmsg>() as _;
             let n = libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC);
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -758,31 +822,45 @@ fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, Option
                 }
                 return Err(e);
             }
-            let mut fd = None;
+            let mut fds: [Option<OwnedFd>; 2] = [None, None];
+            let mut got = 0;
             let mut c = libc::CMSG_FIRSTHDR(&hdr);
             while !c.is_null() {
                 if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let count =
-                        ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<c_int>();
-                    for i in 0..count {
+                    let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                    for i in 0..len / std::mem::size_of::<c_int>() {
                         let mut raw: c_int = -1;
                         ptr::copy_nonoverlapping(
-                            libc::CMSG_DATA(c).add(i * 4),
+                            libc::CMSG_DATA(c).add(i * std::mem::size_of::<c_int>()),
                             (&mut raw as *mut c_int).cast::<u8>(),
-                            4,
+                            std::mem::size_of::<c_int>(),
                         );
                         let owned = OwnedFd::from_raw_fd(raw);
-                        // Only the first is the pidfd; any other is closed.
-                        if fd.is_none() {
-                            fd = Some(owned);
+                        if got < 2 {
+                            fds[got] = Some(owned);
+                            got += 1;
                         }
                     }
                 }
                 c = libc::CMSG_NXTHDR(&hdr, c);
             }
-            return Ok((n > 0).then_some((n as usize, fd)));
+            return Ok((n > 0).then_some((n as usize, fds)));
         }
     }
+}
+
+/// Whether `fd` is a pidfd of `pid` (the `Pid:` line of its fdinfo, in the
+/// caller's pid namespace, Linux 5.2): a descriptor sent by the attached
+/// child is used only then (something that took over the child before
+/// its exec could send another).
+fn is_pidfd_of(fd: &OwnedFd, pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| l.strip_prefix("Pid:").map(|v| v.trim().parse::<libc::pid_t>().ok()))
+        })
+        .flatten()
+        == Some(pid)
 }
 
 /// Runs in the attached child (forked by liblxc): the handshake, then the
@@ -791,7 +869,7 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ExecPayload the caller passed to attach; the
     // child has its own copy of the caller's memory, where it is still alive.
     let p = unsafe { &*(payload as *const ExecPayload) };
-    p.hs.run_in_child();
+    let report = p.hs.run_in_child();
     if p.close_fds {
         // Every descriptor above 2 closes at exec; the status socket too,
         // which tells the caller that exec succeeded. close_range, or on a
@@ -805,7 +883,7 @@ extern "C" fn exec_program(payload: *mut c_void) -> c_int {
     unsafe {
         libc::execvp(p.program.as_ptr(), p.argv.as_ptr().cast());
         let e = (*libc::__errno_location()).to_ne_bytes();
-        send_with_fd(p.hs.status_w, &[EXEC_FAILED, e[0], e[1], e[2], e[3]], -1);
+        send_with_fds(report, &[EXEC_FAILED, e[0], e[1], e[2], e[3]], &[]);
         libc::_exit(127)
     }
 }
@@ -826,10 +904,10 @@ extern "C" fn run_closure<F: FnMut() -> i32>(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the ClosurePayload<F> the caller passed to attach,
     // alive in the child's copy of the caller's memory.
     let p = unsafe { &mut *(payload as *mut ClosurePayload<F>) };
-    p.hs.run_in_child();
-    // SAFETY: the status socket's end this child holds: closing it tells
-    // the caller the closure runs.
-    unsafe { libc::close(p.hs.status_w) };
+    let report = p.hs.run_in_child();
+    // SAFETY: the report socket this child holds: closing it tells the
+    // caller the closure runs.
+    unsafe { libc::close(report) };
     let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (p.f)())).unwrap_or(101);
     // SAFETY: _exit ends the child without running the caller's atexit
     // handlers or destructors, which belong to the parent.
@@ -849,7 +927,9 @@ extern "C" fn run_liblxc(payload: *mut c_void) -> c_int {
     // SAFETY: payload is the LiblxcPayload the caller passed to attach,
     // alive in the child's copy of the caller's memory.
     let p = unsafe { &mut *(payload as *mut LiblxcPayload) };
-    p.hs.run_in_child();
+    // The report socket is close-on-exec: it closes when liblxc's function
+    // executes the program.
+    let _report = p.hs.run_in_child();
     // SAFETY: liblxc's exec functions, with the argument each expects
     // (the command points into the caller's payload, copied into the
     // child); the status socket is close-on-exec.
@@ -989,6 +1069,19 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Sends `sig` to the process `pidfd` refers to (`pidfd_send_signal`): that
+/// process, or ESRCH once it is gone, never another one that reused its pid.
+pub(crate) fn pidfd_kill(pidfd: &OwnedFd, sig: c_int) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
+    let r =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, ptr::null::<u8>(), 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The exit status a `waitid` reported.
 fn status_from_siginfo(info: &libc::siginfo_t) -> ExitStatus {
     // SAFETY: si_status is valid for the SIGCHLD siginfo waitid fills in.
@@ -1126,14 +1219,34 @@ impl Container {
         }
         let read_err = |source| Error::Io { op: "read the attach status", source };
         let mut buf = [0u8; 8];
-        let first = recv_with_fd(status_r.as_raw_fd(), &mut buf).map_err(read_err)?;
-        let reached = matches!(first, Some((1, _)) if buf[0] == REACHED);
-        let pidfd = match first {
+        let first = match recv_with_fds(status_r.as_raw_fd(), &mut buf) {
+            Ok(first) => first,
+            Err(source) => {
+                // The child, if it was reached, gets no go and ends.
+                drop(go_w);
+                crate::reaper::reap_spawned(Spawned { pid, pidfd: pidfd_open(pid).ok() });
+                return Err(read_err(source));
+            }
+        };
+        let (reached, what, [fd0, fd1]) = match first {
+            Some((2, fds)) if buf[0] == REACHED => (true, buf[1], fds),
+            _ => (false, 0, [None, None]),
+        };
+        // In the order the child attached them.
+        let (sent_pidfd, private) = match (what & HAS_PIDFD != 0, what & HAS_PRIVATE != 0) {
+            (true, true) => (fd0, fd1),
+            (true, false) => (fd0, None),
+            (false, true) => (None, fd0),
+            (false, false) => (None, None),
+        };
+        let sent_pidfd = sent_pidfd.filter(|fd| is_pidfd_of(fd, pid));
+        let pidfd = match sent_pidfd {
             _ if !reached => None,
-            Some((_, Some(fd))) => Some(fd),
-            // No pidfd from the child (seccomp refused it, or the kernel
-            // has none): taken here, while the child waits for the go.
-            _ => match pidfd_open(pid) {
+            Some(fd) => Some(fd),
+            // No pidfd from the child (seccomp refused it, the kernel has
+            // none, or it could not be passed): taken here, while the child
+            // waits for the go.
+            None => match pidfd_open(pid) {
                 Ok(fd) => Some(fd),
                 Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => None,
                 Err(source) => {
@@ -1153,7 +1266,12 @@ impl Container {
         }
         drop(go_w);
         let spawned = Spawned { pid, pidfd };
-        let second = if reached { recv_with_fd(status_r.as_raw_fd(), &mut buf) } else { Ok(None) };
+        // Later messages come over the child's private socket when it sent
+        // one (no other process holds its other end).
+        let report = private.as_ref().map_or(status_r.as_raw_fd(), AsRawFd::as_raw_fd);
+        let second = if reached { recv_with_fds(report, &mut buf) } else { Ok(None) };
+        drop(private);
+        drop(status_r);
         match second {
             Ok(None) if reached => Ok(spawned),
             Ok(Some((5, _))) if buf[0] == EXEC_FAILED => {
@@ -1166,6 +1284,10 @@ impl Container {
                 })
             }
             Err(source) => {
+                // Whatever runs, nobody owns it: it ends now.
+                if let Some(fd) = &spawned.pidfd {
+                    let _ = pidfd_kill(fd, libc::SIGKILL);
+                }
                 crate::reaper::reap_spawned(spawned);
                 Err(read_err(source))
             }

@@ -305,35 +305,22 @@ impl AttachChild {
             return Ok(());
         }
         let r = match &self.pidfd {
-            Some(fd) => {
-                // SAFETY: pidfd_send_signal on our pidfd: the process it was
-                // taken for, or ESRCH once it is gone, never another one.
-                let r = unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        fd.as_raw_fd(),
-                        libc::SIGKILL,
-                        std::ptr::null::<u8>(),
-                        0,
-                    )
-                };
-                r as i32
-            }
-            // SAFETY: without a pidfd (a kernel before 5.3, or liblxc's own
-            // exec function): pid is our child, unreaped unless a SIGCHLD
-            // handler of the caller reaps every child.
-            None => unsafe { libc::kill(self.pid, libc::SIGKILL) },
+            Some(fd) => crate::attach::pidfd_kill(fd, libc::SIGKILL),
+            // SAFETY: without a pidfd (a kernel before 5.3): pid is our
+            // child, unreaped unless a SIGCHLD handler of the caller reaps
+            // every child.
+            None => match unsafe { libc::kill(self.pid, libc::SIGKILL) } {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            },
         };
-        if r != 0 {
-            let e = io::Error::last_os_error();
+        match r {
             // Already gone (reaped by a SIGCHLD handler of the caller, say):
             // nothing to kill, as std's `Child::kill` says of an exited child.
-            if e.raw_os_error() == Some(libc::ESRCH) && self.pidfd.is_some() {
-                return Ok(());
-            }
-            return Err(Error::Io { op: "kill", source: e });
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) && self.pidfd.is_some() => Ok(()),
+            Err(source) => Err(Error::Io { op: "kill", source }),
+            Ok(()) => Ok(()),
         }
-        Ok(())
     }
 
     /// Waits for the program to end (closing its stdin first).

@@ -179,6 +179,15 @@ const OPEN_PREFIXES: &[&str] =
 /// Whether liblxc knows `key`. `lxc_config_item_is_supported` only matches
 /// whole keys of its table; this also accepts the keys liblxc matches by
 /// prefix: the open families and the indexed `lxc.net.N.*` keys.
+/// A cgroup v1 controller key (`lxc.cgroup.memory.limit_in_bytes`), not one
+/// of liblxc's own `lxc.cgroup.*` settings (`lxc.cgroup.dir`,
+/// `lxc.cgroup.relative`, ...), which liblxc 7.0 kept when it dropped the
+/// controller keys.
+pub(crate) fn is_cgroup_v1_key(key: &str) -> bool {
+    key.strip_prefix("lxc.cgroup.")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with("dir") && rest != "relative")
+}
+
 pub(crate) fn key_is_known(key: &str) -> bool {
     if crate::config_item_is_supported(key) {
         return true;
@@ -205,6 +214,21 @@ fn is_list_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_v1_keys() {
+        assert!(is_cgroup_v1_key("lxc.cgroup.memory.limit_in_bytes"));
+        assert!(is_cgroup_v1_key("lxc.cgroup.devices.allow"));
+        for k in [
+            "lxc.cgroup.dir",
+            "lxc.cgroup.dir.monitor",
+            "lxc.cgroup.relative",
+            "lxc.cgroup2.memory.max",
+            "lxc.cgroup.",
+        ] {
+            assert!(!is_cgroup_v1_key(k), "{k}");
+        }
+    }
 
     #[test]
     fn lists_and_values() {

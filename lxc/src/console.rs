@@ -83,12 +83,15 @@ impl Container {
     pub fn console_log_clear(&self) -> Result<()> {
         let f = method!(self.console_log);
         let mut read_max = 0u64;
-        let mut log = sys::lxc_console_log {
-            clear: true,
-            read: false,
-            read_max: &mut read_max,
-            data: std::ptr::null_mut(),
-        };
+        // liblxc before 4.0.12 sends the monitor an uninitialized
+        // `write_logfile` (`lxc_cmd_console_log`); when it happens to be
+        // non-zero, the monitor answers a clear without read with a data
+        // length and no data, and the caller waits for that data forever
+        // (seen with 4.0.6). There the buffer is read (and dropped) as it is
+        // cleared: the answer then carries the data it announces.
+        let read = crate::runtime_version() < crate::Version::new(4, 0, 12);
+        let mut log =
+            sys::lxc_console_log { clear: true, read, read_max: &mut read_max, data: std::ptr::null_mut() };
         let g = self.hold(Access::Read);
         crate::container::clear_errno();
         // SAFETY: the container is live; log and read_max are valid for the
@@ -99,7 +102,8 @@ impl Container {
             // SAFETY: a buffer from liblxc is ours to free, once.
             unsafe { libc::free(log.data.cast()) };
         }
-        if r < 0 {
+        // Reading an empty buffer is ENODATA: nothing to clear.
+        if r < 0 && !(read && r == -libc::ENODATA) {
             if !self.is_running() {
                 return Err(self.wrong_state("console_log", "it must be running", crate::State::Stopped));
             }

@@ -387,6 +387,20 @@ pub(crate) fn set_timeout_secs(d: Duration) -> Result<c_int> {
     })
 }
 
+/// liblxc 4.0.6 (only) frees, when `lxc.net.<N>` is cleared and no device
+/// `N` exists, the last network device it looked at while it stays in the
+/// list (`lxc_remove_nic_by_idx`): a double free when the configuration is
+/// freed. liblxc does nothing else for such a key (and reports success), so
+/// the crate skips the call. True when `key` is such a key on 4.0.6 and
+/// `nic_type` says the device does not exist.
+fn missing_nic_on_4_0_6(key: &str, nic_type: impl FnOnce() -> Option<String>) -> bool {
+    let is_nic_key =
+        key.strip_prefix("lxc.net.").is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
+    is_nic_key
+        && crate::runtime_version() == crate::Version::new(4, 0, 6)
+        && nic_type().is_none_or(|t| t.is_empty())
+}
+
 pub(crate) fn clear_errno() {
     // SAFETY: __errno_location returns this thread's errno, always valid.
     unsafe { *libc::__errno_location() = 0 };
@@ -562,7 +576,7 @@ impl Container {
         Self::open(name, Some(lxcpath.as_ref()))
     }
 
-    fn open(name: &str, lxcpath: Option<&Path>) -> Result<Container> {
+    pub(crate) fn open(name: &str, lxcpath: Option<&Path>) -> Result<Container> {
         check_name("container name", name)?;
         let cname = cstring("container name", name)?;
         // The default lxcpath too is resolved, so that a handle opened with
@@ -1799,7 +1813,25 @@ impl Container {
         r.ok_or_else(|| self.config_key_error("get_config_item", key))
     }
 
+    /// `lxc.net.<N>.type` of the key `lxc.net.<N>`, read without taking
+    /// the handle's locks (the caller holds the configuration lock).
+    fn nic_type_unlocked(&self, nic_key: &str) -> Option<String> {
+        let f = try_method!(self.get_config_item).ok()?;
+        let k = std::ffi::CString::new(format!("{nic_key}.type")).ok()?;
+        let raw = self.ptr.as_ptr();
+        // SAFETY: raw is live; k is valid for the call; the buffer pointer
+        // and its length come from read_sized and match.
+        read_sized("get_config_item", |buf, len| unsafe { f(raw, k.as_ptr(), buf, len) }).ok().flatten()
+    }
+
     fn config_key_error(&self, op: &'static str, key: &str) -> Error {
+        if crate::config::is_cgroup_v1_key(key) && crate::runtime_version() >= crate::Version::new(7, 0, 0) {
+            return Error::Unsupported {
+                op,
+                reason: "liblxc 7.0 dropped the cgroup v1 configuration keys (lxc.cgroup.<controller>.*): \
+                         use lxc.cgroup2.* (on a cgroup v2 host), or set_cgroup_item on a running container",
+            };
+        }
         if crate::config::key_is_known(key) {
             self.failed(op)
         } else {
@@ -1911,6 +1943,9 @@ impl Container {
         let f = method!(self.clear_config_item);
         let ok = with_line_cstr("config key", key.as_bytes(), |k| {
             let _g = self.hold(Access::Write);
+            if missing_nic_on_4_0_6(key, || self.nic_type_unlocked(key)) {
+                return true;
+            }
             clear_errno();
             // SAFETY: ptr is live; k is valid for the call.
             unsafe { f(self.ptr.as_ptr(), k) }

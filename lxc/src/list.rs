@@ -34,22 +34,19 @@ impl ListKind {
     }
 }
 
-fn list(kind: ListKind, lxcpath: Option<&Path>, want_objects: bool) -> Result<(Vec<String>, Vec<Container>)> {
+fn list(kind: ListKind, lxcpath: Option<&Path>) -> Result<Vec<String>> {
     let (op, f) = kind.raw();
     // Resolved like a handle's lxcpath (see `Container::new`): liblxc finds
     // running containers by socket names made of the lxcpath string.
     let path = crate::cstr::lxcpath_or_default(lxcpath)?.map(|(_, c)| c);
     let mut names: *mut *mut c_char = ptr::null_mut();
-    let mut objs: *mut *mut sys::lxc_container = ptr::null_mut();
-    // SAFETY: the path is null or valid for the call; liblxc fills the two
-    // out-pointers with malloc'ed arrays of n entries that we then own.
-    let n = unsafe {
-        f(
-            path.as_ref().map_or(ptr::null(), |p| p.as_ptr()),
-            &mut names,
-            if want_objects { &mut objs } else { ptr::null_mut() },
-        )
-    };
+    // Never liblxc's container objects (the third argument): before 4.0.11,
+    // liblxc frees a pointer into the middle of its names array when a
+    // container it lists that way cannot be loaded or is not defined (heap
+    // corruption; `remove_from_array`). `containers` opens each name itself.
+    // SAFETY: the path is null or valid for the call; liblxc fills the
+    // names out-pointer with a malloc'ed array of n entries that we then own.
+    let n = unsafe { f(path.as_ref().map_or(ptr::null(), |p| p.as_ptr()), &mut names, ptr::null_mut()) };
     if n < 0 {
         return Err(Error::Failed {
             op,
@@ -59,32 +56,8 @@ fn list(kind: ListKind, lxcpath: Option<&Path>, want_objects: bool) -> Result<(V
             errno: std::io::Error::last_os_error().raw_os_error(),
         });
     }
-    let n = n as usize;
-    let mut containers = Vec::new();
-    let mut first_err = None;
-    if !objs.is_null() {
-        containers.reserve(n);
-        for i in 0..n {
-            // SAFETY: i < n, the array's length.
-            let p = unsafe { *objs.add(i) };
-            // SAFETY: each entry is a container reference handed to us;
-            // from_raw takes it over (and releases it on error).
-            match unsafe { Container::from_raw(p) } {
-                Ok(c) => containers.push(c),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        // SAFETY: the array itself was malloc'ed by liblxc and is ours.
-        unsafe { libc::free(objs.cast()) };
-    }
     // SAFETY: names is null or a malloc'ed array of n malloc'ed strings.
-    let names = unsafe { take_counted_strings(op, names, n) }?;
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok((names, containers)),
-    }
+    unsafe { take_counted_strings(op, names, n as usize) }
 }
 
 /// Names of the containers defined in `lxcpath` (default lxcpath if `None`),
@@ -96,23 +69,26 @@ fn list(kind: ListKind, lxcpath: Option<&Path>, want_objects: bool) -> Result<(V
 /// # Ok::<(), lxc::Error>(())
 /// ```
 pub fn list_defined_containers(lxcpath: Option<&Path>) -> Result<Vec<String>> {
-    list(ListKind::Defined, lxcpath, false).map(|r| r.0)
+    list(ListKind::Defined, lxcpath)
 }
 
 /// Names of the running containers of `lxcpath` (`list_active_containers`,
 /// `lxc-ls --active`).
 pub fn list_active_containers(lxcpath: Option<&Path>) -> Result<Vec<String>> {
-    list(ListKind::Active, lxcpath, false).map(|r| r.0)
+    list(ListKind::Active, lxcpath)
 }
 
 /// Names of the defined or running containers of `lxcpath`
 /// (`list_all_containers`, `lxc-ls`).
 pub fn list_all_containers(lxcpath: Option<&Path>) -> Result<Vec<String>> {
-    list(ListKind::All, lxcpath, false).map(|r| r.0)
+    list(ListKind::All, lxcpath)
 }
 
-/// The containers of `lxcpath` as handles, opened by liblxc while it lists
-/// them.
+/// The containers of `lxcpath` as handles: each container [`ListKind`]
+/// lists, opened with [`Container::with_lxcpath`]. A listed container that
+/// cannot be opened (a configuration that does not parse, a name outside the
+/// set the crate accepts) is left out, and so is, for
+/// [`ListKind::Defined`], one that is not defined.
 ///
 /// ```no_run
 /// for c in lxc::containers(lxc::ListKind::All, None)? {
@@ -121,5 +97,9 @@ pub fn list_all_containers(lxcpath: Option<&Path>) -> Result<Vec<String>> {
 /// # Ok::<(), lxc::Error>(())
 /// ```
 pub fn containers(kind: ListKind, lxcpath: Option<&Path>) -> Result<Vec<Container>> {
-    list(kind, lxcpath, true).map(|r| r.1)
+    Ok(list(kind, lxcpath)?
+        .iter()
+        .filter_map(|name| Container::open(name, lxcpath).ok())
+        .filter(|c| kind != ListKind::Defined || c.is_defined())
+        .collect())
 }

@@ -101,7 +101,7 @@ fn run(wake: &OwnedFd) {
                 if let Some(reaper) = REAPER.get() {
                     children.append(&mut reaper.incoming.lock().unwrap_or_else(|e| e.into_inner()));
                 }
-                children.retain(|(_, fd)| !reap_pidfd(fd));
+                children.retain(|(pid, fd)| !reap(*pid, fd));
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
             continue;
@@ -117,8 +117,8 @@ fn run(wake: &OwnedFd) {
         let ended: Vec<usize> =
             polls.iter().skip(1).enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect();
         for i in ended.into_iter().rev() {
-            let (_pid, fd) = children.swap_remove(i);
-            reap_pidfd(&fd);
+            let (pid, fd) = children.swap_remove(i);
+            reap(pid, &fd);
         }
     }
 }
@@ -129,4 +129,18 @@ fn run(wake: &OwnedFd) {
 /// ECHILD) or cannot be waited for through a pidfd (Linux 5.3: EINVAL).
 pub(crate) fn reap_pidfd(pidfd: &OwnedFd) -> bool {
     !matches!(crate::attach::wait_pidfd(pidfd, false), Ok(None))
+}
+
+/// [`reap_pidfd`], and on Linux 5.3 (no `waitid(P_PIDFD)`: EINVAL) by its
+/// pid, which is still this process's child's: the reaper asks only once
+/// the pidfd polled readable (the child ended) and nobody else waits for
+/// a child handed to it.
+fn reap(pid: libc::pid_t, pidfd: &OwnedFd) -> bool {
+    match crate::attach::wait_pidfd(pidfd, false) {
+        Ok(None) => false,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            crate::attach::try_wait_pid(pid).map_or(true, |s| s.is_some())
+        }
+        _ => true,
+    }
 }

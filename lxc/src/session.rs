@@ -126,6 +126,8 @@ impl Container {
         }
         // SAFETY: socketpair gave us two new descriptors that nothing else owns.
         let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Above 2: liblxc puts the helper's stdio over 0-2 in the child.
+        let (ours, theirs) = (crate::attach::above_stdio(ours)?, crate::attach::above_stdio(theirs)?);
         let (ours, theirs) = (Guarded::new(ours), Guarded::new(theirs));
         let helper_sock = theirs.as_raw_fd();
         // In the attached child, every listed descriptor but the helper's
@@ -206,17 +208,8 @@ impl<'c> AttachSession<'c> {
             // The helper is idle (commands run one at a time through
             // `&mut self`); ending it outright means closing never hangs.
             if let Some(pidfd) = &self.pidfd {
-                // SAFETY: pidfd_send_signal on our pidfd; ESRCH once the
-                // helper is gone, never another process.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        pidfd.as_raw_fd(),
-                        libc::SIGKILL,
-                        ptr::null::<u8>(),
-                        0,
-                    )
-                };
+                // ESRCH once the helper is gone, never another process.
+                let _ = crate::attach::pidfd_kill(pidfd, libc::SIGKILL);
             }
             // A helper in a frozen container does not die of SIGKILL until
             // the container is thawed: wait a bounded time, then leave the
