@@ -153,11 +153,21 @@ fn start_with_a_command_under_lxc_init() {
     t.c.start_with(&StartOptions::new().use_init(true).args(["/bin/sleep", "30"])).unwrap();
     t.c.wait(State::Running, T).unwrap();
     let pid = t.c.init_pid().unwrap();
-    // init is lxc-init (or init.lxc) and its child is our sleep.
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-    let child: i32 = children.split_whitespace().next().expect("a child of lxc init").parse().unwrap();
-    let cmd = std::fs::read(format!("/proc/{child}/cmdline")).unwrap();
-    assert!(String::from_utf8_lossy(&cmd).contains("sleep"), "{:?}", String::from_utf8_lossy(&cmd));
+    // init is lxc-init (or init.lxc) and its child is our sleep, once
+    // lxc-init has forked it (RUNNING can come first).
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        let cmd = children.split_whitespace().next().map(|c| {
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default())
+                .into_owned()
+        });
+        if cmd.as_deref().is_some_and(|c| c.contains("sleep")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lxc init's child is not our sleep: {cmd:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -713,7 +713,11 @@ impl Handshake {
             // Passing descriptors can be refused (too many in flight for
             // this user, an LSM rule): the marker alone then, and the
             // caller takes the pidfd itself while this child waits.
-            send_with_fds(self.status_w, &[REACHED, 0], &[]);
+            if !send_with_fds(self.status_w, &[REACHED, 0], &[]) {
+                // Nothing can reach the caller: end now rather than wait.
+                // SAFETY: ends the child without running anything.
+                unsafe { libc::_exit(127) }
+            }
         }
         // SAFETY: closes descriptors this child opened or no longer needs;
         // `report` stays open.
@@ -837,7 +841,9 @@ fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, [Opti
                         );
                         let owned = OwnedFd::from_raw_fd(raw);
                         if got < 2 {
-                            fds[got] = Some(owned);
+                            // Above 0-2 (a caller whose stdio is closed
+                            // would otherwise hand them on as stdio).
+                            fds[got] = above_stdio(owned).ok();
                             got += 1;
                         }
                     }
@@ -1066,7 +1072,11 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: as above.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    above_stdio(fd).map_err(|e| match e {
+        Error::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })
 }
 
 /// Sends `sig` to the process `pidfd` refers to (`pidfd_send_signal`): that
@@ -1232,6 +1242,20 @@ impl Container {
             Some((2, fds)) if buf[0] == REACHED => (true, buf[1], fds),
             _ => (false, 0, [None, None]),
         };
+        // Fewer descriptors than the child attached (this process's table
+        // was full, or an LSM refused one): the private socket, which
+        // carries an exec failure, may be the one missing. The child gets
+        // no go and ends.
+        let promised = usize::from(what & HAS_PIDFD != 0) + usize::from(what & HAS_PRIVATE != 0);
+        if reached && usize::from(fd0.is_some()) + usize::from(fd1.is_some()) < promised {
+            drop(go_w);
+            let pidfd = fd0.filter(|fd| what & HAS_PIDFD != 0 && is_pidfd_of(fd, pid));
+            crate::reaper::reap_spawned(Spawned { pid, pidfd: pidfd.or_else(|| pidfd_open(pid).ok()) });
+            return Err(Error::Io {
+                op: "receive the attached child's descriptors",
+                source: io::Error::from_raw_os_error(libc::EMFILE),
+            });
+        }
         // In the order the child attached them.
         let (sent_pidfd, private) = match (what & HAS_PIDFD != 0, what & HAS_PRIVATE != 0) {
             (true, true) => (fd0, fd1),
@@ -1252,9 +1276,14 @@ impl Container {
                 Err(source) => {
                     // No handle that names the child for sure: it gets no
                     // go, ends, and is reaped here (it is alive until the
-                    // go socket closes, so the pid is still its own).
+                    // go socket closes, so the pid is still its own). A
+                    // terminal attach's child does not wait for a go, and
+                    // may be gone and reaped by someone else already: left
+                    // alone.
                     drop(go_w);
-                    let _ = wait_pid(pid);
+                    if !opts.is_terminal() {
+                        let _ = wait_pid(pid);
+                    }
                     return Err(Error::Io { op: "pidfd_open", source });
                 }
             },
@@ -1285,8 +1314,15 @@ impl Container {
             }
             Err(source) => {
                 // Whatever runs, nobody owns it: it ends now.
-                if let Some(fd) = &spawned.pidfd {
-                    let _ = pidfd_kill(fd, libc::SIGKILL);
+                match &spawned.pidfd {
+                    Some(fd) => {
+                        let _ = pidfd_kill(fd, libc::SIGKILL);
+                    }
+                    // SAFETY: kill(2) of our own child, unreaped (no pidfd:
+                    // a kernel before 5.3).
+                    None => unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    },
                 }
                 crate::reaper::reap_spawned(spawned);
                 Err(read_err(source))

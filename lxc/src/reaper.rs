@@ -132,9 +132,9 @@ pub(crate) fn reap_pidfd(pidfd: &OwnedFd) -> bool {
 }
 
 /// [`reap_pidfd`], and on Linux 5.3 (no `waitid(P_PIDFD)`: EINVAL) by its
-/// pid, which is still this process's child's: the reaper asks only once
-/// the pidfd polled readable (the child ended) and nobody else waits for
-/// a child handed to it.
+/// pid (`WNOHANG`): nobody else waits for a child handed to the reaper,
+/// unless the caller reaps every child itself (then, on 5.3 only, another
+/// child that reused the pid could lose its status to this).
 fn reap(pid: libc::pid_t, pidfd: &OwnedFd) -> bool {
     match crate::attach::wait_pidfd(pidfd, false) {
         Ok(None) => false,
