@@ -1018,7 +1018,7 @@ pub(crate) struct Pipes {
 /// A close-on-exec `SOCK_SEQPACKET` pair, both above 2: a caller whose
 /// stdio descriptors are closed would otherwise get them, and liblxc puts
 /// the program's stdio over 0-2 in the child.
-fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is a valid array of two ints.
     if unsafe {

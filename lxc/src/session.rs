@@ -116,18 +116,8 @@ impl Container {
                  when the session's helper ends); give the session the caller's terminal instead",
             ));
         }
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: fds is a valid array of two ints.
-        if unsafe {
-            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
-        } != 0
-        {
-            return Err(Error::Io { op: "socketpair", source: io::Error::last_os_error() });
-        }
-        // SAFETY: socketpair gave us two new descriptors that nothing else owns.
-        let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // Above 2: liblxc puts the helper's stdio over 0-2 in the child.
-        let (ours, theirs) = (crate::attach::above_stdio(ours)?, crate::attach::above_stdio(theirs)?);
+        // Both above 2: liblxc puts the helper's stdio over 0-2 in the child.
+        let (ours, theirs) = crate::attach::seqpacket_pair()?;
         let (ours, theirs) = (Guarded::new(ours), Guarded::new(theirs));
         let helper_sock = theirs.as_raw_fd();
         // In the attached child, every listed descriptor but the helper's
