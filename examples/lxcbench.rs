@@ -9,11 +9,15 @@
 //! ```
 //!
 //! Ops: `attach_true`, `attach_echo_pipe`, `state`, `get_config_item`,
-//! `list_all`, `lifecycle`, `concurrent_start`, and, beyond the C API,
-//! `session_true` and `session_echo_pipe` (one attach, then N commands).
+//! `list_all`, `lifecycle`, `concurrent_start`, `attach_fanout` (n rounds of
+//! 16 threads x 8 attaches of `/bin/true`; `LXCBENCH_FANOUT_SHARED=1` shares
+//! one handle between the threads instead of one handle each), and, beyond
+//! the C API, `session_true` and `session_echo_pipe` (one attach, then N
+//! commands).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use lxc::{AttachOptions, Container, CreateOptions, State, Stdio};
@@ -22,6 +26,8 @@ const IMPL: &str = "rust";
 const RUN_NAME: &str = "run0";
 const CS_COUNT: usize = 16;
 const CS_WORKERS: usize = 4;
+const FAN_WORKERS: usize = 16;
+const FAN_EACH: usize = 8;
 const TEN_SECONDS: Duration = Duration::from_secs(10);
 
 type OpResult = Result<Vec<f64>, String>;
@@ -287,6 +293,72 @@ fn op_concurrent_start(path: &Path, n: usize) -> OpResult {
     Ok(s)
 }
 
+/// One fan-out worker's share of a round: `FAN_EACH` attaches of `/bin/true`,
+/// each checked for exit status 0.
+fn fan_attaches(c: &Container) -> Result<(), String> {
+    let opts = AttachOptions::new();
+    for _ in 0..FAN_EACH {
+        let st = c.attach_run_wait(&opts, "/bin/true", &[]).map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err(format!("/bin/true exited with {st}"));
+        }
+    }
+    Ok(())
+}
+
+/// `attach_fanout`, as C's `op_attach_fanout`: every round starts
+/// `FAN_WORKERS` threads, each running `FAN_EACH` attaches; one sample is
+/// the round, from before the threads are created until all have joined.
+/// No warm-up. Shape `per_worker` (the default, as C): each worker opens its
+/// own handle on run0 and drops it, inside the round (C calls
+/// `lxc_container_new` and `lxc_container_put` in the thread). Shape
+/// `shared` (`LXCBENCH_FANOUT_SHARED=1`): one `Arc<Container>`, opened
+/// before the rounds, for all workers. A barrier lets the workers' attaches
+/// start together, once every worker has its handle.
+fn op_attach_fanout(path: &Path, n: usize) -> Result<(Vec<f64>, String), String> {
+    let shared = std::env::var("LXCBENCH_FANOUT_SHARED").is_ok_and(|v| v == "1");
+    // Like C: run0 must run; C frees this handle before the rounds.
+    let c = open_running(path)?;
+    let shared = if shared {
+        Some(Arc::new(c))
+    } else {
+        drop(c);
+        None
+    };
+    let path: Arc<Path> = Arc::from(path);
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Arc::new(Barrier::new(FAN_WORKERS));
+        let t0 = Instant::now();
+        let workers: Vec<_> = (0..FAN_WORKERS)
+            .map(|_| {
+                let (shared, path, start) = (shared.clone(), Arc::clone(&path), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    // A worker whose open failed still meets the others at
+                    // the barrier, so that none waits forever.
+                    let own = match shared {
+                        Some(c) => Ok(c),
+                        None => Container::with_lxcpath(RUN_NAME, &*path)
+                            .map(Arc::new)
+                            .map_err(|e| format!("open run0: {e}")),
+                    };
+                    start.wait();
+                    let c: Arc<Container> = own?;
+                    fan_attaches(&c)
+                })
+            })
+            .collect();
+        let results: Vec<_> =
+            workers.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("worker panicked".into()))).collect();
+        s.push(micros(t0));
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            return Err(format!("an attach failed: {e}"));
+        }
+    }
+    let shape = if shared.is_some() { "shared" } else { "per_worker" };
+    Ok((s, format!(" shape={shape}")))
+}
+
 fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
     let (mut samples, extra) = match op {
         "attach_true" => (op_attach(op, path, n, false)?, String::new()),
@@ -298,6 +370,7 @@ fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
         "list_all" => (op_list_all(op, path, n)?, String::new()),
         "lifecycle" => op_lifecycle(path, n)?,
         "concurrent_start" => (op_concurrent_start(path, n)?, String::new()),
+        "attach_fanout" => op_attach_fanout(path, n)?,
         _ => {
             println!("op={op} impl={IMPL} unsupported=\"unknown op\"");
             return Ok(());

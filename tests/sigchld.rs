@@ -78,6 +78,21 @@ fn a_caller_that_ignores_sigchld() {
     assert!(matches!(err, Error::SigchldIgnored { .. }), "{err:?}");
     assert!(matches!(t.c.attach_session(&AttachOptions::new()), Err(Error::SigchldIgnored { .. })));
 
+    // A session attached before SIGCHLD was ignored keeps working, with
+    // exact statuses: its commands then stay the helper's children, and the
+    // helper sends their statuses.
+    set_sigchld(libc::SIG_DFL);
+    let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
+    set_sigchld(libc::SIG_IGN);
+    for code in 0..5 {
+        let st = s.command("/bin/sh").args(["-c", &format!("exit {code}")]).status().unwrap();
+        assert_eq!(st.code(), Some(code));
+    }
+    let out = s.command("echo").arg("relayed").output().unwrap();
+    assert_eq!(out.stdout, b"relayed\n");
+    assert!(matches!(s.command("/no/such/program").status(), Err(Error::ProgramNotStarted { .. })));
+    s.close().unwrap();
+
     // SA_NOCLDWAIT with the default action has the same effect on waitpid.
     // SAFETY: a zeroed sigaction with SIG_DFL and SA_NOCLDWAIT is valid.
     unsafe {

@@ -8,6 +8,16 @@ mod common;
 use common::TestContainer;
 use lxc::AttachOptions;
 
+/// The SIGCHLD disposition is process-wide: one test at a time installs a
+/// handler (a reaping handler installed by one test would take liblxc's
+/// transient child of another's attach, and restoring the default would end
+/// another's reaping).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 extern "C" fn reap_all(_: libc::c_int) {
     let mut status = 0;
     // SAFETY: waitpid is async-signal-safe; status is a valid out-pointer.
@@ -17,6 +27,7 @@ extern "C" fn reap_all(_: libc::c_int) {
 #[test]
 fn session_statuses_are_exact_under_a_reaping_sigchld_handler() {
     require_root!();
+    let _serial = serial();
     let t = TestContainer::running("reaping");
     // The session is attached before the handler is installed: liblxc's
     // attach waits for its own transient child by pid, which such a
@@ -68,6 +79,7 @@ fn disposition(sig: libc::c_int) -> libc::sighandler_t {
 #[test]
 fn sigint_and_sigquit_come_back_after_an_attach_on_the_caller_s_stdin() {
     require_root!();
+    let _serial = serial();
     let t = TestContainer::running("stdin0");
     // liblxc makes the caller ignore SIGINT and SIGQUIT when the attached
     // program reads its fd 0, and never puts them back.
@@ -85,6 +97,7 @@ fn sigint_and_sigquit_come_back_after_an_attach_on_the_caller_s_stdin() {
 #[test]
 fn kill_after_a_foreign_reap_never_reaches_a_process_that_reused_the_pid() {
     require_root!();
+    let _serial = serial();
     let t = TestContainer::running("reuse");
     let mut child = t.c.command("/bin/sleep").arg("1").spawn().unwrap();
     let pid = child.id() as i32;

@@ -758,7 +758,7 @@ const HAS_PRIVATE: u8 = 2;
 /// Sends `msg`, with `fds` (at most 2) as `SCM_RIGHTS`, on the socket
 /// `sock`; whether it was sent. Async-signal-safe: the control buffer is on
 /// the stack.
-fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
+pub(crate) fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
     #[repr(C)]
     union Cmsg {
         buf: [u8; 64],
@@ -799,7 +799,10 @@ fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
 /// One message from a status socket, with the descriptors it carried (the
 /// first two, in order; close-on-exec; any more are closed); `Ok(None)` at
 /// end of file.
-fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, [Option<OwnedFd>; 2])>> {
+pub(crate) fn recv_with_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+) -> io::Result<Option<(usize, [Option<OwnedFd>; 2])>> {
     #[repr(C)]
     union Cmsg {
         buf: [u8; 128],
@@ -860,13 +863,14 @@ fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> io::Result<Option<(usize, [Opti
 /// child is used only then (something that took over the child before
 /// its exec could send another).
 fn is_pidfd_of(fd: &OwnedFd, pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|l| l.strip_prefix("Pid:").map(|v| v.trim().parse::<libc::pid_t>().ok()))
-        })
-        .flatten()
-        == Some(pid)
+    pidfd_pid(fd) == Some(pid)
+}
+
+/// The pid a pidfd refers to, in this process's pid namespace (the `Pid:`
+/// line of its fdinfo); `None` for another kind of descriptor.
+pub(crate) fn pidfd_pid(fd: &OwnedFd) -> Option<libc::pid_t> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("Pid:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Runs in the attached child (forked by liblxc): the handshake, then the
@@ -1158,22 +1162,14 @@ impl Container {
         if crate::helper::sigchld_ignored() {
             return Err(Error::SigchldIgnored { op: "attach" });
         }
-        let probe = LeakProbe::take();
         // An attached process joins the container's cgroup: in a frozen
         // container it would freeze before it could report, and the attach
-        // would wait for the thaw with no way out.
-        match self.state()? {
-            state @ (State::Frozen | State::Freezing) => {
-                return Err(Error::WrongState {
-                    op: "attach",
-                    container: self.name().to_owned(),
-                    state,
-                    expected: "it must be running (unfreeze it first)",
-                })
-            }
-            State::Stopped => return Err(self.wrong_state("attach", "it must be running", State::Stopped)),
-            _ => {}
-        }
+        // would wait for the thaw with no way out. (From the init's pidfd
+        // and freezer files of the container's current run when the handle
+        // has them: no round trip to the monitor.)
+        self.run.check_attachable(self)?;
+        // After the check: the descriptors it keeps open are not liblxc's.
+        let probe = LeakProbe::take();
         let signals = (raw.stdin_fd() == 0).then(CallerSignals::note);
         crate::container::clear_errno();
         let guard = self.exclusive();

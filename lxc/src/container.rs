@@ -106,6 +106,9 @@ pub struct Container {
     /// after a create. The helper process (`helper.rs`) gets the
     /// in-memory configuration only when it is set.
     config_dirty: AtomicBool,
+    /// The init's pidfd and freezer files of the container's current run,
+    /// for the check before each attach (`running.rs`).
+    pub(crate) run: crate::running::RunCache,
 }
 
 /// The handle's two locks (see "Sharing between threads" above and the
@@ -598,6 +601,7 @@ impl Container {
                 locks: HandleLocks::new(),
                 close_all_fds: AtomicBool::new(false),
                 config_dirty: AtomicBool::new(false),
+                run: Default::default(),
             }),
             None => {
                 let errno = last_errno();
@@ -640,6 +644,7 @@ impl Container {
                 close_all_fds: AtomicBool::new(false),
                 // Someone else's object: its configuration may be anything.
                 config_dirty: AtomicBool::new(true),
+                run: Default::default(),
             }),
             Err(e) => {
                 // SAFETY: we were handed this reference; give it back.
@@ -679,9 +684,11 @@ impl Container {
         let mut me = std::mem::ManuallyDrop::new(self);
         let p = me.ptr.as_ptr();
         // The reference goes to the caller; what the handle itself owns
-        // (its name; the lock allocates nothing) is freed here, since
-        // `Drop` does not run. A field that owns memory needs the same.
+        // (its name, the run cache's descriptors; the lock allocates
+        // nothing) is freed here, since `Drop` does not run. A field that
+        // owns memory needs the same.
         drop(std::mem::take(&mut me.name));
+        drop(std::mem::take(&mut me.run));
         p
     }
 

@@ -118,6 +118,7 @@ mod mount;
 mod netconfig;
 mod network;
 mod reaper;
+mod running;
 mod session;
 mod snapshot;
 mod start;

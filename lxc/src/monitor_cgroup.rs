@@ -166,8 +166,15 @@ fn current() -> io::Result<Vec<(String, PathBuf)>> {
 }
 
 /// The `cgroup.procs` file of one line of `/proc/self/cgroup`
-/// (`ID:CONTROLLERS:PATH`), found through the cgroup mounts in mountinfo.
+/// (`ID:CONTROLLERS:PATH`).
 fn procs_file(line: &str, mountinfo: &str) -> Option<PathBuf> {
+    cgroup_dir(line, mountinfo).map(|(_, dir)| dir.join("cgroup.procs"))
+}
+
+/// The mount point of the hierarchy of one line of a `/proc/<pid>/cgroup`
+/// (`ID:CONTROLLERS:PATH`) and the cgroup's directory under it, found
+/// through the cgroup mounts in mountinfo.
+pub(crate) fn cgroup_dir(line: &str, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
     let mut parts = line.splitn(3, ':');
     let id = parts.next()?;
     let controllers = parts.next()?;
@@ -197,10 +204,9 @@ fn procs_file(line: &str, mountinfo: &str) -> Option<PathBuf> {
             continue;
         }
         let rel = if *root == "/" { path } else { path.strip_prefix(root)? };
-        let mut p = PathBuf::from(mountpoint);
-        p.push(rel.trim_start_matches('/'));
-        p.push("cgroup.procs");
-        return Some(p);
+        let mount = PathBuf::from(mountpoint);
+        let dir = mount.join(rel.trim_start_matches('/'));
+        return Some((mount, dir));
     }
     None
 }

@@ -3,24 +3,27 @@
 //! liblxc's attach costs about 2 ms per command (a fork, setns into every
 //! namespace, the cgroup move, the LSM and capability setup). A session pays
 //! it once: it attaches a small helper with the given options, and each
-//! command is then spawned *by the helper* (`posix_spawn`, a vfork and an
+//! command is then started *by the helper* (a vfork-style `clone` and an
 //! exec), so it inherits the helper's namespaces, cgroup, capabilities, LSM
 //! label, uid/gid and environment, without another attach.
 //!
 //! The caller and the helper talk over a `SOCK_SEQPACKET` socket pair: one
 //! message per request (arguments, extra environment, working directory,
 //! and up to three descriptors passed with `SCM_RIGHTS` for stdin, stdout and
-//! stderr), and short replies (started with pid / could not start with errno /
-//! exited with wait status). When the caller closes the socket the helper
-//! exits; when the helper dies (the container stopped, someone killed it)
-//! the caller reads end-of-file and gets [`Error::SessionClosed`], never a
-//! hang.
+//! stderr), and replies: started, with the command's pidfd (Linux 5.2), or
+//! could not start, with the errno; then exited, with the wait status. The
+//! command is the helper's child, which waits for it; the caller only polls
+//! the pidfd, and once it shows the command has exited it polls the socket
+//! without sleeping for the status, which the helper, woken by the same
+//! exit, sends within microseconds. When the caller closes the socket the
+//! helper exits; when the helper dies (the container stopped, someone
+//! killed it) the caller reads end-of-file and gets
+//! [`Error::SessionClosed`], never a hang.
 
 use std::ffi::{c_char, c_int};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Output};
 use std::ptr;
@@ -31,6 +34,7 @@ use crate::cstr::path_bytes;
 use crate::error::{Error, Result};
 use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
 use crate::{Container, State};
+use std::os::unix::process::ExitStatusExt;
 
 /// Largest request: arguments, environment and working directory together.
 /// (A SOCK_SEQPACKET message must fit the socket's send buffer, about 208 KiB by
@@ -251,13 +255,34 @@ impl<'c> AttachSession<'c> {
         }
     }
 
-    /// Reads one reply: a tag and a number. While none comes, the container
+    /// Reads one reply: a tag, two numbers and the pidfd it carries. While
+    /// none comes, the container
     /// is checked every second: a frozen container's helper cannot answer
     /// until it is thawed, so the session ends with
     /// [`Error::WrongState`] instead of waiting with no way out.
-    fn reply(&mut self) -> Result<(u8, i32)> {
+    ///
+    /// `exit` is the running command's pidfd: once it shows the command has
+    /// exited, the helper's reply is imminent (the helper is woken by the
+    /// same exit), and the socket is polled without sleeping for up to
+    /// `SPIN_US`, which spares the wake-up of a sleeping caller.
+    fn reply(&mut self, exit: Option<RawFd>) -> Result<(u8, i32, i32, Option<OwnedFd>)> {
         let sock = self.sock()?;
-        while !wait_readable(sock, 1000) {
+        let mut exit = exit;
+        loop {
+            let ready = match exit {
+                Some(fd) => match wait_either(sock, fd, 1000) {
+                    Either::Second => {
+                        exit = None;
+                        spin_until_readable(sock, SPIN_US);
+                        continue;
+                    }
+                    other => other == Either::First,
+                },
+                None => wait_readable(sock, 1000),
+            };
+            if ready {
+                break;
+            }
             if let Ok(state @ (State::Frozen | State::Freezing)) = self.container.state() {
                 let _ = self.shutdown();
                 return Err(Error::WrongState {
@@ -268,21 +293,54 @@ impl<'c> AttachSession<'c> {
                 });
             }
         }
-        let mut buf = [0u8; 5];
-        let n = loop {
-            // SAFETY: buf is valid for 5 bytes.
-            let n = unsafe { libc::recv(sock, buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n >= 0 {
-                break n as usize;
+        let mut buf = [0u8; 9];
+        match crate::attach::recv_with_fds(sock, &mut buf) {
+            Ok(Some((9, [fd, _]))) => {
+                let num = |at: usize| i32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+                Ok((buf[0], num(1), num(5), fd))
             }
-            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                break 0;
-            }
-        };
-        if n != 5 {
-            return Err(self.closed("the helper is gone (did the container stop?)"));
+            _ => Err(self.closed("the helper is gone (did the container stop?)")),
         }
-        Ok((buf[0], i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]])))
+    }
+}
+
+/// Which of two descriptors polled readable first.
+#[derive(PartialEq, Eq)]
+enum Either {
+    First,
+    Second,
+    Neither,
+}
+
+/// Polls `a` and `b` for up to `ms` milliseconds.
+fn wait_either(a: RawFd, b: RawFd, ms: i32) -> Either {
+    let mut p = [
+        libc::pollfd { fd: a, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: b, events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        // SAFETY: p is an array of two valid pollfds.
+        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, ms) };
+        if n > 0 {
+            return if p[0].revents != 0 { Either::First } else { Either::Second };
+        }
+        if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Either::Neither;
+        }
+    }
+}
+
+/// How long a caller polls for the helper's status once the command has
+/// exited, before it sleeps (the helper needs one wake-up and a `waitpid`).
+const SPIN_US: u64 = 200;
+
+/// Polls `fd` without sleeping, yielding the CPU between polls (the helper
+/// may be waiting for this CPU), until it is readable or `us` microseconds
+/// have passed.
+fn spin_until_readable(fd: RawFd, us: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_micros(us);
+    while !wait_readable(fd, 0) && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
     }
 }
 
@@ -292,7 +350,7 @@ const CLOSE_WAIT_MS: i32 = 2000;
 
 /// Whether `fd` polls readable within `ms` milliseconds (a pidfd: the
 /// process ended).
-fn wait_readable(fd: RawFd, ms: i32) -> bool {
+pub(crate) fn wait_readable(fd: RawFd, ms: i32) -> bool {
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
     loop {
@@ -437,21 +495,39 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         // Our stdin end: nothing is written through output()/status().
         drop(in_w);
 
-        match self.session.reply()? {
-            (REPLY_STARTED, _) => {}
-            (REPLY_NOT_STARTED, errno) => {
+        let (tag, n, _, pidfd) = self.session.reply(None)?;
+        match tag {
+            REPLY_STARTED => {}
+            REPLY_NOT_STARTED => {
                 return Err(Error::ProgramNotStarted {
                     container: self.session.container.name().to_owned(),
                     program: self.program.clone(),
-                    source: io::Error::from_raw_os_error(errno),
+                    source: io::Error::from_raw_os_error(n),
                 })
             }
             _ => return Err(self.session.closed("the helper sent a reply out of order")),
         }
-        let (stdout, stderr) =
-            read2(out_r, err_r).map_err(|source| Error::Io { op: "read command output", source })?;
-        match self.session.reply()? {
-            (REPLY_EXITED, status) => Ok(Output { status: ExitStatus::from_raw(status), stdout, stderr }),
+        let (stdout, stderr) = match read2(out_r, err_r) {
+            Ok(out) => out,
+            Err(source) => {
+                // Its status reply would answer the next request: the
+                // session ends (the helper is killed; the command, its
+                // child, is left to the container's init).
+                let _ = self.session.shutdown();
+                return Err(Error::Io { op: "read command output", source });
+            }
+        };
+        // Only a pidfd is polled (a descriptor of another kind, which a
+        // helper taken over inside the container could send, might block
+        // in poll: a FUSE file): its fdinfo has a `Pid:` line.
+        let pidfd = pidfd.filter(|fd| crate::attach::pidfd_pid(fd).is_some());
+        // The command's pidfd (the helper's child: only polled, never
+        // waited for or signalled here) says when it exits, the moment the
+        // helper learns it too: its status follows within microseconds.
+        match self.session.reply(pidfd.as_ref().map(AsRawFd::as_raw_fd))? {
+            (REPLY_EXITED, status, _, _) => {
+                Ok(Output { status: ExitStatus::from_raw(status), stdout, stderr })
+            }
             _ => Err(self.session.closed("the helper sent a reply out of order")),
         }
     }
@@ -518,12 +594,13 @@ fn send_with_fds(sock: RawFd, data: &[u8], fds: &[Guarded]) -> io::Result<()> {
 
 // ----- the helper, in the attached child ----------------------------------
 
-/// Sends a reply from the helper; false if the caller is gone.
-fn helper_reply(sock: RawFd, tag: u8, n: i32) -> bool {
-    let b = n.to_ne_bytes();
-    let msg = [tag, b[0], b[1], b[2], b[3]];
-    // SAFETY: msg is 5 valid bytes.
-    unsafe { libc::send(sock, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) == 5 }
+/// Sends a reply from the helper (a tag, two numbers and, for a command
+/// that was made, its pidfd); false if the caller is gone.
+fn helper_reply(sock: RawFd, tag: u8, a: i32, b: i32, pidfd: RawFd) -> bool {
+    let (a, b) = (a.to_ne_bytes(), b.to_ne_bytes());
+    let msg = [tag, a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]];
+    let fds = [pidfd];
+    crate::attach::send_with_fds(sock, &msg, if pidfd >= 0 { &fds } else { &[] })
 }
 
 /// Most arguments (or environment variables) of one session command.
@@ -541,6 +618,10 @@ struct HelperMem {
     extra_env: Vec<*mut c_char>,
     envp: Vec<*mut c_char>,
     cwd: Vec<*mut c_char>,
+    /// The stack of the vfork child that execs a command.
+    stack: Vec<u8>,
+    /// Where the child builds each `dir/program` of its PATH search.
+    path: Vec<u8>,
 }
 
 impl HelperMem {
@@ -556,6 +637,8 @@ impl HelperMem {
             extra_env: Vec::with_capacity(MAX_STRINGS),
             envp: Vec::with_capacity(MAX_STRINGS + environ_len + 4096 + 1),
             cwd: Vec::with_capacity(1),
+            stack: vec![0u8; CHILD_STACK],
+            path: vec![0u8; libc::PATH_MAX as usize * 2],
         }
     }
 }
@@ -601,13 +684,13 @@ unsafe fn c_bytes<'a>(p: *const c_char) -> &'a [u8] {
 /// Soundness: this runs in the attached child, a copy of the caller made by
 /// glibc's `fork` (liblxc's), in which only this thread exists. It takes no
 /// lock of std or of the caller's (no printing, no `std::env`, no panic: no
-/// indexing that can fail, no `unwrap`), allocates only through glibc's
-/// `malloc`, which glibc's `fork` leaves usable, and calls only `recvmsg`,
-/// `send`, `waitpid`, `close_range` (or its fallback sweep) and
-/// `posix_spawnp`. It allocates nothing of its own: its buffer and pointer
-/// arrays (`HelperMem`) were allocated by the caller before the fork, and
-/// only glibc allocates inside `posix_spawn_file_actions_*` (glibc's
-/// `malloc`, whatever the program's Rust global allocator is).
+/// indexing that can fail, no `unwrap`), allocates nothing (its buffers,
+/// pointer arrays and the commands' stack, `HelperMem`, were allocated by
+/// the caller before the fork, so the program's global allocator is never
+/// entered), and calls only `recvmsg`, `sendmsg`, `waitpid`, `close`,
+/// `pidfd_open`, `sigprocmask`, `close_range` (or its fallback sweep) and
+/// `clone`; the vfork child, `dup2`, `chdir`, `sigprocmask`, `execve` and
+/// `_exit`.
 fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
     // The caller's signal handlers, ignored signals and mask are not the
     // helper's: a caller's reaping SIGCHLD handler would take the exit
@@ -620,6 +703,15 @@ fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
     // close_range, or before Linux 5.9 a sweep of /proc/self/fd or of
     // every number below RLIMIT_NOFILE.
     fds_from_3_in_child(FdAction::Close, sock, sweep);
+    // Each command's pidfd goes to the caller (CLONE_PIDFD, Linux 5.2)
+    // where the kernel has pidfds: a pidfd_open that works (Linux 5.3) says
+    // so.
+    // SAFETY: getpid and pidfd_open take no pointers; the pidfd is closed.
+    let pidfds = unsafe {
+        let me = libc::syscall(libc::SYS_getpid) as libc::pid_t;
+        let fd = libc::syscall(libc::SYS_pidfd_open, me, 0) as RawFd;
+        fd >= 0 && libc::close(fd) == 0
+    };
     loop {
         let mut cbuf = [0u64; 8];
         let mut iov = libc::iovec { iov_base: mem.buf.as_mut_ptr().cast(), iov_len: mem.buf.len() };
@@ -640,6 +732,24 @@ fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
         }
         let mut fds: [Option<OwnedFd>; MAX_FDS] = Default::default();
         let mut nfds = 0;
+        // Received descriptors land on the lowest free numbers: 0 to 2 when
+        // the helper's stdio is closed. Each is moved above 2, so that no
+        // dup2 onto a stdio number overwrites another's source or is a
+        // no-op that leaves it close-on-exec.
+        let above_2 = |fd: OwnedFd| -> OwnedFd {
+            if fd.as_raw_fd() > 2 {
+                return fd;
+            }
+            // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own; a
+            // non-negative result is a new descriptor that we own.
+            let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if new < 0 {
+                fd
+            } else {
+                // SAFETY: as above.
+                unsafe { OwnedFd::from_raw_fd(new) }
+            }
+        };
         // SAFETY: walking the control messages recvmsg filled in.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
@@ -652,7 +762,7 @@ fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
                         let fd = OwnedFd::from_raw_fd(p.add(i).read_unaligned());
                         // More than a request sends: closed at once.
                         if let Some(slot) = fds.get_mut(nfds) {
-                            *slot = Some(fd);
+                            *slot = Some(above_2(fd));
                             nfds += 1;
                         }
                     }
@@ -661,19 +771,23 @@ fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
             }
         }
         let len = (n as usize).min(mem.buf.len());
-        let r = spawn_request(len, &mut fds, mem);
-        let ok = match r {
-            Err(errno) => helper_reply(sock, REPLY_NOT_STARTED, errno),
-            Ok(pid) => {
-                helper_reply(sock, REPLY_STARTED, pid) && {
-                    let mut status = 0;
-                    // SAFETY: pid is the helper's child.
-                    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-                        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-                    {
-                    }
-                    helper_reply(sock, REPLY_EXITED, status)
+        let ok = match spawn_request(len, &mut fds, mem, pidfds) {
+            Err(errno) => helper_reply(sock, REPLY_NOT_STARTED, errno, 0, -1),
+            Ok(made) => {
+                let ok = if made.errno != 0 {
+                    wait_child(made.pid);
+                    helper_reply(sock, REPLY_NOT_STARTED, made.errno, 0, -1)
+                } else {
+                    // With the command's pidfd, which the caller polls to
+                    // know the moment it exits.
+                    helper_reply(sock, REPLY_STARTED, 0, made.pid, made.pidfd)
+                };
+                if made.pidfd >= 0 {
+                    // SAFETY: the pidfd clone made for us, sent (the caller
+                    // has its own copy) or not: closed once.
+                    unsafe { libc::close(made.pidfd) };
                 }
+                ok && (made.errno != 0 || helper_reply(sock, REPLY_EXITED, wait_child(made.pid), 0, -1))
             }
         };
         if !ok {
@@ -682,14 +796,25 @@ fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
     }
 }
 
+/// `waitpid` of the helper's own child; its wait status.
+fn wait_child(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    // SAFETY: pid is the helper's child; status a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
+    status
+}
+
 /// Spawns the command of the request in `mem.buf[..len]`; the pid, or the
 /// errno of the failure. Allocates nothing (see `serve`).
 fn spawn_request(
     len: usize,
     fds: &mut [Option<OwnedFd>; MAX_FDS],
     mem: &mut HelperMem,
-) -> std::result::Result<libc::pid_t, i32> {
-    let HelperMem { buf, argv, extra_env, envp, cwd } = mem;
+    pidfds: bool,
+) -> std::result::Result<Made, i32> {
+    let HelperMem { buf, argv, extra_env, envp, cwd, stack, path } = mem;
     let req = buf.get(..len).ok_or(libc::EINVAL)?;
     let flags = *req.first().ok_or(libc::EINVAL)?;
     let rest = take_strings(req.get(1..).ok_or(libc::EINVAL)?, argv).ok_or(libc::E2BIG)?;
@@ -730,42 +855,216 @@ fn spawn_request(
         return Err(libc::E2BIG);
     }
 
-    // SAFETY: all-zero is the state posix_spawn_file_actions_init sets up.
-    let mut actions: libc::posix_spawn_file_actions_t = unsafe { mem::zeroed() };
-    // SAFETY: actions is a valid object to initialise.
-    unsafe { libc::posix_spawn_file_actions_init(&mut actions) };
+    let mut child = ChildArgs {
+        argv: argv.as_ptr().cast(),
+        envp: envp.as_ptr().cast(),
+        path: path_of_helper(),
+        dups: [(-1, -1); 3],
+        ndups: 0,
+        cwd: ptr::null(),
+        scratch: path.as_mut_ptr(),
+        scratch_len: path.len(),
+        // SAFETY: all-zero is a valid sigset_t (sigprocmask fills it).
+        mask: unsafe { mem::zeroed() },
+        err: 0,
+    };
     let mut next = fds.iter();
     for (target, flag) in [(0, FLAG_STDIN), (1, FLAG_STDOUT), (2, FLAG_STDERR)] {
         if flags & flag != 0 {
             let Some(Some(fd)) = next.next() else {
-                // SAFETY: destroying the object initialised above.
-                unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
                 return Err(libc::EBADF);
             };
-            // SAFETY: actions is initialised; fd stays open until spawn.
-            unsafe { libc::posix_spawn_file_actions_adddup2(&mut actions, fd.as_raw_fd(), target) };
+            if let Some(slot) = child.dups.get_mut(child.ndups) {
+                *slot = (fd.as_raw_fd(), target);
+                child.ndups += 1;
+            }
         }
     }
     // SAFETY: cwd's entries point to NUL-terminated strings of the request.
     if let Some(&dir) = cwd.first().filter(|d| !unsafe { c_bytes(**d) }.is_empty()) {
-        // SAFETY: actions is initialised; dir lives until spawn.
-        unsafe { libc::posix_spawn_file_actions_addchdir_np(&mut actions, dir) };
+        child.cwd = dir;
     }
-    let mut pid = 0;
-    // SAFETY: every pointer is valid and NULL-terminated where required;
-    // posix_spawnp searches PATH of the helper's environment.
-    let r =
-        unsafe { libc::posix_spawnp(&mut pid, argv[0], &actions, ptr::null(), argv.as_ptr(), envp.as_ptr()) };
-    // SAFETY: destroying the object initialised above.
-    unsafe { libc::posix_spawn_file_actions_destroy(&mut actions) };
+    let made = vfork_exec(&mut child, stack, pidfds);
+    // The command has its own copies (or never started): ours close.
     for fd in fds.iter_mut() {
         drop(fd.take());
     }
-    if r == 0 {
-        Ok(pid)
-    } else {
-        Err(r)
+    made
+}
+
+/// A command process the helper made: its pid, a pidfd of it (-1 when the
+/// kernel has no `CLONE_PIDFD`), and the errno of its failed exec (0 when
+/// it runs the program; otherwise it has exited, unreaped).
+struct Made {
+    pid: libc::pid_t,
+    pidfd: RawFd,
+    errno: i32,
+}
+
+/// Stack of the vfork child: it calls only `dup2`, `chdir`,
+/// `sigprocmask`, `execve` and `_exit`, with a few words of its own.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// What the vfork child needs, prepared by the helper. The child shares
+/// the helper's memory (`CLONE_VM`; the helper is suspended until the child
+/// execs or exits) and writes `err` when it cannot exec.
+struct ChildArgs {
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    /// The helper's `PATH` (what `posix_spawnp` searches), or null.
+    path: *const c_char,
+    /// (descriptor, stdio number) pairs to `dup2`.
+    dups: [(RawFd, RawFd); 3],
+    ndups: usize,
+    cwd: *const c_char,
+    scratch: *mut u8,
+    scratch_len: usize,
+    /// The helper's signal mask, for the program.
+    mask: libc::sigset_t,
+    err: c_int,
+}
+
+/// The value of `PATH` in the helper's environment, or null.
+fn path_of_helper() -> *const c_char {
+    // SAFETY: environ is a NULL-terminated array of C strings, not changed
+    // by this single-threaded helper while we read.
+    unsafe {
+        let mut p = environ;
+        while !p.is_null() && !(*p).is_null() {
+            if c_bytes(*p).starts_with(b"PATH=") {
+                return (*p).add(5);
+            }
+            p = p.add(1);
+        }
     }
+    ptr::null()
+}
+
+/// Makes the command process, a child of the helper, as `posix_spawn`
+/// makes one: a `clone` with `CLONE_VM | CLONE_VFORK` (no copy of the
+/// helper's memory; the helper resumes once the child has exec'd or
+/// failed to), and with `pidfds`, `CLONE_PIDFD` for a pidfd of it. The
+/// crate's own code rather than `posix_spawn` for that pidfd, which the
+/// caller polls, and for an exec failure reported through the shared
+/// memory without glibc's file-action allocations.
+fn vfork_exec(child: &mut ChildArgs, stack: &mut [u8], pidfds: bool) -> std::result::Result<Made, i32> {
+    // The top of the stack, 16-byte aligned (the stack grows down).
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: sigprocmask on the helper's own mask (all signals blocked
+    // while the child shares our memory, as glibc's posix_spawn does; the
+    // helper's dispositions are all SIG_DFL anyway, so no handler could run
+    // there); clone with a stack that the helper owns and does not touch
+    // until the child has exec'd or exited (CLONE_VFORK), a child function
+    // that only reads `child` and writes its `err`, and an int for the
+    // pidfd.
+    unsafe {
+        let mut all: libc::sigset_t = mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_BLOCK, &all, &mut child.mask);
+        let arg = (child as *mut ChildArgs).cast::<std::ffi::c_void>();
+        let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+        let flags = if pidfds { flags | libc::CLONE_PIDFD } else { flags };
+        let mut pidfd: c_int = -1;
+        let mut pid = libc::clone(exec_child, top as *mut _, flags, arg, &mut pidfd);
+        if pid < 0 && pidfds {
+            // A seccomp policy may refuse CLONE_PIDFD where pidfd_open
+            // works: the command is made without (the caller then waits
+            // for the status alone).
+            pidfd = -1;
+            pid = libc::clone(exec_child, top as *mut _, flags & !libc::CLONE_PIDFD, arg, &mut pidfd);
+        }
+        let errno = *libc::__errno_location();
+        libc::sigprocmask(libc::SIG_SETMASK, &child.mask, ptr::null_mut());
+        if pid < 0 {
+            return Err(errno);
+        }
+        Ok(Made { pid, pidfd, errno: ptr::read_volatile(&child.err) })
+    }
+}
+
+/// The vfork child: stdio, working directory, signal mask, then `execve`
+/// of the program, searched in `PATH` as `execvp` does when it has no `/`.
+/// Runs on its own stack in the helper's memory: no allocation, no lock, no
+/// panic (no indexing that can fail), only async-signal-safe calls.
+extern "C" fn exec_child(arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: arg is the helper's ChildArgs, alive while the helper waits
+    // for this child (CLONE_VFORK).
+    let a = unsafe { &mut *arg.cast::<ChildArgs>() };
+    // SAFETY: as above; exec_in_child only makes the calls it lists.
+    let err = unsafe { exec_in_child(a) };
+    // SAFETY: err is a field of the ChildArgs above, read by the helper
+    // once this child has exited; _exit ends the child without running
+    // anything of the helper's.
+    unsafe {
+        ptr::write_volatile(&mut a.err, if err == 0 { libc::ENOEXEC } else { err });
+        libc::_exit(127)
+    }
+}
+
+/// The errno of the step that failed (returns only on failure).
+///
+/// # Safety
+/// In the vfork child of `vfork_exec`, with the helper's `ChildArgs`.
+unsafe fn exec_in_child(a: &ChildArgs) -> c_int {
+    // SAFETY: reads this thread's errno (the helper's, shared with this
+    // child, which is the only one running).
+    let errno = || unsafe { *libc::__errno_location() };
+    // SAFETY: the calls below take descriptors, NUL-terminated strings and
+    // NULL-terminated arrays that the helper prepared, and buffers of the
+    // lengths given.
+    unsafe {
+        for &(fd, target) in a.dups.get(..a.ndups).unwrap_or(&[]) {
+            if libc::dup2(fd, target) < 0 {
+                return errno();
+            }
+        }
+        if !a.cwd.is_null() && libc::chdir(a.cwd) < 0 {
+            return errno();
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &a.mask, ptr::null_mut());
+        let file_ptr = *a.argv;
+        let file = c_bytes(file_ptr);
+        if file.contains(&b'/') {
+            libc::execve(file_ptr, a.argv, a.envp);
+            return errno();
+        }
+        let path: &[u8] = if a.path.is_null() { b"/bin:/usr/bin" } else { c_bytes(a.path) };
+        let buf = std::slice::from_raw_parts_mut(a.scratch, a.scratch_len);
+        let mut eacces = false;
+        let mut last = libc::ENOENT;
+        for dir in path.split(|b| *b == b':') {
+            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+            let Some(full) = join_in(buf, dir, file) else {
+                last = libc::ENAMETOOLONG;
+                continue;
+            };
+            libc::execve(full, a.argv, a.envp);
+            match errno() {
+                libc::EACCES => eacces = true,
+                e @ (libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT) => {
+                    last = e
+                }
+                e => return e,
+            }
+        }
+        if eacces {
+            libc::EACCES
+        } else {
+            last
+        }
+    }
+}
+
+/// `dir/file` and a NUL in `buf`, or `None` when it does not fit.
+fn join_in(buf: &mut [u8], dir: &[u8], file: &[u8]) -> Option<*const c_char> {
+    let (d, rest) = buf.split_at_mut_checked(dir.len())?;
+    d.copy_from_slice(dir);
+    let (slash, rest) = rest.split_first_mut()?;
+    *slash = b'/';
+    let (f, rest) = rest.split_at_mut_checked(file.len())?;
+    f.copy_from_slice(file);
+    *rest.first_mut()? = 0;
+    Some(buf.as_ptr().cast())
 }
 
 #[cfg(test)]
