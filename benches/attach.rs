@@ -1,7 +1,7 @@
 //! The per-command cost of running a program in a running container: one
 //! attach per command (`attach_run_wait`) and one command through an attach
 //! session. Guards what the performance work fixed: no round trip to the
-//! monitor before an attach (the handle's init pidfd and freezer files say
+//! monitor before an attach (the handle's cached init and freezer files say
 //! whether the container runs, `running.rs`), the go sent before the
 //! child's pidfd is checked, and session commands waited for through their
 //! pidfd rather than a reply of the helper's. Needs root, the busybox

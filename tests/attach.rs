@@ -437,3 +437,112 @@ fn a_terminal_attach_returns_when_its_program_ends() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// The check before each attach (the handle's init pidfd and freezer files
+/// of the container's current run): a stop, a restart and a freeze made
+/// outside liblxc (by writing the cgroup's freezer file, which liblxc's
+/// `state` does not see) are each seen at once.
+#[test]
+fn attach_sees_a_stop_a_restart_and_a_freeze_made_outside_liblxc() {
+    require_root!();
+    use std::time::Duration;
+    let t = TestContainer::running("gate");
+    let opts = AttachOptions::new();
+    assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+    t.c.stop().unwrap();
+    t.c.wait(lxc::State::Stopped, Duration::from_secs(10)).unwrap();
+    match t.c.attach_run_wait(&opts, "/bin/true", &[]) {
+        Err(Error::WrongState { state: lxc::State::Stopped, .. }) => {}
+        other => panic!("attach to a stopped container: {other:?}"),
+    }
+    t.c.start().unwrap();
+    t.c.wait(lxc::State::Running, Duration::from_secs(10)).unwrap();
+    t.wait_init_ready();
+    assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+
+    let freezer = Freezer::of_pid(t.c.init_pid().unwrap());
+    freezer.set(true);
+    let r = t.c.attach_run_wait(&opts, "/bin/true", &[]);
+    freezer.set(false);
+    match r {
+        Err(Error::WrongState { state: lxc::State::Frozen | lxc::State::Freezing, .. }) => {}
+        other => panic!("attach to a container frozen outside liblxc: {other:?}"),
+    }
+    assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+}
+
+/// The freezer of a process's cgroup, written directly: cgroup v1's
+/// `freezer.state` where a v1 freezer hierarchy is mounted, else cgroup v2's
+/// `cgroup.freeze`. Thawed again when dropped.
+struct Freezer {
+    file: std::path::PathBuf,
+    v1: bool,
+}
+
+impl Freezer {
+    fn of_pid(pid: i32) -> Freezer {
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mount = |fstype: &str, opt: Option<&str>| {
+            mountinfo
+                .lines()
+                .filter_map(|l| l.split_once(" - "))
+                .find(|(_, b)| {
+                    let f: Vec<&str> = b.split(' ').collect();
+                    f.first() == Some(&fstype)
+                        && opt.is_none_or(|o| f.get(2).is_some_and(|s| s.split(',').any(|x| x == o)))
+                })
+                .and_then(|(a, _)| a.split(' ').nth(4).map(std::path::PathBuf::from))
+        };
+        let line = |pred: &dyn Fn(&str) -> bool| {
+            cgroups.lines().find_map(|l| {
+                let mut p = l.splitn(3, ':');
+                let (_, ctl, path) = (p.next()?, p.next()?, p.next()?);
+                pred(ctl).then(|| path.trim_start_matches('/').to_owned())
+            })
+        };
+        if let (Some(m), Some(path)) =
+            (mount("cgroup", Some("freezer")), line(&|c| c.split(',').any(|x| x == "freezer")))
+        {
+            return Freezer { file: m.join(path).join("freezer.state"), v1: true };
+        }
+        let m = mount("cgroup2", None).expect("a freezer: a v1 freezer hierarchy or cgroup2");
+        let path = line(&|c| c.is_empty()).expect("the process's cgroup v2 line");
+        Freezer { file: m.join(path).join("cgroup.freeze"), v1: false }
+    }
+
+    /// Freezes (and waits until frozen) or thaws.
+    fn set(&self, frozen: bool) {
+        let value = match (self.v1, frozen) {
+            (true, true) => "FROZEN",
+            (true, false) => "THAWED",
+            (false, true) => "1",
+            (false, false) => "0",
+        };
+        std::fs::write(&self.file, value).unwrap();
+        if !frozen {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let done = if self.v1 {
+                std::fs::read_to_string(&self.file).unwrap().starts_with("FROZEN")
+            } else {
+                std::fs::read_to_string(self.file.with_file_name("cgroup.events"))
+                    .unwrap()
+                    .contains("frozen 1")
+            };
+            if done {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} never froze", self.file.display());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Freezer {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.file, if self.v1 { "THAWED" } else { "0" });
+    }
+}

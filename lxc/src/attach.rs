@@ -1164,11 +1164,13 @@ impl Container {
         }
         // An attached process joins the container's cgroup: in a frozen
         // container it would freeze before it could report, and the attach
-        // would wait for the thaw with no way out. (From the init's pidfd
+        // would wait for the thaw with no way out. (From the init's /proc
         // and freezer files of the container's current run when the handle
         // has them: no round trip to the monitor.)
         self.run.check_attachable(self)?;
-        // After the check: the descriptors it keeps open are not liblxc's.
+        // After the check, which opens descriptors of its own (init's pidfd
+        // while it makes its cache): only liblxc's attach runs between the
+        // probe and its clean-up.
         let probe = LeakProbe::take();
         let signals = (raw.stdin_fd() == 0).then(CallerSignals::note);
         crate::container::clear_errno();

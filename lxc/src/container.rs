@@ -106,7 +106,7 @@ pub struct Container {
     /// after a create. The helper process (`helper.rs`) gets the
     /// in-memory configuration only when it is set.
     config_dirty: AtomicBool,
-    /// The init's pidfd and freezer files of the container's current run,
+    /// The init's identity and freezer files of the container's current run,
     /// for the check before each attach (`running.rs`).
     pub(crate) run: crate::running::RunCache,
 }

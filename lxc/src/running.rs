@@ -7,25 +7,30 @@
 //! the thaw). Asking liblxc (`state`) costs a round trip to the container's
 //! monitor on every attach: 50 to 150 µs, 2 to 5 % of an attach.
 //!
-//! A handle keeps instead, for the current run of the container, a pidfd of
-//! its init (readable once init has exited) and open descriptors on the
-//! freezer files of init's cgroups: the check is then one `poll` and a
-//! `pread` per file, a few µs, and it sees a freeze made by anyone (liblxc's
-//! `state` knows only of freezes made through liblxc). The freezer files
-//! are those the kernel answers for init's cgroups: cgroup v1's
-//! `freezer.state` (FREEZING or FROZEN when the cgroup or an ancestor is),
-//! and cgroup v2's `cgroup.freeze` of init's cgroup and of each ancestor up
-//! to the mount's root (v2 freezes a subtree from the top). When a freezer
-//! file cannot be had (its hierarchy is not mounted in the caller's mount
-//! namespace, a kernel before 5.2 has no `cgroup.freeze`, the file cannot
-//! be opened), each attach of that run asks liblxc's `state`, as before;
-//! without an init pidfd, or once it shows init has exited (the container
-//! stopped, or restarted since), the check asks liblxc and starts over.
+//! A handle keeps instead, for the current run of the container, its init's
+//! pid and start time and the paths of the freezer files of init's cgroups:
+//! the check reads `/proc/<init>/stat` (the same process, not a zombie: the
+//! pid and the start time in clock ticks since boot, which a process that
+//! reused the pid cannot share) and each freezer file, a few µs, and it sees
+//! a freeze made by anyone (liblxc's `state` knows only of freezes made
+//! through liblxc). No descriptor is kept between calls: a program may hold
+//! a handle on each of hundreds of containers. The freezer files are those
+//! the kernel answers for init's cgroups: cgroup v1's `freezer.state`
+//! (FREEZING or FROZEN when the cgroup or an ancestor is), and cgroup v2's
+//! `cgroup.freeze` of init's cgroup and of each ancestor up to the mount's
+//! root (v2 freezes a subtree from the top). The cache is made right after
+//! liblxc's `state` said the container runs, from init's pidfd (liblxc's
+//! `init_pidfd`): the pid comes from its fdinfo, and the pidfd, still
+//! showing init alive after `/proc/<pid>/stat` and `/proc/<pid>/cgroup`
+//! were read, proves they were init's. When a freezer file cannot be had
+//! (its hierarchy is not mounted in the caller's mount namespace, a kernel
+//! before 5.2 has no `cgroup.freeze`, the file cannot be read), each attach
+//! of that run asks liblxc's `state`, as before; once init has gone (the
+//! container stopped, or restarted since), the check asks liblxc and starts
+//! over.
 
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
@@ -37,19 +42,37 @@ pub(crate) struct RunCache(Mutex<Option<Run>>);
 
 #[derive(Debug)]
 struct Run {
-    init: OwnedFd,
+    /// `/proc/<init pid>/stat`.
+    stat: PathBuf,
+    /// Init's start time, clock ticks since boot (field 22 of `stat`).
+    start: u64,
     /// `None` when the freezer files could not all be had: then each attach
-    /// of this run asks liblxc's `state`, as it would without the cache,
-    /// but not for the init pidfd again.
+    /// of this run asks liblxc's `state`, as it would without the cache.
     freezer: Option<Vec<Freezer>>,
 }
 
 #[derive(Debug)]
 enum Freezer {
     /// cgroup v1 `freezer.state`: `THAWED`, `FREEZING` or `FROZEN`.
-    V1(File),
+    V1(PathBuf),
     /// cgroup v2 `cgroup.freeze`: `0` or `1`.
-    V2(File),
+    V2(PathBuf),
+}
+
+/// Reads a small file into `buf`; the bytes read.
+fn read_small<'b>(path: &Path, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(buf.get_mut(n..)?) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.get(..n)
 }
 
 impl Freezer {
@@ -57,12 +80,11 @@ impl Freezer {
     /// be read (the cgroup is gone: the container stopped).
     fn state(&self) -> Option<State> {
         let mut buf = [0u8; 16];
-        let (f, v1) = match self {
-            Freezer::V1(f) => (f, true),
-            Freezer::V2(f) => (f, false),
+        let (path, v1) = match self {
+            Freezer::V1(p) => (p, true),
+            Freezer::V2(p) => (p, false),
         };
-        let n = f.read_at(&mut buf, 0).ok()?;
-        let text = buf.get(..n)?;
+        let text = read_small(path, &mut buf)?;
         Some(match (v1, text) {
             (true, t) if t.starts_with(b"THAWED") => State::Running,
             (true, t) if t.starts_with(b"FROZEN") => State::Frozen,
@@ -74,13 +96,36 @@ impl Freezer {
     }
 }
 
+/// The state letter and start time of a `/proc/<pid>/stat`.
+fn parse_stat(text: &[u8]) -> Option<(u8, u64)> {
+    // The command name (field 2) is in parentheses and may hold anything:
+    // the fields after its last ')' are split on spaces.
+    let close = text.iter().rposition(|b| *b == b')')?;
+    let mut fields = text.get(close + 2..)?.split(|b| *b == b' ');
+    let state = *fields.next()?.first()?;
+    // Field 22 (start time) is the 20th after the name.
+    let start = fields.nth(18)?;
+    Some((state, std::str::from_utf8(start).ok()?.trim().parse().ok()?))
+}
+
+impl Run {
+    /// Whether the init of this run is still alive (the same process, not
+    /// a zombie).
+    fn init_alive(&self) -> bool {
+        let mut buf = [0u8; 1024];
+        read_small(&self.stat, &mut buf)
+            .and_then(parse_stat)
+            .is_some_and(|(state, start)| start == self.start && !matches!(state, b'Z' | b'X' | b'x'))
+    }
+}
+
 impl RunCache {
     /// `Ok` when the container is running and not frozen; else the error an
     /// attach reports.
     pub(crate) fn check_attachable(&self, c: &Container) -> Result<()> {
         let mut run = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = run.as_ref() {
-            if !crate::session::wait_readable(r.init.as_raw_fd(), 0) {
+            if r.init_alive() {
                 let Some(freezer) = &r.freezer else {
                     return check_state(c);
                 };
@@ -128,19 +173,23 @@ fn frozen(c: &Container, state: State) -> Error {
 }
 
 impl Run {
-    /// The init's pidfd and freezer files of the running container `c`;
+    /// The init's identity and freezer files of the running container `c`;
     /// `None` without a pidfd of a live init.
     fn of(c: &Container) -> Option<Run> {
         let init = c.init_pidfd().ok()?;
-        let freezer = crate::attach::pidfd_pid(&init)
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok())
+        let pid = crate::attach::pidfd_pid(&init)?;
+        let stat = PathBuf::from(format!("/proc/{pid}/stat"));
+        let mut buf = [0u8; 1024];
+        let (_, start) = read_small(&stat, &mut buf).and_then(parse_stat)?;
+        let freezer = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()
             .and_then(|cgroups| freezer_files(&cgroups));
         // Read while the pidfd was held and before it shows init's exit:
         // the pid was init's all along, never a process that reused it.
         if crate::session::wait_readable(init.as_raw_fd(), 0) {
             return None;
         }
-        Some(Run { init, freezer })
+        Some(Run { stat, start, freezer })
     }
 }
 
@@ -163,15 +212,32 @@ fn freezer_files(cgroups: &str) -> Option<Vec<Freezer>> {
             // Every ancestor below the mount's root has a cgroup.freeze
             // (the root has none and cannot be frozen).
             for d in dir.ancestors().take_while(|d| *d != mountpoint && d.starts_with(&mountpoint)) {
-                freezer.push(Freezer::V2(open(&d.join("cgroup.freeze"))?));
+                freezer.push(Freezer::V2(readable(d.join("cgroup.freeze"))?));
             }
         } else {
-            freezer.push(Freezer::V1(open(&dir.join("freezer.state"))?));
+            freezer.push(Freezer::V1(readable(dir.join("freezer.state"))?));
         }
     }
     Some(freezer)
 }
 
-fn open(path: &Path) -> Option<File> {
-    File::open(path).ok()
+/// `path`, when it can be read now.
+fn readable(path: PathBuf) -> Option<PathBuf> {
+    let mut buf = [0u8; 16];
+    read_small(&path, &mut buf)?;
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_stat;
+
+    #[test]
+    fn stat_fields_after_a_hostile_name() {
+        let line = b"1234 (a) b) c (d) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615\n";
+        assert_eq!(parse_stat(line), Some((b'S', 987654)));
+        assert_eq!(parse_stat(b"1 (init) Z 0"), None);
+        let this = std::fs::read("/proc/self/stat").unwrap();
+        assert!(matches!(parse_stat(&this), Some((_, t)) if t > 0));
+    }
 }
