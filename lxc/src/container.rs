@@ -486,7 +486,7 @@ fn ofd_lock_held(fd: std::os::fd::RawFd) -> bool {
     fl.l_whence = libc::SEEK_SET as _;
     // SAFETY: F_OFD_GETLK on a descriptor of ours with a valid flock.
     let r = unsafe { libc::fcntl(fd, libc::F_OFD_GETLK, &mut fl) };
-    r == 0 && fl.l_type != libc::F_UNLCK as _
+    r == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
 }
 
 /// Number of threads of this process, from `/proc/self/status`.

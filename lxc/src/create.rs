@@ -11,6 +11,7 @@ use crate::sys;
 
 /// The backing store of a container's root filesystem (`lxc-create -B`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum BackingStore {
     /// A plain directory (the default).
     Dir,
@@ -78,6 +79,7 @@ impl FromStr for BackingStore {
 /// Parameters of the backing store (`struct bdev_specs`): what
 /// `lxc-create --fstype --fssize --dir --vgname ...` set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BdevSpecs {
     fstype: Option<String>,
     fssize: u64,
@@ -211,6 +213,7 @@ impl BdevSpecs {
 /// # let _ = opts;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CreateOptions {
     pub(crate) template: Option<String>,
     pub(crate) backing_store: Option<BackingStore>,

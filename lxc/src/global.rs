@@ -46,6 +46,14 @@ impl Version {
     }
 }
 
+impl std::str::FromStr for Version {
+    type Err = Error;
+    /// As [`Version::parse`].
+    fn from_str(s: &str) -> Result<Self> {
+        Version::parse(s)
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.micro)

@@ -119,6 +119,8 @@ mod netconfig;
 mod network;
 mod reaper;
 mod running;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod session;
 mod snapshot;
 mod start;

@@ -21,6 +21,7 @@ use crate::Container;
 /// assert_eq!(eth0.kind, "veth");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NetDevice {
     /// `lxc.net.N.type`: `empty`, `veth`, `macvlan`, `ipvlan`, `phys`, `vlan`, `none`.
     pub kind: String,

@@ -104,6 +104,7 @@ impl CloneOptions {
 
 /// A snapshot of a container (`struct lxc_snapshot`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Snapshot {
     /// Its name, `snap0`, `snap1`, ...
     pub name: String,

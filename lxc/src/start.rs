@@ -16,6 +16,7 @@
 /// # let _ = opts;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StartOptions {
     pub(crate) args: Vec<String>,
     pub(crate) use_init: bool,

@@ -16,6 +16,7 @@ use crate::Container;
 
 /// Where the host mounts a controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum CgroupLayout {
     /// A cgroup v1 hierarchy.
     V1,
@@ -44,6 +45,7 @@ pub fn cgroup_layout(controller: &str) -> CgroupLayout {
 
 /// Memory accounting of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MemoryStats {
     /// Memory in use, bytes (page cache included).
     pub usage: u64,
@@ -61,6 +63,7 @@ pub struct MemoryStats {
 
 /// CPU accounting of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CpuStats {
     /// CPU time used, all CPUs.
     pub total: Duration,
@@ -74,6 +77,7 @@ pub struct CpuStats {
 
 /// Block I/O of a container, all devices together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BlkioStats {
     /// Bytes read.
     pub read_bytes: u64,
@@ -83,6 +87,7 @@ pub struct BlkioStats {
 
 /// Traffic of one network interface inside a container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct InterfaceStats {
     /// Interface name inside the container.
     pub name: String,
@@ -98,6 +103,7 @@ pub struct InterfaceStats {
 
 /// Everything [`Container::stats`] reads at once.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Memory.
     pub memory: MemoryStats,
