@@ -462,7 +462,19 @@ fn attach_sees_a_stop_a_restart_and_a_freeze_made_outside_liblxc() {
 
     let freezer = Freezer::of_pid(t.c.init_pid().unwrap());
     freezer.set(true);
+    // Should the check miss the freeze, the attach would wait for the
+    // thaw: a thaw after 20 s turns that into a failure, not a hang.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let file = freezer.file.clone();
+    let thaw = if freezer.v1 { "THAWED" } else { "0" };
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = std::fs::write(&file, thaw);
+        }
+    });
     let r = t.c.attach_run_wait(&opts, "/bin/true", &[]);
+    drop(done_tx);
+    watchdog.join().unwrap();
     freezer.set(false);
     match r {
         Err(Error::WrongState { state: lxc::State::Frozen | lxc::State::Freezing, .. }) => {}

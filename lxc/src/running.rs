@@ -22,7 +22,10 @@
 //! liblxc's `state` said the container runs, from init's pidfd (liblxc's
 //! `init_pidfd`): the pid comes from its fdinfo, and the pidfd, still
 //! showing init alive after `/proc/<pid>/stat` and `/proc/<pid>/cgroup`
-//! were read, proves they were init's. When a freezer file cannot be had
+//! were read, proves they were init's. Without `init_pidfd` (a library
+//! whose layout differs from the header's there, a kernel without pidfds),
+//! from `init_pid`, asked again after the files were read, with init's
+//! start time unchanged. When a freezer file cannot be had
 //! (its hierarchy is not mounted in the caller's mount namespace, a kernel
 //! before 5.2 has no `cgroup.freeze`, the file cannot be read), each attach
 //! of that run asks liblxc's `state`, as before; once init has gone (the
@@ -174,21 +177,34 @@ fn frozen(c: &Container, state: State) -> Error {
 
 impl Run {
     /// The init's identity and freezer files of the running container `c`;
-    /// `None` without a pidfd of a live init.
+    /// `None` when init cannot be named for sure.
     fn of(c: &Container) -> Option<Run> {
-        let init = c.init_pidfd().ok()?;
-        let pid = crate::attach::pidfd_pid(&init)?;
+        match c.init_pidfd() {
+            Ok(init) => {
+                let run = Run::of_pid(crate::attach::pidfd_pid(&init)?)?;
+                // Read while the pidfd was held and before it shows init's
+                // exit: the pid was init's all along, never a process that
+                // reused it.
+                (!crate::session::wait_readable(init.as_raw_fd(), 0)).then_some(run)
+            }
+            // No init_pidfd (a library whose layout puts it elsewhere than
+            // the header, a kernel without pidfds): init's pid, asked again
+            // after the files were read, and its start time unchanged.
+            Err(_) => {
+                let pid = c.init_pid()?;
+                let run = Run::of_pid(pid)?;
+                (c.init_pid() == Some(pid) && run.init_alive()).then_some(run)
+            }
+        }
+    }
+
+    fn of_pid(pid: libc::pid_t) -> Option<Run> {
         let stat = PathBuf::from(format!("/proc/{pid}/stat"));
         let mut buf = [0u8; 1024];
         let (_, start) = read_small(&stat, &mut buf).and_then(parse_stat)?;
         let freezer = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
             .ok()
             .and_then(|cgroups| freezer_files(&cgroups));
-        // Read while the pidfd was held and before it shows init's exit:
-        // the pid was init's all along, never a process that reused it.
-        if crate::session::wait_readable(init.as_raw_fd(), 0) {
-            return None;
-        }
         Some(Run { stat, start, freezer })
     }
 }
