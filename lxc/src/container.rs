@@ -118,10 +118,11 @@ struct HandleLocks {
     /// (`daemonize`, `error_num`, `rcv_timeout`, `pidfile`). Every call into
     /// liblxc holds it: shared by the calls that only read them, exclusively
     /// by the calls that write them. Shared holders take it with
-    /// `read_recursive`, which never waits for a writer that is only
-    /// queued: a long `wait` on one thread and a `start` on another can
-    /// never deadlock behind a `set_config_item` queued between them; the
-    /// writer waits until no call is in flight.
+    /// `read_recursive`, and writers with `write_without_blocking_readers`,
+    /// which never holds it against new readers while it waits: a long
+    /// `wait` on one thread and a `start` on another can never deadlock
+    /// behind a `set_config_item` between them; the writer waits until no
+    /// call is in flight.
     conf: parking_lot::RwLock<()>,
     /// Guards against forking while another thread holds liblxc's
     /// `privlock`: liblxc's forked children call `lxc_container_put`,
@@ -530,6 +531,31 @@ fn read_sized(op: &'static str, mut call: impl FnMut(*mut c_char, c_int) -> c_in
     }
 }
 
+/// The configuration's write lock, taken without ever holding it against
+/// new readers while it waits. parking_lot's `write` marks the lock
+/// writer-owned and then waits for the readers to leave, and a reader that
+/// comes meanwhile waits as well, even with `read_recursive`. A reader that
+/// must come for an earlier one to end then deadlocks with both: an attach
+/// (a reader) into a container frozen during the call waits inside liblxc
+/// for the thaw, and the `unfreeze` (a reader) that would thaw it waited
+/// behind a `set_config_item` (the writer) that waited for the attach
+/// (found by `threads.rs`). So the writer tries, and yields or sleeps
+/// between tries, and readers never wait for it.
+fn write_without_blocking_readers(lock: &parking_lot::RwLock<()>) -> parking_lot::RwLockWriteGuard<'_, ()> {
+    let mut tries = 0u32;
+    loop {
+        if let Some(g) = lock.try_write() {
+            return g;
+        }
+        tries = tries.saturating_add(1);
+        if tries < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+}
+
 impl Container {
     /// A handle on the container `name` in the default lxcpath
     /// (`lxc.lxcpath`, usually `/var/lib/lxc`): `lxc_container_new(name, NULL)`.
@@ -714,7 +740,7 @@ impl Container {
             Access::WriteFork => (true, Some(true)),
         };
         let conf = if conf_write {
-            ConfGuard::Write(self.locks.conf.write())
+            ConfGuard::Write(write_without_blocking_readers(&self.locks.conf))
         } else {
             ConfGuard::Read(self.locks.conf.read_recursive())
         };
