@@ -710,7 +710,7 @@ impl Container {
         let mut me = std::mem::ManuallyDrop::new(self);
         let p = me.ptr.as_ptr();
         // The reference goes to the caller; what the handle itself owns
-        // (its name, the run cache's descriptors; the lock allocates
+        // (its name, the run cache's paths; the lock allocates
         // nothing) is freed here, since `Drop` does not run. A field that
         // owns memory needs the same.
         drop(std::mem::take(&mut me.name));

@@ -130,6 +130,7 @@ impl RunCache {
         if let Some(r) = run.as_ref() {
             if r.init_alive() {
                 let Some(freezer) = &r.freezer else {
+                    drop(run);
                     return check_state(c);
                 };
                 let mut state = Some(State::Running);
@@ -151,8 +152,12 @@ impl RunCache {
             }
             *run = None;
         }
+        // liblxc is asked without the cache's lock: a slow monitor stalls
+        // this attach only, not every attach through the handle.
+        drop(run);
         check_state(c)?;
-        *run = Run::of(c);
+        let made = Run::of(c);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = made;
         Ok(())
     }
 }

@@ -72,7 +72,13 @@ impl<'de> Deserialize<'de> for ByteSize {
                 u64::try_from(v).map(ByteSize::new).map_err(|_| E::custom("a size cannot be negative"))
             }
         }
-        d.deserialize_any(V)
+        // Formats that do not describe their data (bincode) cannot
+        // `deserialize_any`: they get the text that `serialize` wrote.
+        if d.is_human_readable() {
+            d.deserialize_any(V)
+        } else {
+            d.deserialize_str(V)
+        }
     }
 }
 
