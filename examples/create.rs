@@ -37,7 +37,18 @@ fn main() -> lxc::Result<()> {
     println!("creating {name} with template {template} {:?}", args.free);
     ws.made(&name);
     c.create(&opts)?;
-    println!("created {name}: config {}", c.config_file_name()?.display());
-    println!("rootfs {}", c.config_item_str("lxc.rootfs.path")?);
-    Ok(())
+    let config = c.config_file_name()?;
+    println!("created {name}: config {}", config.display());
+    let rootfs = c.config_item_str("lxc.rootfs.path")?;
+    println!("rootfs {rootfs}");
+    let mut checks = common::Checks::default();
+    checks.check(
+        c.is_defined() && config.is_file(),
+        format!("{name} is defined: its configuration file exists"),
+    );
+    // `dir:` and other stores name their path after a `TYPE:` prefix.
+    let dir = rootfs.trim().rsplit(':').next().unwrap_or_default();
+    let populated = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    checks.check(populated, format!("its root filesystem {dir} is populated"));
+    checks.finish()
 }

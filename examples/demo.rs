@@ -8,6 +8,8 @@
 //! ```
 //! Needs root (or an unprivileged setup with subordinate ids).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -90,7 +92,7 @@ fn run(args: Args) -> Result<(), lxc::Error> {
         println!("{} already exists; not touching it", c.name());
         return Err(lxc::Error::AlreadyDefined { op: "create", container: args.name });
     }
-    let _cleanup = Cleanup { c: &c, temp, keep: args.keep };
+    let cleanup = Cleanup { c: &c, temp, keep: args.keep };
 
     println!("creating {} with the busybox template (no network)", c.name());
     c.set_config_item("lxc.net.0.type", "empty")?;
@@ -99,25 +101,52 @@ fn run(args: Args) -> Result<(), lxc::Error> {
     println!("starting {}", c.name());
     c.start()?;
     c.wait(State::Running, Duration::from_secs(10))?;
-    println!("{} is {}, init pid {}", c.name(), c.state()?, c.init_pid().unwrap_or(-1));
+    let mut checks = common::Checks::default();
+    let state = c.state()?;
+    let pid = c.init_pid().unwrap_or(-1);
+    println!("{} is {state}, init pid {pid}", c.name());
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    checks.check(
+        state == State::Running && comm.trim() == "init",
+        format!("{} is RUNNING and pid {pid} is its init on the host ({:?})", c.name(), comm.trim()),
+    );
 
     // cgroup v1 names the memory limit memory.limit_in_bytes, v2 memory.max.
     let key =
         if c.cgroup_item("memory.limit_in_bytes").is_ok() { "memory.limit_in_bytes" } else { "memory.max" };
     println!("{key} before: {}", c.cgroup_item(key)?);
     c.set_cgroup_item(key, "10000000")?;
-    println!("{key} after setting 10000000: {}", c.cgroup_item(key)?);
+    let after = c.cgroup_item(key)?;
+    println!("{key} after setting 10000000: {after}");
+    checks.check(
+        after.parse::<u64>().is_ok_and(|v| v <= 10_000_000 && v > 10_000_000 - 4096),
+        "the kernel holds 10000000, rounded down to a page",
+    );
 
     println!("running a command inside:");
     let out = c
         .command("/bin/sh")
-        .args(["-c", "echo \"hello from $(hostname)\"; uname -sr; grep -E 'memory' /proc/self/cgroup"])
+        .args(["-c", "echo \"hello from $(hostname)\"; uname -sr; grep ':memory:' /proc/self/cgroup || grep '^0::' /proc/self/cgroup"])
         .output()?;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         println!("  | {line}");
     }
     println!("command exited with {}", out.status);
-    Ok(())
+    let text = String::from_utf8_lossy(&out.stdout);
+    checks.check(out.status.success(), "the command succeeded");
+    checks.check(
+        text.lines().next() == Some(&format!("hello from {}", c.name())),
+        format!("it ran inside: its hostname is {}", c.name()),
+    );
+    checks.check(
+        text.lines().any(|l| l.ends_with(":/")),
+        "it ran inside: its memory cgroup is the root of the container's cgroup namespace",
+    );
+    if !args.keep {
+        drop(cleanup);
+        checks.check(!c.is_defined() && !c.is_running(), format!("{} is stopped and destroyed", c.name()));
+    }
+    checks.finish()
 }
 
 fn main() -> ExitCode {

@@ -32,6 +32,7 @@ fn inner(count: usize) -> lxc::Result<()> {
     // reaches liblxc while the log is set up.
     unsafe { lxc::Log::new().file(log).level(lxc::LogLevel::Info).quiet(true).init() }?;
     let mut made = Vec::new();
+    let mut checks = common::Checks::default();
     let result = (|| -> lxc::Result<()> {
         for i in 1..=count {
             let name = format!("inner{i}");
@@ -57,16 +58,17 @@ fn inner(count: usize) -> lxc::Result<()> {
             c.wait(State::Running, Duration::from_secs(10))?;
             let out =
                 c.command("/bin/sh").args(["-c", "echo $(hostname) pid1=$(cat /proc/1/comm)"]).output()?;
-            println!(
-                "  [inside outer] {name} is {}: {}",
-                c.state()?,
-                String::from_utf8_lossy(&out.stdout).trim()
+            let state = c.state()?;
+            let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            println!("  [inside outer] {name} is {state}: {said}");
+            checks.check(
+                state == State::Running && said == format!("{name} pid1=init"),
+                format!("[inside outer] {name} runs its own init, with its own hostname"),
             );
         }
-        println!(
-            "  [inside outer] running: {:?}",
-            lxc::list_active_containers(Some(Path::new(INNER_LXCPATH)))?
-        );
+        let running = lxc::list_active_containers(Some(Path::new(INNER_LXCPATH)))?;
+        println!("  [inside outer] running: {running:?}");
+        checks.check(running == made, "[inside outer] exactly the inner containers made run");
         Ok(())
     })();
     for name in made.iter().rev() {
@@ -79,13 +81,14 @@ fn inner(count: usize) -> lxc::Result<()> {
         c.clear_config_item("lxc.rootfs.path").ok();
         let _ = std::fs::remove_dir_all(Path::new(INNER_LXCPATH).join(name));
         println!("  [inside outer] {name} stopped and removed");
+        checks.check(!c.is_running() && !c.is_defined(), format!("[inside outer] {name} is gone"));
     }
     if result.is_err() {
         for l in std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("ERROR")) {
             eprintln!("  [liblxc inside outer] {l}");
         }
     }
-    result
+    result.and(checks.finish())
 }
 
 fn main() -> lxc::Result<()> {
@@ -144,6 +147,17 @@ fn main() -> lxc::Result<()> {
             out.status
         )));
     }
-    println!("outer still {}; inner containers all gone", outer.state()?);
-    Ok(())
+    let state = outer.state()?;
+    println!("outer still {state}; inner containers all gone");
+    let mut checks = common::Checks::default();
+    checks.check(state == State::Running, "the outer container still runs");
+    let inner_dir = rootfs.join(INNER_LXCPATH.trim_start_matches('/'));
+    let left: Vec<_> = std::fs::read_dir(&inner_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    checks.check(
+        left.is_empty(),
+        format!("no inner container is left in the outer's {INNER_LXCPATH} ({left:?})"),
+    );
+    checks.finish()
 }

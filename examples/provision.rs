@@ -127,6 +127,7 @@ fn main() -> lxc::Result<()> {
     let bridge = common::Bridge::new(&format!("lxprov{}", std::process::id() % 100000), Some(&host_ip));
     let ws = common::Workspace::new(&args, "provision");
     let existing = Container::with_lxcpath(&name, &ws.lxcpath)?;
+    let fresh = !existing.is_defined();
     let c = if existing.is_defined() {
         ws.made(&name);
         // The bridge is new for every run: point the container at it.
@@ -142,17 +143,29 @@ fn main() -> lxc::Result<()> {
     }
     c.wait_ip_addresses(Some("eth0"), None, Duration::from_secs(10))?;
 
+    let mut checks = common::Checks::default();
     println!("applying {path} to {name}");
     let first = apply(&c, &recipe)?;
     println!("{first} change(s)");
+    if fresh {
+        let items = ["file", "command"]
+            .iter()
+            .map(|k| recipe.get(*k).and_then(Value::as_array).map_or(0, Vec::len))
+            .sum::<usize>()
+            + recipe
+                .get("limits")
+                .and_then(Value::as_table)
+                .map_or(0, |l| ["memory", "pids"].iter().filter(|k| l.contains_key(**k)).count())
+            + usize::from(recipe.contains_key("service"));
+        checks.check(first == items, format!("a new container needed all {items} items of the recipe"));
+    }
     if !args.has("--once") {
         println!("applying it again");
         let second = apply(&c, &recipe)?;
         if second == 0 {
             println!("nothing to do: the container already matches the recipe");
-        } else {
-            return Err(common::failure(format!("the second run changed {second} thing(s)")));
         }
+        checks.check(second == 0, format!("the second run changed nothing ({second} change(s))"));
     }
 
     let addr: SocketAddr = format!("{ip}:80").parse().unwrap_or_else(|_| common::die("bad address"));
@@ -166,12 +179,20 @@ fn main() -> lxc::Result<()> {
     let status = resp.lines().next().unwrap_or_default().to_owned();
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().trim().to_owned();
     println!("GET http://{ip}/ from the host: {status}: {body}");
-    // Stop the service's processes before the workspace stops the container.
     drop(tcp);
-    if !status.contains("200") {
-        return Err(common::failure("the service did not answer"));
+    let index = recipe
+        .get("file")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_table)
+        .find(|f| text(f, "path").is_some_and(|p| p.ends_with("/index.html")))
+        .and_then(|f| text(f, "content"));
+    checks.check(status.contains(" 200 "), "the service answers the host with 200");
+    if let Some(index) = index {
+        checks.check(body == index.trim(), "it serves the recipe's index.html");
     }
     drop(ws);
     drop(bridge);
-    Ok(())
+    checks.finish()
 }

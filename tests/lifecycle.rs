@@ -521,3 +521,83 @@ fn set_timeout_bounds_a_request_to_a_stuck_monitor() {
     }
     t.c.stop().unwrap();
 }
+
+/// An lxcpath under a test's temporary directory that does not exist yet:
+/// its containers are destroyed and its lock directory removed on drop.
+struct MissingLxcpath(std::path::PathBuf);
+
+impl Drop for MissingLxcpath {
+    fn drop(&mut self) {
+        common::clean_lxcpath(&self.0);
+        common::forget_lxcpath(&self.0);
+    }
+}
+
+/// README's quick start on a fresh machine: `create` into an lxcpath that
+/// does not exist makes it, as `lxc-create` does; so does a copy into a new
+/// lxcpath (`lxc-copy -p`). A path that is not a directory is refused, by
+/// name.
+#[test]
+fn create_and_copy_make_a_missing_lxcpath() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::temp_lxcpath();
+    let first = MissingLxcpath(dir.path().join("new/lxcpath"));
+    let second = MissingLxcpath(dir.path().join("other/lxcpath"));
+    let name = common::unique_name("mkpath");
+    let c = Container::with_lxcpath(&name, &first.0).unwrap();
+    c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap();
+    assert!(c.is_defined());
+    let mode = std::fs::metadata(&first.0).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o700, 0o700, "{mode:o}");
+    assert_eq!(mode & 0o022, 0, "{mode:o}: at most 0755");
+    let copy = c.copy(&name, &lxc::CloneOptions::new().lxcpath(&second.0)).unwrap();
+    assert!(copy.is_defined());
+    assert!(second.0.join(&name).join("rootfs/bin/busybox").exists());
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let err = Container::with_lxcpath(&name, &file).unwrap_err();
+    assert!(matches!(err, Error::Failed { errno: Some(libc::ENOTDIR), .. }), "{err:?}");
+    assert!(
+        format!("{err:?}").contains(&format!("its lxcpath {} is not a directory", file.display())),
+        "{err:?}"
+    );
+    // One that became a file after the handle was opened.
+    let later = dir.path().join("later");
+    let c = Container::with_lxcpath(&name, &later).unwrap();
+    std::fs::write(&later, "").unwrap();
+    let err = c.create(&CreateOptions::new().template("busybox").quiet(true)).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(format!("{err:?}").contains(&format!("the lxcpath {}", later.display())), "{err:?}");
+}
+
+/// What `fn main() -> Result<(), lxc::Error>` prints when it fails (the
+/// Debug form) says in words what failed and why.
+#[test]
+fn errors_in_debug_form_say_what_and_why() {
+    require_root!();
+    let t = TestContainer::undefined("words");
+    let mut seen = Vec::new();
+    seen.push(t.c.start().unwrap_err());
+    t.c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    seen.push(t.c.create(&CreateOptions::new().template("no-such-template").quiet(true)).unwrap_err());
+    seen.push(Container::with_lxcpath("../etc", &t.lxcpath).unwrap_err());
+    seen.push(t.c.set_config_item("lxc.no.such.key", "1").unwrap_err());
+    seen.push(t.c.freeze().unwrap_err());
+    let expected = [
+        ("NotDefined: cannot start container", "is not defined in", true),
+        ("Failed: create failed for container", "", true),
+        ("InvalidArgument: invalid container name \"../etc\"", "must not contain '/'", false),
+        ("UnknownConfigKey: unknown config key \"lxc.no.such.key\"", "not supported by liblxc", false),
+        ("NotDefined: cannot freeze container", "is not defined in", true),
+    ];
+    assert_eq!(seen.len(), expected.len());
+    for (err, (start, why, named)) in seen.iter().zip(expected) {
+        let text = format!("{err:?}");
+        assert!(text.starts_with(start) && text.contains(why), "{text}");
+        assert!(!text.contains("error_num: ") && !text.contains("{ "), "not in words: {text}");
+        assert!(text.contains(&t.name) || !named, "names the container: {text}");
+    }
+}

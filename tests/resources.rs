@@ -68,6 +68,65 @@ fn cpu_time_grows_after_a_busy_loop() {
     assert!(s.interfaces.iter().any(|i| i.name == "lo"));
 }
 
+/// An I/O limit lands in the cgroup files of the disk under the rootfs,
+/// throttles direct writes and is counted, and is removed again; a path
+/// on no disk is refused by name.
+#[test]
+fn io_limit_throttles_direct_writes_on_the_rootfs_disk() {
+    require_root!();
+    use std::os::unix::fs::MetadataExt;
+    let t = TestContainer::running("io");
+    let dev = std::fs::metadata(t.rootfs()).unwrap().dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let sys = std::path::PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    if !sys.exists() {
+        eprintln!("skipped: the test's lxcpath is not on a block device ({major}:{minor})");
+        return;
+    }
+    let disk = if sys.join("partition").exists() {
+        std::fs::read_to_string(sys.join("../dev")).unwrap().trim().to_owned()
+    } else {
+        format!("{major}:{minor}")
+    };
+    t.c.set_io_limit(t.rootfs(), &lxc::IoLimit::new().write_bps(2 << 20).read_iops(1000)).unwrap();
+    match lxc::cgroup_layout("blkio") {
+        lxc::CgroupLayout::V1 => {
+            let w = t.c.cgroup_item("blkio.throttle.write_bps_device").unwrap();
+            assert!(w.lines().any(|l| l == format!("{disk} 2097152")), "{w}");
+            let r = t.c.cgroup_item("blkio.throttle.read_iops_device").unwrap();
+            assert!(r.lines().any(|l| l == format!("{disk} 1000")), "{r}");
+        }
+        lxc::CgroupLayout::V2 => {
+            let m = t.c.cgroup_item("io.max").unwrap();
+            assert!(
+                m.lines()
+                    .any(|l| l.starts_with(&disk) && l.contains("wbps=2097152") && l.contains("riops=1000")),
+                "{m}"
+            );
+        }
+    }
+    let w0 = t.c.blkio_stats().unwrap().write_bytes;
+    let t0 = std::time::Instant::now();
+    let out = sh(&t.c, "dd if=/dev/zero of=/io.test bs=64k count=64 oflag=direct 2>&1; rm -f /io.test");
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let written = t.c.blkio_stats().unwrap().write_bytes - w0;
+    assert!(written >= 4 << 20, "{written} bytes counted");
+    // 4 MiB at 2 MiB/s: about two seconds (the first slice may run ahead).
+    assert!(secs >= 1.5, "4 MiB written in {secs:.2} s under a 2 MiB/s limit");
+    t.c.set_io_limit(t.rootfs(), &lxc::IoLimit::new()).unwrap();
+    if lxc::cgroup_layout("blkio") == lxc::CgroupLayout::V1 {
+        let w = t.c.cgroup_item("blkio.throttle.write_bps_device").unwrap();
+        assert!(!w.lines().any(|l| l.starts_with(&format!("{disk} "))), "{w}");
+    }
+    let err = t.c.set_io_limit("/proc/self", &lxc::IoLimit::new().write_bps(1)).unwrap_err();
+    assert!(
+        matches!(err, lxc::Error::Io { .. })
+            && err.to_string().contains("/proc/self is not on a block device"),
+        "{err}"
+    );
+}
+
 #[test]
 fn network_config_is_typed() {
     require_root!();

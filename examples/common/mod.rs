@@ -198,3 +198,33 @@ impl Drop for Bridge {
         let _ = std::process::Command::new("ip").args(["link", "del", &self.name]).status();
     }
 }
+
+/// The claims an example makes, each checked as it is printed: `[ok]` or
+/// `[FAILED]` in front; [`Checks::finish`] fails the example when one did
+/// not hold, so that it exits non-zero.
+#[derive(Default)]
+pub struct Checks {
+    failed: Vec<String>,
+}
+
+impl Checks {
+    /// Prints `claim` with its verdict and remembers a failure.
+    pub fn check(&mut self, ok: bool, claim: impl Into<String>) -> bool {
+        let claim = claim.into();
+        println!("  [{}] {claim}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            self.failed.push(claim);
+        }
+        ok
+    }
+
+    /// An error naming every claim that did not hold, if one did not.
+    pub fn finish(self) -> lxc::Result<()> {
+        if self.failed.is_empty() {
+            println!("all claims held");
+            Ok(())
+        } else {
+            Err(failure(format!("claims that did not hold: {}", self.failed.join("; "))))
+        }
+    }
+}

@@ -610,8 +610,6 @@ impl Container {
         let cname = cstring("container name", name)?;
         // The default lxcpath too is resolved, so that a handle opened with
         // `new` and one opened with the same path spelled out agree.
-        // The default lxcpath too is resolved, so that a handle opened with
-        // `new` and one opened with the same path spelled out agree.
         let lxcpath = crate::cstr::lxcpath_or_default(lxcpath)?;
         let (lxcpath, cpath) = lxcpath.unzip();
         clear_errno();
@@ -633,11 +631,15 @@ impl Container {
                 let errno = last_errno();
                 // liblxc returns nothing when the configuration file exists
                 // but does not parse; say so.
-                let config =
-                    lxcpath.or_else(|| crate::default_lxcpath().ok()).map(|p| p.join(name).join("config"));
+                let lxcpath = lxcpath.or_else(|| crate::default_lxcpath().ok());
+                let config = lxcpath.as_ref().map(|p| p.join(name).join("config"));
                 let error_string = config
                     .filter(|p| p.is_file())
-                    .map(|p| format!("its configuration file {} could not be loaded", p.display()));
+                    .map(|p| format!("its configuration file {} could not be loaded", p.display()))
+                    .or_else(|| {
+                        let p = lxcpath.filter(|p| p.exists() && !p.is_dir())?;
+                        Some(format!("its lxcpath {} is not a directory", p.display()))
+                    });
                 Err(Error::Failed {
                     op: "lxc_container_new",
                     container: name.to_owned(),
@@ -974,12 +976,18 @@ impl Container {
     /// # Ok::<(), lxc::Error>(())
     /// ```
     ///
+    /// A missing lxcpath is made first, with its parents (mode 0755, less
+    /// the umask), as `lxc-create` does; liblxc's own create only makes the
+    /// container's directory in it. An lxcpath that exists and is not a
+    /// directory is refused with [`Error::Io`] naming it.
+    ///
     /// liblxc's create runs in the crate's helper process (see the README's
     /// "The helper process"), so it works from a process with many threads
     /// and from one that ignores `SIGCHLD`; the handle then reloads the new
     /// configuration, as liblxc's create does.
     pub fn create(&self, opts: &CreateOptions) -> Result<()> {
         let _ = method!(self.create);
+        ensure_lxcpath(&self.config_path()?)?;
         // Creates and destroys of this container by any user of the crate,
         // in any process, one at a time; checked again under the lock.
         let _lifecycle = self.lifecycle_lock();
@@ -2178,6 +2186,29 @@ impl Container {
         } else {
             self.wrong_state(op, "it must be running", State::Stopped)
         }
+    }
+}
+
+/// Makes the lxcpath `path` (and its parents, mode 0755 less the umask)
+/// when it does not exist, as `lxc-create` and `lxc-copy` do
+/// (`lxc_mkdir_p(lxcpath, 0755)`); liblxc's create and clone make only the
+/// container's directory and fail with `ENOENT` without it. A path that
+/// exists must be a directory, or a link to one. Errors name the path.
+pub(crate) fn ensure_lxcpath(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let named = |e: std::io::Error, what: &str| {
+        let source = std::io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()));
+        Error::Io { op: "prepare the lxcpath", source }
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(named(std::io::Error::from(std::io::ErrorKind::NotADirectory), "the lxcpath")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(path)
+            .map_err(|e| named(e, "cannot create the lxcpath")),
+        Err(e) => Err(named(e, "cannot read the lxcpath")),
     }
 }
 

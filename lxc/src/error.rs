@@ -21,7 +21,20 @@ use crate::State;
 ///     "invalid container name \"../etc\": must not contain '/'"
 /// );
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is the message in words, as its `Display` (that is
+/// what `fn main() -> Result<(), lxc::Error>` prints when it fails), with
+/// the variant's name; `{:#?}` adds the `errno` and the source chain. Match
+/// on the variants, not on either text.
+///
+/// ```
+/// let err = lxc::Container::with_lxcpath("../etc", "/tmp").unwrap_err();
+/// assert_eq!(
+///     format!("{err:?}"),
+///     "InvalidArgument: invalid container name \"../etc\": must not contain '/'"
+/// );
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An argument was refused before liblxc saw it.
@@ -262,6 +275,51 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// The variant's name, for `Debug`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument { .. } => "InvalidArgument",
+            Error::Failed { .. } => "Failed",
+            Error::UnknownConfigKey { .. } => "UnknownConfigKey",
+            Error::WrongState { .. } => "WrongState",
+            Error::PartiallyCreated { .. } => "PartiallyCreated",
+            Error::NotDefined { .. } => "NotDefined",
+            Error::PermissionDenied { .. } => "PermissionDenied",
+            Error::AlreadyDefined { .. } => "AlreadyDefined",
+            Error::UnsafePath { .. } => "UnsafePath",
+            Error::Timeout { .. } => "Timeout",
+            Error::WaitInterrupted { .. } => "WaitInterrupted",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::ForegroundStartInThreadedProcess { .. } => "ForegroundStartInThreadedProcess",
+            Error::SigchldIgnored { .. } => "SigchldIgnored",
+            Error::BadReturn { .. } => "BadReturn",
+            Error::ProgramNotStarted { .. } => "ProgramNotStarted",
+            Error::AttachFailed { .. } => "AttachFailed",
+            Error::SessionClosed { .. } => "SessionClosed",
+            Error::Io { .. } => "Io",
+        }
+    }
+}
+
+/// In words: a `main` that returns the error prints this form.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {self}", self.kind())?;
+        if f.alternate() {
+            if let Some(e) = self.errno() {
+                write!(f, "\n  errno: {e} ({:?})", std::io::Error::from_raw_os_error(e).kind())?;
+            }
+            let mut source = std::error::Error::source(self);
+            while let Some(s) = source {
+                write!(f, "\n  caused by: {s}")?;
+                source = s.source();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The result type of the crate.

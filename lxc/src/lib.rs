@@ -152,4 +152,6 @@ pub use session::{AttachSession, SessionCommand};
 pub use snapshot::{CloneFlags, CloneOptions, Snapshot};
 pub use start::StartOptions;
 pub use state::State;
-pub use stats::{cgroup_layout, BlkioStats, CgroupLayout, CpuStats, InterfaceStats, MemoryStats, Stats};
+pub use stats::{
+    cgroup_layout, BlkioStats, CgroupLayout, CpuStats, InterfaceStats, IoLimit, MemoryStats, Stats,
+};

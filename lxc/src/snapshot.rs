@@ -61,7 +61,8 @@ impl CloneOptions {
     }
     /// The lxcpath of the copy (default: the original's). Resolved to its
     /// real path when it exists, as in
-    /// [`Container::with_lxcpath`](crate::Container::with_lxcpath).
+    /// [`Container::with_lxcpath`](crate::Container::with_lxcpath); made,
+    /// with its parents, when it does not (as `lxc-copy` does).
     pub fn lxcpath(mut self, p: impl AsRef<Path>) -> Self {
         self.lxcpath = Some(p.as_ref().to_owned());
         self
@@ -164,6 +165,7 @@ impl Container {
             ("newsize", opts.new_size.to_string().into()),
         ];
         if let Some((p, _)) = &lxcpath {
+            crate::container::ensure_lxcpath(p)?;
             hopts.push(("newpath", p.as_os_str().to_owned()));
         }
         if let Some(b) = opts.backing_store {

@@ -85,6 +85,103 @@ pub struct BlkioStats {
     pub write_bytes: u64,
 }
 
+/// A block I/O limit on one device, for [`Container::set_io_limit`]:
+/// bytes and operations per second, each `None` for no limit.
+///
+/// ```
+/// let l = lxc::IoLimit::new().write_bps(4 << 20).read_iops(500);
+/// assert_eq!(l.write_bps, Some(4 << 20));
+/// assert_eq!(l.read_bps, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct IoLimit {
+    /// Bytes read per second.
+    pub read_bps: Option<u64>,
+    /// Bytes written per second.
+    pub write_bps: Option<u64>,
+    /// Read operations per second.
+    pub read_iops: Option<u64>,
+    /// Write operations per second.
+    pub write_iops: Option<u64>,
+}
+
+impl IoLimit {
+    /// No limit at all (what setting it removes).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Limits reads to `n` bytes per second.
+    pub fn read_bps(mut self, n: u64) -> Self {
+        self.read_bps = Some(n);
+        self
+    }
+    /// Limits writes to `n` bytes per second.
+    pub fn write_bps(mut self, n: u64) -> Self {
+        self.write_bps = Some(n);
+        self
+    }
+    /// Limits reads to `n` operations per second.
+    pub fn read_iops(mut self, n: u64) -> Self {
+        self.read_iops = Some(n);
+        self
+    }
+    /// Limits writes to `n` operations per second.
+    pub fn write_iops(mut self, n: u64) -> Self {
+        self.write_iops = Some(n);
+        self
+    }
+
+    /// The cgroup items that set this limit on device `dev` (`major:minor`),
+    /// for the host's layout: v1 one `blkio.throttle.*_device` item per
+    /// field (0 removes a limit), v2 one `io.max` line (`max` removes one).
+    pub(crate) fn cgroup_items(&self, dev: &str, layout: CgroupLayout) -> Vec<(&'static str, String)> {
+        let fields = [
+            (self.read_bps, "blkio.throttle.read_bps_device", "rbps"),
+            (self.write_bps, "blkio.throttle.write_bps_device", "wbps"),
+            (self.read_iops, "blkio.throttle.read_iops_device", "riops"),
+            (self.write_iops, "blkio.throttle.write_iops_device", "wiops"),
+        ];
+        match layout {
+            CgroupLayout::V1 => {
+                fields.iter().map(|(v, key, _)| (*key, format!("{dev} {}", v.unwrap_or(0)))).collect()
+            }
+            CgroupLayout::V2 => {
+                let line = fields.iter().fold(dev.to_owned(), |mut l, (v, _, k)| {
+                    l.push_str(&format!(" {k}={}", v.map_or("max".to_owned(), |n| n.to_string())));
+                    l
+                });
+                vec![("io.max", line)]
+            }
+        }
+    }
+}
+
+/// The whole disk that holds `path` as `major:minor`: the device itself
+/// for a block device node, else the device of the filesystem `path` is
+/// on; a partition gives its disk (the kernel throttles whole disks).
+pub(crate) fn block_device_of(path: &std::path::Path) -> Result<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let io = |source| Error::Io { op: "find the block device for an I/O limit", source };
+    let md = std::fs::metadata(path)
+        .map_err(|e| io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+    let dev = if md.file_type().is_block_device() { md.rdev() } else { md.dev() };
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let sys = std::path::PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    if major == 0 || !sys.exists() {
+        return Err(io(std::io::Error::other(format!(
+            "{} is not on a block device (its filesystem's device is {major}:{minor}: tmpfs, overlay, btrfs and other virtual devices cannot be throttled; name the disk itself)",
+            path.display()
+        ))));
+    }
+    if sys.join("partition").exists() {
+        let disk = std::fs::read_to_string(sys.join("../dev")).map_err(io)?;
+        return Ok(disk.trim().to_owned());
+    }
+    Ok(format!("{major}:{minor}"))
+}
+
 /// Traffic of one network interface inside a container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -366,6 +463,30 @@ impl Container {
         }
     }
 
+    /// Limits the container's block I/O on the disk that holds `device`
+    /// (a block device node such as `/dev/vda`, or any path on a disk's
+    /// filesystem, such as the container's rootfs; a partition gives its
+    /// disk): v1 `blkio.throttle.{read,write}_{bps,iops}_device`, v2
+    /// `io.max`. Every field of `limit` is set; `None` removes that limit.
+    ///
+    /// The kernel throttles I/O that reaches the disk on behalf of the
+    /// container's cgroup: direct I/O and reads always, buffered writes
+    /// only on cgroup v2 (v1 writeback is not charged to the writer).
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// let rootfs = c.config_item_str("lxc.rootfs.path")?;
+    /// c.set_io_limit(rootfs.trim(), &lxc::IoLimit::new().write_bps(4 << 20))?;
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn set_io_limit(&self, device: impl AsRef<std::path::Path>, limit: &IoLimit) -> Result<()> {
+        let dev = block_device_of(device.as_ref())?;
+        for (key, value) in limit.cgroup_items(&dev, cgroup_layout("blkio")) {
+            self.set_cgroup_item(key, &value)?;
+        }
+        Ok(())
+    }
+
     /// Bytes the container read and wrote on block devices.
     pub fn blkio_stats(&self) -> Result<BlkioStats> {
         match cgroup_layout("blkio") {
@@ -436,6 +557,24 @@ mod tests {
     #[test]
     fn v1_files_and_net_dev() {
         assert_eq!(parse_blkio_v1(BLKIO_V1), BlkioStats { read_bytes: 4097, write_bytes: 8192 });
+    }
+
+    #[test]
+    fn io_limit_items() {
+        let l = IoLimit::new().write_bps(4194304).read_iops(100);
+        assert_eq!(
+            l.cgroup_items("254:0", CgroupLayout::V1),
+            vec![
+                ("blkio.throttle.read_bps_device", "254:0 0".to_owned()),
+                ("blkio.throttle.write_bps_device", "254:0 4194304".to_owned()),
+                ("blkio.throttle.read_iops_device", "254:0 100".to_owned()),
+                ("blkio.throttle.write_iops_device", "254:0 0".to_owned()),
+            ]
+        );
+        assert_eq!(
+            l.cgroup_items("8:16", CgroupLayout::V2),
+            vec![("io.max", "8:16 rbps=max wbps=4194304 riops=100 wiops=max".to_owned())]
+        );
         let (user, _) = parse_cpuacct_stat("user 100\nsystem 50\n");
         assert!(user > Duration::ZERO);
         let n = parse_net_dev(NET_DEV);
