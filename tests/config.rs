@@ -146,11 +146,8 @@ fn running_config_and_cgroup_items() {
     // The kernel rounds the limit down to whole pages.
     assert!(v <= 10_000_000 && v > 10_000_000 - 4096, "{v}");
     // The host's cgroup file says the same.
-    let init = t.c.init_pid().unwrap();
-    let cg = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
-    let mem = cg.lines().find(|l| l.split(':').nth(1) == Some("memory")).expect("memory line");
-    let dir = mem.splitn(3, ':').nth(2).unwrap();
-    let host = std::fs::read_to_string(format!("/sys/fs/cgroup/memory{dir}/{key}")).unwrap();
+    let dir = common::memory_cgroup_dir(t.c.init_pid().unwrap());
+    let host = std::fs::read_to_string(dir.join(key)).unwrap();
     assert_eq!(host.trim(), v.to_string());
 
     t.c.set_cgroup_item("pids.max", "77").unwrap();

@@ -45,8 +45,8 @@ fn commands_inherit_what_the_session_attached_with() {
     let out = s.command("/bin/cat").arg("/proc/self/cgroup").output().unwrap();
     let host = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let inside = String::from_utf8_lossy(&out.stdout);
-    let mem = |t: &str| t.lines().find(|l| l.contains(":memory:")).unwrap_or_default().to_owned();
-    assert_ne!(mem(&inside), mem(&host));
+    assert!(!common::memory_cgroup_line(&inside).is_empty(), "{inside}");
+    assert_ne!(common::memory_cgroup_line(&inside), common::memory_cgroup_line(&host));
     // Per command: environment, cleared environment, working directory.
     let out = s
         .command("/bin/sh")

@@ -11,7 +11,9 @@
 //! - delegates a cgroup to the user on every hierarchy (a directory below
 //!   the test's own cgroup, owned by the user), as systemd's `Delegate=`
 //!   does: on a cgroup v1 host an unprivileged liblxc can only make its
-//!   containers' cgroups where the caller may write;
+//!   containers' cgroups where the caller may write; on a pure cgroup v2
+//!   host, a cgroup beside the test's own with the controllers enabled
+//!   and the user's run in its `init.scope` (`delegate_v2`);
 //! - runs the `as_user_*` tests of this binary (ignored otherwise) as the
 //!   user, in those cgroups, with a private `HOME` and `TMPDIR`, and checks
 //!   that all of them passed;
@@ -96,6 +98,9 @@ fn own_cgroup_dirs() -> Vec<PathBuf> {
 /// in after it has become the user. Each directory goes into `made` as soon
 /// as it exists, so that a failure halfway leaves nothing behind.
 fn delegate(user: &User, tag: &str, made: &mut Vec<PathBuf>) -> Vec<OwnedFd> {
+    if lxc::cgroup_layout("memory") == lxc::CgroupLayout::V2 {
+        return vec![delegate_v2(user, tag, made)];
+    }
     let mut out = Vec::new();
     for parent in own_cgroup_dirs() {
         let dir = parent.join(tag);
@@ -118,6 +123,43 @@ fn delegate(user: &User, tag: &str, made: &mut Vec<PathBuf>) -> Vec<OwnedFd> {
         out.push(OwnedFd::from(procs));
     }
     out
+}
+
+/// On a pure cgroup v2 host, what systemd's `Delegate=yes` gives a user's
+/// service: a cgroup `tag` beside this process's own (cgroup v2 hands
+/// controllers down only from a cgroup without processes of its own: the
+/// parent of a leaf), with every controller it has enabled for its
+/// children, owned by the user (the directory and the files the kernel
+/// lists in `/sys/kernel/cgroup/delegate`, which liblxc checks before it
+/// uses a cgroup); the user's run goes into its leaf `init.scope`, which
+/// liblxc leaves out of the cgroup it builds on (`prune_init_scope`), so
+/// that it makes its containers' cgroups in the delegated one. Returns the
+/// leaf's `cgroup.procs`, opened by root.
+fn delegate_v2(user: &User, tag: &str, made: &mut Vec<PathBuf>) -> OwnedFd {
+    let own = own_cgroup_dirs().into_iter().next().expect("this process's cgroup v2 directory");
+    let root = Path::new("/sys/fs/cgroup");
+    let parent = if own == root { own.clone() } else { own.parent().expect("parent").to_owned() };
+    let dir = parent.join(tag);
+    fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    made.push(dir.clone());
+    let controllers = fs::read_to_string(dir.join("cgroup.controllers")).expect("cgroup.controllers");
+    assert!(controllers.contains("memory"), "no memory controller below {}: {controllers}", parent.display());
+    let enable: Vec<String> = controllers.split_whitespace().map(|c| format!("+{c}")).collect();
+    fs::write(dir.join("cgroup.subtree_control"), enable.join(" ")).expect("enable the controllers");
+    let leaf = dir.join("init.scope");
+    fs::create_dir(&leaf).expect("mkdir init.scope");
+    let listed = fs::read_to_string("/sys/kernel/cgroup/delegate")
+        .unwrap_or_else(|_| "cgroup.procs\ncgroup.subtree_control\ncgroup.threads\n".into());
+    for d in [&dir, &leaf] {
+        let files = listed.lines().map(|f| d.join(f.trim())).filter(|p| p.exists());
+        for p in std::iter::once(d.clone()).chain(files) {
+            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid))
+                .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
+        }
+    }
+    let procs =
+        fs::OpenOptions::new().write(true).open(leaf.join("cgroup.procs")).expect("open cgroup.procs");
+    OwnedFd::from(procs)
 }
 
 /// Kills every process left in a cgroup tree (started by the user's run,

@@ -517,6 +517,26 @@ pub fn memory_limit_key() -> &'static str {
     }
 }
 
+/// The line of a `/proc/<pid>/cgroup` text that places the process for
+/// the memory controller: its cgroup v1 hierarchy's (`N:memory:/path`), or
+/// on a pure cgroup v2 host the unified one (`0::/path`).
+pub fn memory_cgroup_line(text: &str) -> String {
+    let v1 = text.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == "memory")));
+    v1.or_else(|| text.lines().find(|l| l.starts_with("0::"))).unwrap_or_default().to_owned()
+}
+
+/// The host's directory of the memory cgroup that `/proc/<pid>/cgroup`
+/// (read from the host) gives for `pid`.
+pub fn memory_cgroup_dir(pid: libc::pid_t) -> PathBuf {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read /proc/<pid>/cgroup");
+    let line = memory_cgroup_line(&text);
+    let path = line.splitn(3, ':').nth(2).expect("a cgroup path").trim_start_matches('/');
+    match lxc::cgroup_layout("memory") {
+        lxc::CgroupLayout::V1 => Path::new("/sys/fs/cgroup/memory").join(path),
+        lxc::CgroupLayout::V2 => Path::new("/sys/fs/cgroup").join(path),
+    }
+}
+
 /// Number of open file descriptors of this process.
 pub fn fd_count() -> usize {
     fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
