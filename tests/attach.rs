@@ -477,12 +477,18 @@ fn attach_sees_a_stop_a_restart_and_a_freeze_made_outside_liblxc() {
         }
     });
     let r = t.c.attach_run_wait(&opts, "/bin/true", &[]);
+    // A new handle has no run cached yet: the first attach through it,
+    // which asks liblxc (blind to this freeze), reads the freezer too.
+    let fresh = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    let r_fresh = fresh.attach_run_wait(&opts, "/bin/true", &[]);
     drop(done_tx);
     watchdog.join().unwrap();
     freezer.set(false);
-    match r {
-        Err(Error::WrongState { state: lxc::State::Frozen | lxc::State::Freezing, .. }) => {}
-        other => panic!("attach to a container frozen outside liblxc: {other:?}"),
+    for (r, what) in [(r, "the handle"), (r_fresh, "a new handle")] {
+        match r {
+            Err(Error::WrongState { state: lxc::State::Frozen | lxc::State::Freezing, .. }) => {}
+            other => panic!("attach through {what} to a container frozen outside liblxc: {other:?}"),
+        }
     }
     assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
 }
@@ -561,4 +567,26 @@ impl Drop for Freezer {
     fn drop(&mut self) {
         let _ = std::fs::write(&self.file, if self.v1 { "THAWED" } else { "0" });
     }
+}
+
+/// A handle moved to another lxcpath (`set_config_path`) names another
+/// container: the run cached for the old one must not let an attach reach
+/// liblxc for the new, stopped one (where liblxc 5.0 leaks a descriptor of
+/// `/proc/self`; the rig checks this test's descriptors).
+#[test]
+fn a_handle_moved_to_another_lxcpath_forgets_the_old_run() {
+    require_root!();
+    let t = TestContainer::running("moved");
+    let mut h = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    assert!(h.attach_run_wait(&AttachOptions::new(), "/bin/true", &[]).unwrap().success());
+    let other = common::temp_lxcpath();
+    h.set_config_path(other.path()).unwrap();
+    for _ in 0..3 {
+        match h.attach_run_wait(&AttachOptions::new(), "/bin/true", &[]) {
+            Err(Error::WrongState { state: lxc::State::Stopped, .. }) => {}
+            other => panic!("attach to a container that is not defined there: {other:?}"),
+        }
+    }
+    drop(h);
+    common::forget_lxcpath(other.path());
 }

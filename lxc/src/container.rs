@@ -2126,6 +2126,9 @@ impl Container {
     pub fn set_config_path(&mut self, lxcpath: impl AsRef<Path>) -> Result<()> {
         let f = method!(self.set_config_path);
         let (_, p) = crate::cstr::lxcpath(lxcpath.as_ref())?;
+        // The cached run was the old container's: an attach must not take
+        // it for the new one's.
+        self.run.forget();
         clear_errno();
         // SAFETY: ptr is live; &mut self excludes concurrent readers of the
         // path liblxc frees; the new path is copied by liblxc.

@@ -122,43 +122,70 @@ impl Run {
     }
 }
 
+/// What a cached run says of an attach now.
+enum Verdict {
+    /// Init lives and every freezer file says thawed.
+    Attachable,
+    /// A freezer file says frozen (or freezing).
+    Frozen(State),
+    /// Init lives but its freezer cannot be read from here: ask liblxc.
+    AskLiblxc,
+    /// Init has gone, or a freezer file could not be read: the run is
+    /// forgotten and liblxc asked.
+    Stale,
+}
+
+impl Run {
+    fn verdict(&self) -> Verdict {
+        if !self.init_alive() {
+            return Verdict::Stale;
+        }
+        let Some(freezer) = &self.freezer else { return Verdict::AskLiblxc };
+        for f in freezer {
+            match f.state() {
+                Some(State::Running) => {}
+                Some(state) => return Verdict::Frozen(state),
+                None => return Verdict::Stale,
+            }
+        }
+        Verdict::Attachable
+    }
+}
+
 impl RunCache {
     /// `Ok` when the container is running and not frozen; else the error an
     /// attach reports.
     pub(crate) fn check_attachable(&self, c: &Container) -> Result<()> {
         let mut run = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = run.as_ref() {
-            if r.init_alive() {
-                let Some(freezer) = &r.freezer else {
-                    drop(run);
-                    return check_state(c);
-                };
-                let mut state = Some(State::Running);
-                for f in freezer {
-                    match f.state() {
-                        Some(State::Running) => {}
-                        other => {
-                            state = other;
-                            break;
-                        }
-                    }
-                }
-                match state {
-                    Some(State::Running) => return Ok(()),
-                    Some(state) => return Err(frozen(c, state)),
-                    // A file could not be read: asked below.
-                    None => {}
-                }
+        match run.as_ref().map(Run::verdict) {
+            Some(Verdict::Attachable) => return Ok(()),
+            Some(Verdict::Frozen(state)) => return Err(frozen(c, state)),
+            Some(Verdict::AskLiblxc) => {
+                drop(run);
+                return check_state(c);
             }
-            *run = None;
+            Some(Verdict::Stale) => *run = None,
+            None => {}
         }
         // liblxc is asked without the cache's lock: a slow monitor stalls
         // this attach only, not every attach through the handle.
         drop(run);
         check_state(c)?;
         let made = Run::of(c);
+        // liblxc's state does not see a freeze made outside liblxc: the new
+        // run's freezer files are read before this attach as well.
+        let verdict = made.as_ref().map(Run::verdict);
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = made;
-        Ok(())
+        match verdict {
+            Some(Verdict::Frozen(state)) => Err(frozen(c, state)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets the run: the handle names another container now
+    /// (`set_config_path`).
+    pub(crate) fn forget(&mut self) {
+        *self.0.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
