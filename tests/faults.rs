@@ -191,6 +191,15 @@ fn a_create_killed_at_random_points_is_reported_as_partly_created() {
         let _ = std::fs::remove_dir_all(lxcpath.join(&name));
     }
     eprintln!("{partial} of 6 creates were killed half-way");
+    // The earliest point, replayed on purpose: a create killed after it made
+    // the marker and before it wrote the configuration.
+    let name = common::unique_name("markeronly");
+    std::fs::create_dir(lxcpath.join(&name)).unwrap();
+    std::fs::write(lxcpath.join(&name).join("partial"), "").unwrap();
+    let c = Container::with_lxcpath(&name, lxcpath).unwrap();
+    assert!(!c.is_defined());
+    assert!(matches!(c.start(), Err(Error::PartiallyCreated { .. })), "{:?}", c.start());
+    let _ = std::fs::remove_dir_all(lxcpath.join(&name));
     common::forget_lxcpath(lxcpath);
 }
 

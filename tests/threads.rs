@@ -167,6 +167,95 @@ fn configuration_writers_exclude_every_reader_of_the_same_handle() {
 }
 
 #[test]
+fn a_writer_gets_through_readers_that_overlap_without_end() {
+    require_root!();
+    // Six threads reading a running container's state back to back keep
+    // the handle's configuration lock shared nearly all the time (each
+    // state is a round trip to the monitor); a writer that only waited
+    // for a moment with no reader in flight waited here for minutes.
+    let t = TestContainer::running("starve");
+    let c = Arc::new(t.c.try_clone().unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let (c, done) = (Arc::clone(&c), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    if i % 2 == 0 {
+                        assert_eq!(c.state().unwrap(), State::Running);
+                    } else {
+                        assert!(c.config_item("lxc.uts.name").is_ok());
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || {
+            for n in 0..20 {
+                c.set_config_item("lxc.environment", &format!("STARVE{n}=1")).unwrap();
+                tx.send(n).unwrap();
+            }
+        })
+    };
+    // Not a speed goal: a bound far above the milliseconds a write takes,
+    // to tell a starved writer from a slow machine without hanging.
+    let mut got = 0;
+    while got < 20 {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(_) => got += 1,
+            Err(_) => {
+                done.store(true, Ordering::SeqCst);
+                panic!("write {got} of 20 waited more than 60 s behind readers that never stopped");
+            }
+        }
+    }
+    writer.join().unwrap();
+    done.store(true, Ordering::SeqCst);
+    for r in readers {
+        assert!(r.join().unwrap() > 0, "a reader never ran");
+    }
+    let env = c.config_item("lxc.environment").unwrap().into_vec();
+    assert!(env.iter().any(|e| e == "STARVE19=1"), "{env:?}");
+}
+
+#[test]
+fn a_waiting_writer_does_not_hold_back_the_call_a_long_wait_needs() {
+    require_root!();
+    // A wait for STOPPED is in flight; a set_config_item queues behind it
+    // (and, having waited, asks readers to hold back); the stop that ends
+    // the wait must still get through, or all three wait for one another.
+    let t = TestContainer::running("gatelong");
+    let c = Arc::new(t.c.try_clone().unwrap());
+    let in_wait = Arc::new(Barrier::new(2));
+    let waiter = {
+        let (c, in_wait) = (Arc::clone(&c), Arc::clone(&in_wait));
+        std::thread::spawn(move || {
+            in_wait.wait();
+            c.wait(State::Stopped, Duration::from_secs(60))
+        })
+    };
+    in_wait.wait();
+    std::thread::sleep(Duration::from_millis(200));
+    let writer = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || c.set_config_item("lxc.environment", "GATE=1"))
+    };
+    // Long enough for the writer to run out of patience.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.state().unwrap(), State::Running);
+    c.stop().unwrap();
+    waiter.join().unwrap().expect("the wait for STOPPED saw the stop");
+    writer.join().unwrap().unwrap();
+    assert!(c.config_item("lxc.environment").unwrap().into_vec().iter().any(|e| e == "GATE=1"));
+}
+
+#[test]
 fn running_config_reads_and_attaches_on_one_handle_never_hang() {
     require_root!();
     let t = TestContainer::running("runcfg");

@@ -56,7 +56,7 @@ impl Container {
         }
         let esc = (escape as u8 - b'a' + 1) as i32;
         crate::container::clear_errno();
-        let g = self.hold(Access::Read);
+        let g = self.hold_long(Access::Read);
         // SAFETY: the container is live; the descriptors are borrowed for
         // the call.
         let r = unsafe {

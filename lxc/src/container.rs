@@ -57,9 +57,13 @@ use crate::{monitor_cgroup, sys, State};
 ///   every other call while they run. All other calls share the handle
 ///   and never wait for one another on this account, however long they
 ///   take (a `wait` on one thread does not block a `start` on another).
-///   A configuration write queued behind a long call waits for it: to
-///   configure while another thread waits for a state, use a second
-///   handle ([`Container::try_clone`]).
+///   A writer is not starved by sharers that overlap without end: once it
+///   has waited a few milliseconds, new sharers wait for it (at most
+///   100 ms each) while the ones in flight finish, unless a long call
+///   (`wait`, `shutdown`, `console`, a foreground `start`) is in flight,
+///   whose end may need one of them. A configuration write queued behind a
+///   long call waits for it: to configure while another thread waits for
+///   a state, use a second handle ([`Container::try_clone`]).
 /// * liblxc's forked children (attach, start, create, clone, ...) take
 ///   the object's `privlock`; a fork while another thread holds it would
 ///   copy the held lock into the child, which would wait forever. The
@@ -124,6 +128,9 @@ struct HandleLocks {
     /// behind a `set_config_item` between them; the writer waits until no
     /// call is in flight.
     conf: parking_lot::RwLock<()>,
+    /// Lets a writer of `conf` that has waited a while hold new readers
+    /// back, so that overlapping readers cannot starve it.
+    gate: WriterGate,
     /// Guards against forking while another thread holds liblxc's
     /// `privlock`: liblxc's forked children call `lxc_container_put`,
     /// which waits for `privlock`, and a copy of a held semaphore is never
@@ -134,7 +141,7 @@ struct HandleLocks {
 
 impl HandleLocks {
     fn new() -> Self {
-        HandleLocks { conf: parking_lot::RwLock::new(()), fork: RwLock::new(()) }
+        HandleLocks { conf: parking_lot::RwLock::new(()), gate: WriterGate::default(), fork: RwLock::new(()) }
     }
 }
 
@@ -294,6 +301,11 @@ pub(crate) struct Held<'a> {
     token: u64,
     _fork: Option<ForkGuard<'a>>,
     _conf: ConfGuard<'a>,
+    /// Counts the configuration lock as this thread's while it is held.
+    _reads: Option<reads_held::Token>,
+    /// Holds the writer gate open while a long call runs (released after
+    /// the configuration lock: the fields drop in order).
+    _long: Option<LongReader<'a>>,
     /// The locks as `Held::drop` reports their release to helgrind/DRD.
     #[cfg(feature = "valgrind")]
     locks: &'a HandleLocks,
@@ -540,18 +552,158 @@ fn read_sized(op: &'static str, mut call: impl FnMut(*mut c_char, c_int) -> c_in
 /// for the thaw, and the `unfreeze` (a reader) that would thaw it waited
 /// behind a `set_config_item` (the writer) that waited for the attach
 /// (found by `threads.rs`). So the writer tries, and yields or sleeps
-/// between tries, and readers never wait for it.
-fn write_without_blocking_readers(lock: &parking_lot::RwLock<()>) -> parking_lot::RwLockWriteGuard<'_, ()> {
+/// between tries; after [`WRITER_PATIENCE`] failed tries it closes the
+/// handle's [`WriterGate`], which holds new readers back only where that
+/// cannot deadlock.
+fn write_without_blocking_readers<'a>(
+    lock: &'a parking_lot::RwLock<()>,
+    gate: &WriterGate,
+) -> parking_lot::RwLockWriteGuard<'a, ()> {
     let mut tries = 0u32;
+    let mut closed: Option<GateClosed<'_>> = None;
     loop {
         if let Some(g) = lock.try_write() {
             return g;
         }
         tries = tries.saturating_add(1);
+        if tries >= WRITER_PATIENCE && closed.is_none() {
+            closed = Some(gate.close());
+        }
         if tries < 64 {
             std::thread::yield_now();
         } else {
             std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+}
+
+/// Failed tries (64 yields, then sleeps of 200 µs: about 3 ms in all) after
+/// which a writer of the configuration closes the [`WriterGate`].
+const WRITER_PATIENCE: u32 = 80;
+
+/// The longest a reader waits at a closed [`WriterGate`].
+const GATE_MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// Keeps a writer of the configuration lock from starving behind readers
+/// that overlap without end (threads looping over `state`, found by a
+/// review: a `set_config_item` waited more than five minutes behind six).
+/// A writer that has waited [`WRITER_PATIENCE`] tries closes the gate, and
+/// new readers wait at it until the writer is through, so that the readers
+/// in flight drain. Three rules keep it from ever deadlocking:
+/// - A thread that already holds the configuration lock of any handle
+///   passes: the writer may be waiting for that very lock.
+/// - While a long reader is in flight (`wait`, `shutdown`, `console`, a
+///   foreground `start`: calls that may last until another call acts), the
+///   gate stands open. The writer cannot get in before the long reader ends
+///   anyway, and that end may need a reader of this handle (the `start` a
+///   `wait` for RUNNING waits for).
+/// - A reader waits at most [`GATE_MAX_WAIT`]; then it passes and opens the
+///   gate for everyone until no writer is closing it. That bounds what a
+///   dependency nobody foresaw costs (an attach that liblxc holds in a
+///   container frozen after the crate's check until an `unfreeze` through
+///   this handle; a caller whose attached program waits for another thread
+///   that reads the handle first): a delay, never a deadlock.
+///
+/// Readers wait by sleeping in short steps, as the writer itself does: the
+/// gate is closed only while a writer waits, and the wait ends within one
+/// step of the writer being through. Every access to the gate's state is a
+/// read-modify-write (a load is `fetch_add(0)`), which helgrind and DRD
+/// understand as atomic, as they do not plain loads and stores.
+#[derive(Default)]
+struct WriterGate {
+    /// Writers that have waited past their patience.
+    closing: std::sync::atomic::AtomicU32,
+    /// Long readers in flight.
+    long: std::sync::atomic::AtomicU32,
+    /// Set by a reader that waited [`GATE_MAX_WAIT`]; cleared when the last
+    /// closing writer is through.
+    forced_open: AtomicBool,
+}
+
+impl WriterGate {
+    fn is_closed(&self) -> bool {
+        self.closing.fetch_add(0, Ordering::SeqCst) > 0
+            && self.long.fetch_add(0, Ordering::SeqCst) == 0
+            && !self.forced_open.fetch_or(false, Ordering::SeqCst)
+    }
+
+    /// Waits while the gate is closed, at most [`GATE_MAX_WAIT`].
+    fn pass(&self) {
+        if !self.is_closed() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + GATE_MAX_WAIT;
+        while self.is_closed() {
+            if std::time::Instant::now() >= deadline {
+                self.forced_open.fetch_or(true, Ordering::SeqCst);
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    fn close(&self) -> GateClosed<'_> {
+        self.closing.fetch_add(1, Ordering::SeqCst);
+        GateClosed(self)
+    }
+
+    fn enter_long(&self) -> LongReader<'_> {
+        self.long.fetch_add(1, Ordering::SeqCst);
+        LongReader(self)
+    }
+}
+
+/// A writer's closing of the gate, undone on drop.
+struct GateClosed<'a>(&'a WriterGate);
+
+impl Drop for GateClosed<'_> {
+    fn drop(&mut self) {
+        if self.0.closing.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The last closing writer: a forced opening ends with it. (A
+            // writer closing it meanwhile finds it forced open until then:
+            // its readers do not wait, which costs it only time.)
+            self.0.forced_open.fetch_and(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A long reader in flight, which holds the gate open.
+pub(crate) struct LongReader<'a>(&'a WriterGate);
+
+impl Drop for LongReader<'_> {
+    fn drop(&mut self) {
+        self.0.long.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How many configuration locks (of any handle) this thread holds: a thread
+/// that holds one passes every gate.
+mod reads_held {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Whether this thread holds one; `true` when it cannot tell (in an
+    /// atexit handler, after the thread-locals are gone), which only skips
+    /// the gate.
+    pub(super) fn any() -> bool {
+        COUNT.try_with(|c| c.get() > 0).unwrap_or(true)
+    }
+
+    /// Counts one more until the token drops.
+    pub(super) fn note() -> Token {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        Token(std::marker::PhantomData)
+    }
+
+    /// Counts a held lock; not `Send` (the count is this thread's).
+    pub(crate) struct Token(std::marker::PhantomData<*const ()>);
+
+    impl Drop for Token {
+        fn drop(&mut self) {
+            let _ = COUNT.try_with(|c| c.set(c.get().saturating_sub(1)));
         }
     }
 }
@@ -731,6 +883,17 @@ impl Container {
     /// Takes the handle's locks as a call with `access` needs them (see
     /// `Access`); they are released when the returned guard drops.
     pub(crate) fn hold(&self, access: Access) -> Held<'_> {
+        self.hold_as(access, false)
+    }
+
+    /// [`Container::hold`] for a call that may last until another call
+    /// acts (`wait`, `shutdown`, `console`, a foreground `start`): it holds
+    /// the handle's [`WriterGate`] open while it runs.
+    pub(crate) fn hold_long(&self, access: Access) -> Held<'_> {
+        self.hold_as(access, true)
+    }
+
+    fn hold_as(&self, access: Access, long: bool) -> Held<'_> {
         #[cfg(debug_assertions)]
         held_by_this_thread::check(self, access);
         // (writes the configuration, Some(forks) when the fork lock is needed)
@@ -741,11 +904,17 @@ impl Container {
             Access::Write => (true, Some(false)),
             Access::WriteFork => (true, Some(true)),
         };
+        let gate = &self.locks.gate;
+        let long = (long && !conf_write).then(|| gate.enter_long());
         let conf = if conf_write {
-            ConfGuard::Write(write_without_blocking_readers(&self.locks.conf))
+            ConfGuard::Write(write_without_blocking_readers(&self.locks.conf, gate))
         } else {
+            if long.is_none() && !reads_held::any() {
+                gate.pass();
+            }
             ConfGuard::Read(self.locks.conf.read_recursive())
         };
+        let reads = (!conf_write).then(reads_held::note);
         #[cfg(feature = "valgrind")]
         crate::valgrind::acquired(&self.locks.conf, conf_write);
         let fork = fork_write.map(|w| {
@@ -765,6 +934,8 @@ impl Container {
             token,
             _fork: fork,
             _conf: conf,
+            _reads: reads,
+            _long: long,
             #[cfg(feature = "valgrind")]
             locks: &self.locks,
         }
@@ -1134,13 +1305,16 @@ impl Container {
         let f = method!(self.start);
         let want_daemonize = method!(self.want_daemonize);
         let want_close_all_fds = method!(self.want_close_all_fds);
+        // liblxc's start destroys a container whose `partial` marker nobody
+        // holds (an interrupted create), which would free the configuration
+        // other threads read; say what it is instead. Checked before
+        // `is_defined`: a create killed before it wrote the configuration
+        // leaves the marker alone, and that container is half-made, not
+        // absent.
+        self.check_not_partial("start")?;
         if !self.is_defined() {
             return Err(self.not_defined("start"));
         }
-        // liblxc's start destroys a container whose `partial` marker nobody
-        // holds (an interrupted create), which would free the configuration
-        // other threads read; say what it is instead.
-        self.check_not_partial("start")?;
         if !opts.daemonize {
             let threads = thread_count();
             if threads > 1 {
@@ -1179,7 +1353,7 @@ impl Container {
             // every start and every `want_*` call holds the fork lock
             // exclusively: setting them here, starting, and putting them back
             // cannot interleave with another thread's settings.
-            let _g = self.hold(Access::ReadFork);
+            let _g = self.hold_long(Access::ReadFork);
             // Read again under the lock: a `want_close_all_fds` that ran
             // since must not be undone below.
             let close_default = self.close_all_fds.load(Ordering::Relaxed);
@@ -1322,7 +1496,7 @@ impl Container {
                 expected: "it must be running (unfreeze it first)",
             });
         }
-        let g = self.hold(Access::Read);
+        let g = self.hold_long(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
         let ok = unsafe { f(self.ptr.as_ptr(), shutdown_timeout_secs(timeout)) };
@@ -1405,7 +1579,7 @@ impl Container {
         }
         let secs = timeout_secs(timeout);
         let started = std::time::Instant::now();
-        let g = self.hold(Access::Read);
+        let g = self.hold_long(Access::Read);
         // SAFETY: ptr is live; the state name is a static C string.
         let ok = unsafe { f(self.ptr.as_ptr(), state.as_cstr().as_ptr(), secs) };
         drop(g);
