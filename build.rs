@@ -14,6 +14,7 @@ use std::process::exit;
 
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(lxc_member, values(any()))");
+    println!("cargo:rustc-check-cfg=cfg(docsrs)");
     println!("cargo:rustc-check-cfg=cfg(lxc_attach_lsm_label_and_groups)");
     println!("cargo:rerun-if-env-changed=DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS");
     if std::env::var("DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS").as_deref() == Ok("1") {
@@ -42,12 +43,19 @@ fn build_helper() {
     let src = PathBuf::from("lxc/helper/lxc-rs-helper.c");
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("lxc-rs-helper");
+    if std::env::var_os("DOCS_RS").is_some() {
+        // docs.rs has no liblxc: the documentation needs no helper.
+        std::fs::write(&out, b"").unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
+        println!("cargo:rustc-env=LXC_RS_HELPER={}", out.display());
+        return;
+    }
     let lib = pkg_config::Config::new()
         .atleast_version("4.0")
         .cargo_metadata(false)
         .probe("lxc")
         .unwrap_or_else(|e| fail(&format!("pkg-config did not find liblxc: {e}")));
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("lxc-rs-helper");
     let compiler = cc::Build::new().opt_level(2).get_compiler();
     let mut cmd = compiler.to_command();
     cmd.arg("-std=gnu11").arg("-Wall").arg("-o").arg(&out).arg(&src);

@@ -198,7 +198,8 @@ fn a_create_killed_at_random_points_is_reported_as_partly_created() {
     std::fs::write(lxcpath.join(&name).join("partial"), "").unwrap();
     let c = Container::with_lxcpath(&name, lxcpath).unwrap();
     assert!(!c.is_defined());
-    assert!(matches!(c.start(), Err(Error::PartiallyCreated { .. })), "{:?}", c.start());
+    let r = c.start();
+    assert!(matches!(r, Err(Error::PartiallyCreated { .. })), "{r:?}");
     let _ = std::fs::remove_dir_all(lxcpath.join(&name));
     common::forget_lxcpath(lxcpath);
 }

@@ -166,6 +166,29 @@ fn descriptors_and_reboot2() {
 }
 
 #[test]
+fn reboot2_of_a_frozen_container_is_refused_not_waited_out() {
+    require_root!();
+    let t = TestContainer::running("frozenreboot");
+    t.c.freeze().unwrap();
+    let e = t.c.reboot2(Duration::from_secs(600)).unwrap_err();
+    assert!(matches!(e, Error::WrongState { state: State::Frozen, .. }), "{e:?}");
+    t.c.unfreeze().unwrap();
+    assert_eq!(t.c.state().unwrap(), State::Running);
+}
+
+#[test]
+fn a_restore_from_a_directory_without_a_dump_is_an_error() {
+    require_root!();
+    // A restore holds the handle exclusively; it used to ask for the
+    // lxcpath under that lock, and waited for itself.
+    let t = TestContainer::new("norestore");
+    let dir = tempfile::tempdir().unwrap();
+    let e = t.c.restore(dir.path(), false).unwrap_err();
+    assert!(matches!(e, Error::Failed { .. } | Error::Unsupported { .. }), "{e:?}");
+    assert!(!t.c.is_running());
+}
+
+#[test]
 fn checkpoint_and_restore_where_criu_allows() {
     require_root!();
     let t = TestContainer::running("criu");

@@ -209,9 +209,14 @@ fn a_writer_gets_through_readers_that_overlap_without_end() {
     while got < 20 {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(_) => got += 1,
-            Err(_) => {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 done.store(true, Ordering::SeqCst);
                 panic!("write {got} of 20 waited more than 60 s behind readers that never stopped");
+            }
+            // The writer failed: its join below says how.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                done.store(true, Ordering::SeqCst);
+                break;
             }
         }
     }
@@ -228,8 +233,11 @@ fn a_writer_gets_through_readers_that_overlap_without_end() {
 fn a_waiting_writer_does_not_hold_back_the_call_a_long_wait_needs() {
     require_root!();
     // A wait for STOPPED is in flight; a set_config_item queues behind it
-    // (and, having waited, asks readers to hold back); the stop that ends
-    // the wait must still get through, or all three wait for one another.
+    // (and, having waited, closes the gate); the stop that ends the wait
+    // must still get through, or all three wait for one another. (Here the
+    // long wait holds the gate open; were it not, the stop would pass after
+    // the gate's 100 ms limit: this guards against a deadlock, and the
+    // gate's rules themselves have unit tests in container.rs.)
     let t = TestContainer::running("gatelong");
     let c = Arc::new(t.c.try_clone().unwrap());
     let in_wait = Arc::new(Barrier::new(2));

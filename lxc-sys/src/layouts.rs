@@ -41,6 +41,8 @@ pub struct Layout {
     pub attach_lsm_label: Option<usize>,
     /// `offsetof(lxc_attach_options_t, groups)`, when it has the field.
     pub attach_groups: Option<usize>,
+    /// `sizeof(struct bdev_specs)`: 6.0.6 appended `rbd.rbduser`.
+    pub bdev_specs_size: usize,
 }
 
 /// The members of `struct lxc_container` at the same offset in every row
@@ -128,23 +130,53 @@ pub const STABLE_MEMBERS: &[(&str, usize)] = &[
     ("seccomp_notify_fd", 536),
 ];
 
+/// The data members (not function pointers) among [`STABLE_MEMBERS`] and
+/// the rows' tails.
+pub const DATA_MEMBERS: &[&str] = &[
+    "name",
+    "configfile",
+    "pidfile",
+    "slock",
+    "privlock",
+    "numthreads",
+    "lxc_conf",
+    "error_string",
+    "error_num",
+    "daemonize",
+    "config_path",
+    "rcv_timeout",
+];
+
 /// Where the common prefix of `struct lxc_container` ends: the first
 /// offset whose member differs between rows.
 pub const STABLE_END: usize = 544;
 
+/// The tail of `struct lxc_container` from 6.0 on (both 6.0 rows).
+const TAIL_6_0: &[(&str, usize)] = &[
+    ("seccomp_notify_fd_active", 544),
+    ("init_pidfd", 552),
+    ("devpts_fd", 560),
+    ("rcv_timeout", 568),
+    ("set_timeout", 576),
+];
+
 /// The layouts, oldest first. The ranges are contiguous and end with the
 /// newest known major series; a version outside them has no known layout.
 ///
-/// | releases | `seccomp_notify_fd_active` | `init_pidfd` | `devpts_fd` | `rcv_timeout` | `set_timeout` | container | attach options |
-/// |---|---|---|---|---|---|---|---|
-/// | 4.0.0 – 4.0.4 | – | 544 | – | – | – | 552 | 72 |
-/// | 4.0.5 – 4.0.6 | 544 | 552 | 560 | – | – | 568 | 72 |
-/// | 4.0.7 – 4.0.12 | 544 | 552 | 560 | – | – | 568 | 96 |
-/// | 5.0.x | 544 | 552 | 560 | – | – | 568 | 96 |
-/// | 6.0.x – 7.0.x | 544 | 552 | 560 | 568 | 576 | 584 | 96 |
+/// | releases | `seccomp_notify_fd_active` | `init_pidfd` | `devpts_fd` | `rcv_timeout` | `set_timeout` | container | attach options | bdev_specs |
+/// |---|---|---|---|---|---|---|---|---|
+/// | 4.0.0 – 4.0.4 | – | 544 | – | – | – | 552 | 72 | 72 |
+/// | 4.0.5 – 4.0.6 | 544 | 552 | 560 | – | – | 568 | 72 | 72 |
+/// | 4.0.7 – 4.0.12 | 544 | 552 | 560 | – | – | 568 | 96 | 72 |
+/// | 5.0.x | 544 | 552 | 560 | – | – | 568 | 96 | 72 |
+/// | 6.0.0 – 6.0.5 | 544 | 552 | 560 | 568 | 576 | 584 | 96 | 72 |
+/// | 6.0.6 – 7.0.x | 544 | 552 | 560 | 568 | 576 | 584 | 96 | 80 |
 ///
 /// `lxc_attach_options_t` is the same up to `log_fd` (offset 68) in every
 /// row; from 4.0.7 on it also has `lsm_label` (72) and `groups` (80).
+/// `struct bdev_specs` gained `rbd.rbduser` (at 72) in 6.0.6; the other
+/// structs the crates hand liblxc (`migrate_opts`, `lxc_console_log`,
+/// `lxc_attach_command_t`) are the same in every row.
 pub const LAYOUTS: &[Layout] = &[
     Layout {
         first: (4, 0, 0),
@@ -155,6 +187,7 @@ pub const LAYOUTS: &[Layout] = &[
         attach_options_size: 72,
         attach_lsm_label: None,
         attach_groups: None,
+        bdev_specs_size: 72,
     },
     Layout {
         first: (4, 0, 5),
@@ -165,6 +198,7 @@ pub const LAYOUTS: &[Layout] = &[
         attach_options_size: 72,
         attach_lsm_label: None,
         attach_groups: None,
+        bdev_specs_size: 72,
     },
     Layout {
         first: (4, 0, 7),
@@ -175,6 +209,7 @@ pub const LAYOUTS: &[Layout] = &[
         attach_options_size: 96,
         attach_lsm_label: Some(72),
         attach_groups: Some(80),
+        bdev_specs_size: 72,
     },
     Layout {
         first: (5, 0, 0),
@@ -185,37 +220,60 @@ pub const LAYOUTS: &[Layout] = &[
         attach_options_size: 96,
         attach_lsm_label: Some(72),
         attach_groups: Some(80),
+        bdev_specs_size: 72,
     },
     Layout {
         first: (6, 0, 0),
-        until: (8, 0, 0),
-        tags: &["v6.0.0", "v6.0.1", "v6.0.2", "v6.0.3", "v6.0.4", "v6.0.5", "v6.0.6", "v7.0.0"],
-        tail: &[
-            ("seccomp_notify_fd_active", 544),
-            ("init_pidfd", 552),
-            ("devpts_fd", 560),
-            ("rcv_timeout", 568),
-            ("set_timeout", 576),
-        ],
+        until: (6, 0, 6),
+        tags: &["v6.0.0", "v6.0.1", "v6.0.2", "v6.0.3", "v6.0.4", "v6.0.5"],
+        tail: TAIL_6_0,
         container_size: 584,
         attach_options_size: 96,
         attach_lsm_label: Some(72),
         attach_groups: Some(80),
+        bdev_specs_size: 72,
+    },
+    Layout {
+        first: (6, 0, 6),
+        until: (8, 0, 0),
+        tags: &["v6.0.6", "v7.0.0"],
+        tail: TAIL_6_0,
+        container_size: 584,
+        attach_options_size: 96,
+        attach_lsm_label: Some(72),
+        attach_groups: Some(80),
+        bdev_specs_size: 80,
     },
 ];
 
+/// The largest `sizeof(struct bdev_specs)` of any row.
+pub const LARGEST_BDEV_SPECS_SIZE: usize = largest(Sized::BdevSpecs);
+
 /// The largest `sizeof(lxc_attach_options_t)` of any row.
-pub const LARGEST_ATTACH_OPTIONS_SIZE: usize = {
+pub const LARGEST_ATTACH_OPTIONS_SIZE: usize = largest(Sized::AttachOptions);
+
+/// The structs whose size the rows give, besides the container's.
+#[derive(Clone, Copy)]
+enum Sized {
+    AttachOptions,
+    BdevSpecs,
+}
+
+const fn largest(which: Sized) -> usize {
     let mut max = 0;
     let mut i = 0;
     while i < LAYOUTS.len() {
-        if LAYOUTS[i].attach_options_size > max {
-            max = LAYOUTS[i].attach_options_size;
+        let size = match which {
+            Sized::AttachOptions => LAYOUTS[i].attach_options_size,
+            Sized::BdevSpecs => LAYOUTS[i].bdev_specs_size,
+        };
+        if size > max {
+            max = size;
         }
         i += 1;
     }
     max
-};
+}
 
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -250,6 +250,7 @@ fn the_bindings_match_the_layout_table() {
     let row = layout_of(LXC_HEADER_VERSION).expect("the host's header has a row in the table");
     assert_eq!(row.container_size, size_of::<lxc_container>());
     assert_eq!(row.attach_options_size, size_of::<lxc_attach_options_t>());
+    assert_eq!(row.bdev_specs_size, size_of::<bdev_specs>());
     for (m, off) in row.tail {
         let found = CONTAINER_MEMBER_OFFSETS.iter().find(|(n, _)| n == m).map(|(_, o)| *o);
         // Data members of the tail (rcv_timeout) are not in the list.

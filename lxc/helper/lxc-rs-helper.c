@@ -188,10 +188,23 @@ int main(int argc, char *argv[])
 
 	errno = 0;
 	if (strcmp(op, "create") == 0) {
-		struct bdev_specs specs;
+		/* liblxc 6.0.6 appended rbd.rbduser to struct bdev_specs (72 to
+		 * 80 bytes on LP64): a helper built with an older header and
+		 * run with a newer library would hand it a struct whose tail
+		 * liblxc reads past, from this stack. The bytes after the
+		 * header's struct are zero, as a caller of the newer header
+		 * leaves a member it does not set (rbduser: the global
+		 * lxc.bdev.rbd.rbduser), up to far more than any release's
+		 * struct (lxc_sys::layouts, LARGEST_BDEV_SPECS_SIZE, checked
+		 * against BDEV_SPECS_BUFFER in create.rs). */
+		struct {
+			struct bdev_specs s;
+			unsigned char tail[128];
+		} padded;
 		bool have_specs = false;
 
-		memset(&specs, 0, sizeof(specs));
+		memset(&padded, 0, sizeof(padded));
+#define specs padded.s
 #define SPEC(key, field)                                     \
 	do {                                                 \
 		const char *s_ = get(key);                   \
@@ -217,6 +230,7 @@ int main(int argc, char *argv[])
 			have_specs = true;
 		ok = c->create(c, get("template"), get("bdev"), have_specs ? &specs : NULL,
 			       (int)get_num("flags", 0), args);
+#undef specs
 	} else if (strcmp(op, "clone") == 0) {
 		struct lxc_container *c2;
 

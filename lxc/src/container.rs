@@ -60,8 +60,9 @@ use crate::{monitor_cgroup, sys, State};
 ///   A writer is not starved by sharers that overlap without end: once it
 ///   has waited a few milliseconds, new sharers wait for it (at most
 ///   100 ms each) while the ones in flight finish, unless a long call
-///   (`wait`, `shutdown`, `console`, a foreground `start`) is in flight,
-///   whose end may need one of them. A configuration write queued behind a
+///   (`wait`, `shutdown`, `reboot2`, `stop`, `freeze`, `unfreeze`,
+///   `console`, a foreground `start`) is in flight, whose end may need one
+///   of them. A configuration write queued behind a
 ///   long call waits for it: to configure while another thread waits for
 ///   a state, use a second handle ([`Container::try_clone`]).
 /// * liblxc's forked children (attach, start, create, clone, ...) take
@@ -592,42 +593,64 @@ const GATE_MAX_WAIT: Duration = Duration::from_millis(100);
 /// in flight drain. Three rules keep it from ever deadlocking:
 /// - A thread that already holds the configuration lock of any handle
 ///   passes: the writer may be waiting for that very lock.
-/// - While a long reader is in flight (`wait`, `shutdown`, `console`, a
-///   foreground `start`: calls that may last until another call acts), the
+/// - While a long reader is in flight (`wait`, `shutdown`, `reboot2`,
+///   `stop`, `freeze`, `unfreeze`, `reboot`, `console`, a foreground
+///   `start`: calls that may last until another call acts, or seconds), the
 ///   gate stands open. The writer cannot get in before the long reader ends
 ///   anyway, and that end may need a reader of this handle (the `start` a
 ///   `wait` for RUNNING waits for).
 /// - A reader waits at most [`GATE_MAX_WAIT`]; then it passes and opens the
-///   gate for everyone until no writer is closing it. That bounds what a
-///   dependency nobody foresaw costs (an attach that liblxc holds in a
-///   container frozen after the crate's check until an `unfreeze` through
-///   this handle; a caller whose attached program waits for another thread
-///   that reads the handle first): a delay, never a deadlock.
+///   gate for everyone for as long again. That bounds what a dependency
+///   nobody foresaw costs (an attach that liblxc holds in a container
+///   frozen after the crate's check until an `unfreeze` through this
+///   handle; a caller whose attached program waits for another thread that
+///   reads the handle first): a delay, never a deadlock; and the writer is
+///   protected again when the opening expires.
 ///
 /// Readers wait by sleeping in short steps, as the writer itself does: the
 /// gate is closed only while a writer waits, and the wait ends within one
 /// step of the writer being through. Every access to the gate's state is a
 /// read-modify-write (a load is `fetch_add(0)`), which helgrind and DRD
 /// understand as atomic, as they do not plain loads and stores.
-#[derive(Default)]
 struct WriterGate {
     /// Writers that have waited past their patience.
     closing: std::sync::atomic::AtomicU32,
     /// Long readers in flight.
     long: std::sync::atomic::AtomicU32,
-    /// Set by a reader that waited [`GATE_MAX_WAIT`]; cleared when the last
-    /// closing writer is through.
-    forced_open: AtomicBool,
+    /// Until when (nanoseconds after `epoch`) the gate stands open because
+    /// a reader waited [`GATE_MAX_WAIT`] at it: that long again. An opening
+    /// that expires by itself cannot outlive its writer and disarm the next
+    /// one, nor leave a writer starving for good after one slow reader.
+    forced_until: std::sync::atomic::AtomicU64,
+    /// What `forced_until` counts from (set once, with the handle).
+    epoch: std::time::Instant,
+}
+
+impl Default for WriterGate {
+    fn default() -> Self {
+        WriterGate {
+            closing: Default::default(),
+            long: Default::default(),
+            forced_until: Default::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
 }
 
 impl WriterGate {
+    /// Nanoseconds since `epoch`.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn is_closed(&self) -> bool {
         self.closing.fetch_add(0, Ordering::SeqCst) > 0
             && self.long.fetch_add(0, Ordering::SeqCst) == 0
-            && !self.forced_open.fetch_or(false, Ordering::SeqCst)
+            && self.now() >= self.forced_until.fetch_add(0, Ordering::SeqCst)
     }
 
-    /// Waits while the gate is closed, at most [`GATE_MAX_WAIT`].
+    /// Waits while the gate is closed, at most [`GATE_MAX_WAIT`]; then
+    /// opens it for everyone for as long.
     fn pass(&self) {
         if !self.is_closed() {
             return;
@@ -635,7 +658,8 @@ impl WriterGate {
         let deadline = std::time::Instant::now() + GATE_MAX_WAIT;
         while self.is_closed() {
             if std::time::Instant::now() >= deadline {
-                self.forced_open.fetch_or(true, Ordering::SeqCst);
+                let until = self.now().saturating_add(GATE_MAX_WAIT.as_nanos() as u64);
+                self.forced_until.fetch_max(until, Ordering::SeqCst);
                 return;
             }
             std::thread::sleep(Duration::from_micros(100));
@@ -658,12 +682,7 @@ struct GateClosed<'a>(&'a WriterGate);
 
 impl Drop for GateClosed<'_> {
     fn drop(&mut self) {
-        if self.0.closing.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // The last closing writer: a forced opening ends with it. (A
-            // writer closing it meanwhile finds it forced open until then:
-            // its readers do not wait, which costs it only time.)
-            self.0.forced_open.fetch_and(false, Ordering::SeqCst);
-        }
+        self.0.closing.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -673,6 +692,62 @@ pub(crate) struct LongReader<'a>(&'a WriterGate);
 impl Drop for LongReader<'_> {
     fn drop(&mut self) {
         self.0.long.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::{WriterGate, GATE_MAX_WAIT};
+    use std::time::Instant;
+
+    #[test]
+    fn a_closing_writer_closes_it_and_a_long_reader_opens_it() {
+        let gate = WriterGate::default();
+        assert!(!gate.is_closed());
+        let closed = gate.close();
+        assert!(gate.is_closed());
+        let long = gate.enter_long();
+        assert!(!gate.is_closed(), "a long reader in flight holds the gate open");
+        // A reader passes at once while it is open.
+        gate.pass();
+        drop(long);
+        assert!(gate.is_closed());
+        drop(closed);
+        assert!(!gate.is_closed());
+    }
+
+    #[test]
+    fn a_reader_waits_at_most_the_limit_and_the_opening_expires() {
+        let gate = WriterGate::default();
+        let closed = gate.close();
+        let t = Instant::now();
+        gate.pass();
+        assert!(t.elapsed() >= GATE_MAX_WAIT, "the reader waited {:?}", t.elapsed());
+        assert!(!gate.is_closed(), "forced open for everyone after the wait");
+        std::thread::sleep(GATE_MAX_WAIT + GATE_MAX_WAIT / 2);
+        assert!(gate.is_closed(), "the forced opening expires; the writer is protected again");
+        drop(closed);
+        // A forcing left by an earlier writer does not disarm the next.
+        let closed = gate.close();
+        assert!(gate.is_closed());
+        drop(closed);
+    }
+
+    #[test]
+    fn a_waiting_reader_goes_when_the_writer_is_through() {
+        let gate = WriterGate::default();
+        let closed = gate.close();
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let t = Instant::now();
+                gate.pass();
+                t.elapsed()
+            });
+            std::thread::sleep(GATE_MAX_WAIT / 10);
+            drop(closed);
+            let waited = reader.join().unwrap();
+            assert!(waited < GATE_MAX_WAIT, "the reader waited {waited:?} after the writer was through");
+        });
     }
 }
 
@@ -887,8 +962,9 @@ impl Container {
     }
 
     /// [`Container::hold`] for a call that may last until another call
-    /// acts (`wait`, `shutdown`, `console`, a foreground `start`): it holds
-    /// the handle's [`WriterGate`] open while it runs.
+    /// acts, or seconds (`wait`, `shutdown`, `reboot2`, `stop`, `freeze`,
+    /// `unfreeze`, `reboot`, `console`, a foreground `start`): it holds the
+    /// handle's [`WriterGate`] open while it runs.
     pub(crate) fn hold_long(&self, access: Access) -> Held<'_> {
         self.hold_as(access, true)
     }
@@ -1400,6 +1476,22 @@ impl Container {
         }
     }
 
+    /// [`Error::WrongState`] for a frozen (or freezing) container, before a
+    /// call that signals its init and waits for the effect (`shutdown`,
+    /// `reboot2`): a frozen init acts on the signal only at the thaw, and
+    /// liblxc would wait the whole timeout for nothing.
+    fn refuse_frozen(&self, op: &'static str) -> Result<()> {
+        match self.state() {
+            Ok(state @ (State::Frozen | State::Freezing)) => Err(Error::WrongState {
+                op,
+                container: self.name.to_string(),
+                state,
+                expected: "it must be running (unfreeze it first)",
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The error for a container that liblxc's `partial` marker says is
     /// being created or was left half-made by an interrupted create or copy.
     pub(crate) fn check_not_partial(&self, op: &'static str) -> Result<()> {
@@ -1429,7 +1521,10 @@ impl Container {
         if done_when_stopped && !self.is_running() {
             return self.stopped_already(op);
         }
-        let g = self.hold(Access::Read);
+        // Long: liblxc's stop waits for the monitor to close the command
+        // connection (its teardown), a v1 freeze polls once a second until
+        // FROZEN.
+        let g = self.hold_long(Access::Read);
         clear_errno();
         // SAFETY: ptr is live; f is a member of this container that takes
         // only the container.
@@ -1486,16 +1581,7 @@ impl Container {
         if !self.is_running() {
             return self.stopped_already("shutdown");
         }
-        // A frozen init cannot act on the halt signal: liblxc would wait the
-        // whole timeout for nothing.
-        if let Ok(state @ (State::Frozen | State::Freezing)) = self.state() {
-            return Err(Error::WrongState {
-                op: "shutdown",
-                container: self.name.to_string(),
-                state,
-                expected: "it must be running (unfreeze it first)",
-            });
-        }
+        self.refuse_frozen("shutdown")?;
         let g = self.hold_long(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
@@ -1900,6 +1986,7 @@ impl Container {
     /// A pidfd of the container's init (`init_pidfd`): it polls readable
     /// when init exits.
     #[cfg(lxc_member = "init_pidfd")]
+    #[cfg_attr(docsrs, doc(cfg(lxc_member = "init_pidfd")))]
     pub fn init_pidfd(&self) -> Result<std::os::fd::OwnedFd> {
         let f = method!(self.init_pidfd);
         self.fd_call("init_pidfd", f)
@@ -1908,6 +1995,7 @@ impl Container {
     /// A mount descriptor of the running container's devpts instance
     /// (`devpts_fd`), to make ptys inside from the host.
     #[cfg(lxc_member = "devpts_fd")]
+    #[cfg_attr(docsrs, doc(cfg(lxc_member = "devpts_fd")))]
     pub fn devpts_fd(&self) -> Result<std::os::fd::OwnedFd> {
         let f = method!(self.devpts_fd);
         self.fd_call("devpts_fd", f)
@@ -1917,6 +2005,7 @@ impl Container {
     /// (`seccomp_notify_fd`); the container needs a seccomp profile with
     /// `notify` actions (`lxc.seccomp.notify.proxy`).
     #[cfg(lxc_member = "seccomp_notify_fd")]
+    #[cfg_attr(docsrs, doc(cfg(lxc_member = "seccomp_notify_fd")))]
     ///
     /// liblxc returns the descriptor its configuration keeps (and closes
     /// later), not a new one: the crate hands out a duplicate.
@@ -1951,6 +2040,7 @@ impl Container {
     /// The seccomp notifier descriptor of the running container, asked from
     /// its monitor (`seccomp_notify_fd_active`).
     #[cfg(lxc_member = "seccomp_notify_fd_active")]
+    #[cfg_attr(docsrs, doc(cfg(lxc_member = "seccomp_notify_fd_active")))]
     pub fn seccomp_notify_fd_active(&self) -> Result<std::os::fd::OwnedFd> {
         let f = method!(self.seccomp_notify_fd_active);
         self.fd_call("seccomp_notify_fd_active", f)
@@ -1959,12 +2049,14 @@ impl Container {
     /// Reboots the container and waits up to `timeout` for it to come back
     /// (`reboot2`); [`Error::Timeout`] when it did not in time.
     #[cfg(lxc_member = "reboot2")]
+    #[cfg_attr(docsrs, doc(cfg(lxc_member = "reboot2")))]
     pub fn reboot2(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.reboot2);
         if !self.is_running() {
             return Err(self.explain("reboot2", &[], "it must be running"));
         }
-        let g = self.hold(Access::Read);
+        self.refuse_frozen("reboot2")?;
+        let g = self.hold_long(Access::Read);
         clear_errno();
         // SAFETY: ptr is live.
         let ok = unsafe { f(self.ptr.as_ptr(), timeout_secs(timeout)) };
@@ -1984,6 +2076,7 @@ impl Container {
     /// zero, and cannot take more than `i32::MAX` seconds: both are
     /// [`Error::InvalidArgument`], before liblxc is called.
     #[cfg(lxc_member = "set_timeout")]
+    #[cfg_attr(docsrs, doc(cfg(lxc_member = "set_timeout")))]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.set_timeout);
         let secs = set_timeout_secs(timeout)?;

@@ -76,6 +76,15 @@ impl FromStr for BackingStore {
     }
 }
 
+/// The least size of the zeroed buffer in which the helper process
+/// (`lxc/helper/lxc-rs-helper.c`) hands `struct bdev_specs` to liblxc's
+/// create: the header's struct and 128 zero bytes after it. liblxc 6.0.6
+/// appended `rbd.rbduser`, which it reads for the rbd backing store; a
+/// crate built with an older header and run with that library must not let
+/// it read past the struct.
+const BDEV_SPECS_BUFFER: usize = 128;
+const _: () = assert!(sys::layouts::LARGEST_BDEV_SPECS_SIZE <= BDEV_SPECS_BUFFER);
+
 /// Parameters of the backing store (`struct bdev_specs`): what
 /// `lxc-create --fstype --fssize --dir --vgname ...` set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,7 +178,9 @@ impl BdevSpecs {
     }
 
     /// The C struct and the strings it points into; the strings must outlive
-    /// every use of the struct.
+    /// every use of the struct. (Only to check the values here: the helper
+    /// process builds the struct liblxc reads, in a zeroed buffer of at
+    /// least [`BDEV_SPECS_BUFFER`] bytes.)
     pub(crate) fn to_raw(&self) -> Result<(sys::bdev_specs, Vec<CString>)> {
         let mut keep = Vec::new();
         let mut c = |what: &'static str, v: Option<&[u8]>| -> Result<*mut std::ffi::c_char> {

@@ -34,6 +34,7 @@
 //! The crate builds against the liblxc headers on the host (4.0 to 7.0);
 //! members a header lacks are left out at build time, and members that the
 //! library loaded at run time lacks give [`Error::Unsupported`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

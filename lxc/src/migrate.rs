@@ -169,9 +169,11 @@ impl Container {
     }
 
     fn criu_call(&self, op: &'static str, access: Access, call: impl FnOnce() -> bool) -> Result<()> {
+        // Before the locks: `config_path` takes them too, and a restore
+        // holds them exclusively (it waited for itself).
+        let lxcpath = self.config_path().ok();
         let guard = self.hold(access);
         crate::container::clear_errno();
-        let lxcpath = self.config_path().ok();
         let ok = crate::monitor_cgroup::around_start(lxcpath.as_deref().map(|p| (p, self.name())), call);
         drop(guard);
         if ok {
