@@ -15,6 +15,9 @@ use std::process::exit;
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(lxc_member, values(any()))");
     println!("cargo:rustc-check-cfg=cfg(docsrs)");
+    // Named only in `doc(cfg(liblxc = "6.0 and later"))`: how the
+    // documentation says which liblxc a method needs.
+    println!("cargo:rustc-check-cfg=cfg(liblxc, values(any()))");
     println!("cargo:rustc-check-cfg=cfg(lxc_attach_lsm_label_and_groups)");
     println!("cargo:rerun-if-env-changed=DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS");
     if std::env::var("DEP_LXC_ATTACH_LSM_LABEL_AND_GROUPS").as_deref() == Ok("1") {

@@ -90,16 +90,23 @@ fn main() {
         (false, Some(row)) => {
             let members = row_members(row);
             let fields = row.attach_lsm_label.is_some() && row.attach_groups.is_some();
+            // A header that differs from its row (patched, or a release
+            // after the table was made) would have the crate call members
+            // at the table's offsets, which may hold others: no build.
             if header_members.as_ref().is_some_and(|h| *h != members) || header_attach_fields.is_some_and(|h| h != fields) {
-                println!(
-                    "cargo:warning=the liblxc header of version {}.{}.{} declares other members than the releases it claims to be (patched?); the bindings follow liblxc's own {}.{}.{} to {}.{}.{}; the feature buildtime_bindgen makes them from this header",
+                fail(&format!(
+                    "the liblxc header of version {}.{}.{} declares other members of struct lxc_container or lxc_attach_options_t than liblxc's own {}.{}.{} to {}.{}.{} (patched, or newer than this crate); the feature buildtime_bindgen makes the bindings from this header (and needs libclang)",
                     version.0, version.1, version.2, row.first.0, row.first.1, row.first.2, row.until.0, row.until.1, row.until.2
-                );
+                ));
             }
             (members, fields)
         }
+        (false, None) if version < (4, 0, 0) => fail(&format!(
+            "liblxc {}.{}.{} is older than 4.0, the oldest release this crate supports",
+            version.0, version.1, version.2
+        )),
         (false, None) => fail(&format!(
-            "liblxc {}.{}.{} is outside the releases whose bindings this crate ships (4.0.0 up to 8.0.0); the feature buildtime_bindgen makes bindings from its headers (and needs libclang)",
+            "liblxc {}.{}.{} is newer than the releases whose bindings this crate ships (4.0.0 up to 8.0.0); the feature buildtime_bindgen makes bindings from its headers (and needs libclang)",
             version.0, version.1, version.2
         )),
     };
@@ -171,7 +178,12 @@ fn probe() -> (layouts::LxcVersion, PathBuf) {
             fail(&format!("the liblxc headers (lxc/lxccontainer.h) are not in any of {include_dirs:?}"))
         });
     for f in ["lxccontainer.h", "attach_options.h", "version.h"] {
-        println!("cargo:rerun-if-changed={}", header_dir.join("lxc").join(f).display());
+        // (Only files that exist: Cargo reruns the script on every build
+        // for one that does not.)
+        let path = header_dir.join("lxc").join(f);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     let version = fs::read_to_string(header_dir.join("lxc/version.h"))
         .ok()

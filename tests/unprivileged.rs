@@ -259,6 +259,10 @@ fn unprivileged_suite() {
         .env("USER", &user.name)
         .env("LOGNAME", &user.name)
         .env("TMPDIR", &tmp)
+        // The user's run ends (stopping its containers, saying where its
+        // threads wait) before this binary's own watchdog would end both
+        // without a word of the run's output.
+        .env("LXC_RS_TEST_WATCHDOG_SECS", "240")
         .env(ROOT_RUNNING, spec(&running))
         .env(ROOT_STOPPED, format!("{}:{}", running.lxcpath.display(), stopped.name()))
         .env(ROOT_PRIVATE, spec(&private))

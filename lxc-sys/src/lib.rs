@@ -27,8 +27,9 @@
 //!
 //! Supported: the headers and libraries of liblxc 4.0.0 and later, up to
 //! 7.0. Built and tested (the project's `./dev matrix`) against 4.0.6, 5.0.2,
-//! 6.0.4 and 7.0.0, and with the headers of 4.0.0, 5.0.2 and 7.0.0 over a
-//! library of another series. After the headers change (another liblxc
+//! 6.0.4 and 7.0.0, and with the headers of 4.0.0, 4.0.12, 5.0.2 and 7.0.0
+//! over a library of another series. A header whose members differ from
+//! its row's (patched, or newer than the crate) stops a default build. After the headers change (another liblxc
 //! series installed), rebuild this crate (`cargo clean -p liblxc-sys`):
 //! Cargo reruns the build script on a newer modification time only, and
 //! distribution packages keep the upstream times, which can be older.

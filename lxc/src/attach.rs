@@ -16,7 +16,7 @@
 use std::ffi::{c_int, c_void, CString};
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -756,8 +756,9 @@ const HAS_PIDFD: u8 = 1;
 const HAS_PRIVATE: u8 = 2;
 
 /// Sends `msg`, with `fds` (at most 2) as `SCM_RIGHTS`, on the socket
-/// `sock`; whether it was sent. Async-signal-safe: the control buffer is on
-/// the stack.
+/// `sock`; whether it was sent. Runs in the attached child before its exec,
+/// so it stays on `libc` (the caller's side uses rustix): async-signal-safe,
+/// the control buffer is on the stack.
 pub(crate) fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
     #[repr(C)]
     union Cmsg {
@@ -798,63 +799,38 @@ pub(crate) fn send_with_fds(sock: RawFd, msg: &[u8], fds: &[RawFd]) -> bool {
 
 /// One message from a status socket, with the descriptors it carried (the
 /// first two, in order; close-on-exec; any more are closed); `Ok(None)` at
-/// end of file.
+/// end of file. (The caller's side: rustix's typed `recvmsg`, whose control
+/// buffer hands each descriptor over as an `OwnedFd` and closes those not
+/// taken.)
 pub(crate) fn recv_with_fds(
-    sock: RawFd,
+    sock: impl std::os::fd::AsFd,
     buf: &mut [u8],
 ) -> io::Result<Option<(usize, [Option<OwnedFd>; 2])>> {
-    #[repr(C)]
-    union Cmsg {
-        buf: [u8; 128],
-        _align: libc::cmsghdr,
-    }
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(8))];
     loop {
-        // SAFETY: as in send_with_fds; recvmsg writes at most the buffers'
-        // lengths; the kernel writes the control messages, whose lengths
-        // CMSG_NXTHDR and cmsg_len bound; a descriptor in an SCM_RIGHTS
-        // message is new and ours.
-        unsafe {
-            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-            let mut cmsg = Cmsg { buf: [0; 128] };
-            let mut hdr: libc::msghdr = std::mem::zeroed();
-            hdr.msg_iov = &mut iov;
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = cmsg.buf.as_mut_ptr().cast();
-            hdr.msg_controllen = std::mem::size_of::<Cmsg>() as _;
-            let n = libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC);
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            let mut fds: [Option<OwnedFd>; 2] = [None, None];
-            let mut got = 0;
-            let mut c = libc::CMSG_FIRSTHDR(&hdr);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
-                    for i in 0..len / std::mem::size_of::<c_int>() {
-                        let mut raw: c_int = -1;
-                        ptr::copy_nonoverlapping(
-                            libc::CMSG_DATA(c).add(i * std::mem::size_of::<c_int>()),
-                            (&mut raw as *mut c_int).cast::<u8>(),
-                            std::mem::size_of::<c_int>(),
-                        );
-                        let owned = OwnedFd::from_raw_fd(raw);
-                        if got < 2 {
-                            // Above 0-2 (a caller whose stdio is closed
-                            // would otherwise hand them on as stdio).
-                            fds[got] = above_stdio(owned).ok();
-                            got += 1;
-                        }
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let msg = match recvmsg(sock.as_fd(), &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Ok(msg) => msg,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut fds: [Option<OwnedFd>; 2] = [None, None];
+        let mut got = 0;
+        for m in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(rights) = m {
+                for fd in rights {
+                    if got < 2 {
+                        // Above 0-2 (a caller whose stdio is closed would
+                        // otherwise hand them on as stdio).
+                        fds[got] = above_stdio(fd).ok();
+                        got += 1;
                     }
                 }
-                c = libc::CMSG_NXTHDR(&hdr, c);
             }
-            return Ok((n > 0).then_some((n as usize, fds)));
         }
+        return Ok((msg.bytes > 0).then_some((msg.bytes, fds)));
     }
 }
 
@@ -976,31 +952,33 @@ fn wait_for_go(go_r: RawFd) -> bool {
 /// The caller's go.
 const GO: u8 = b'G';
 
+/// `pid` as one process: a positive number (0 and negative numbers name
+/// process groups, or every process, to `waitpid` and `kill`; rustix's
+/// `None` waits for any child of the group), else ECHILD.
+pub(crate) fn child_pid(pid: libc::pid_t) -> io::Result<rustix::process::Pid> {
+    rustix::process::Pid::from_raw(pid)
+        .filter(|_| pid > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ECHILD))
+}
+
 /// Waits for the child `pid` and returns its status.
 pub(crate) fn wait_pid(pid: libc::pid_t) -> io::Result<ExitStatus> {
-    let mut status = 0;
     loop {
-        // SAFETY: status is a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            return Ok(ExitStatus::from_raw(status));
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match rustix::process::waitpid(Some(child_pid(pid)?), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(ExitStatus::from_raw(status.as_raw() as c_int)),
+            Ok(None) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// Non-blocking wait for the child `pid`.
 pub(crate) fn try_wait_pid(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
-    let mut status = 0;
-    // SAFETY: status is a valid out-pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    match r {
-        0 => Ok(None),
-        r if r == pid => Ok(Some(ExitStatus::from_raw(status))),
-        _ => Err(io::Error::last_os_error()),
+    match rustix::process::waitpid(Some(child_pid(pid)?), rustix::process::WaitOptions::NOHANG) {
+        Ok(Some((_, status))) => Ok(Some(ExitStatus::from_raw(status.as_raw() as c_int))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1023,16 +1001,9 @@ pub(crate) struct Pipes {
 /// stdio descriptors are closed would otherwise get them, and liblxc puts
 /// the program's stdio over 0-2 in the child.
 pub(crate) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
-    } != 0
-    {
-        return Err(Error::Io { op: "socketpair", source: io::Error::last_os_error() });
-    }
-    // SAFETY: socketpair gave two new descriptors that nothing else owns.
-    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    let (a, b) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .map_err(|e| Error::Io { op: "socketpair", source: e.into() })?;
     Ok((above_stdio(a)?, above_stdio(b)?))
 }
 
@@ -1041,14 +1012,8 @@ pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    // SAFETY: F_DUPFD_CLOEXEC on our descriptor; a non-negative result is
-    // a new descriptor that we own.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if n < 0 {
-        return Err(Error::Io { op: "fcntl(F_DUPFD_CLOEXEC)", source: io::Error::last_os_error() });
-    }
-    // SAFETY: as above.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3)
+        .map_err(|e| Error::Io { op: "fcntl(F_DUPFD_CLOEXEC)", source: e.into() })
 }
 
 fn pipes() -> Result<Pipes> {
@@ -1069,60 +1034,48 @@ pub(crate) struct Spawned {
 
 /// A pidfd of `pid` (`pidfd_open`).
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open on a pid; a non-negative result is a new
-    // descriptor that we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?;
     above_stdio(fd).map_err(|e| match e {
         Error::Io { source, .. } => source,
         other => io::Error::other(other.to_string()),
     })
 }
 
-/// Sends `sig` to the process `pidfd` refers to (`pidfd_send_signal`): that
-/// process, or ESRCH once it is gone, never another one that reused its pid.
-pub(crate) fn pidfd_kill(pidfd: &OwnedFd, sig: c_int) -> io::Result<()> {
-    // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
-    let r =
-        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, ptr::null::<u8>(), 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// Sends SIGKILL to the process `pidfd` refers to (`pidfd_send_signal`):
+/// that process, or ESRCH once it is gone, never another one that reused
+/// its pid.
+pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
+    Ok(rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)?)
 }
 
-/// The exit status a `waitid` reported.
-fn status_from_siginfo(info: &libc::siginfo_t) -> ExitStatus {
-    // SAFETY: si_status is valid for the SIGCHLD siginfo waitid fills in.
-    let st = unsafe { info.si_status() };
-    match info.si_code {
-        libc::CLD_EXITED => ExitStatus::from_raw((st & 0xff) << 8),
-        libc::CLD_DUMPED => ExitStatus::from_raw((st & 0x7f) | 0x80),
-        _ => ExitStatus::from_raw(st & 0x7f),
+/// The exit status a `waitid` reported, as `waitpid` encodes it.
+fn status_from_waitid(st: &rustix::process::WaitIdStatus) -> ExitStatus {
+    if let Some(code) = st.exit_status() {
+        ExitStatus::from_raw((code & 0xff) << 8)
+    } else {
+        // Killed or dumped; anything else (a ptrace stop reported to a
+        // tracer) by its signal, never as a clean exit.
+        let sig = st
+            .terminating_signal()
+            .or(st.trapping_signal())
+            .or(st.stopping_signal())
+            .unwrap_or(libc::SIGKILL)
+            & 0x7f;
+        ExitStatus::from_raw(if st.dumped() { sig | 0x80 } else { sig })
     }
 }
 
 /// Waits for (`block`) or polls the child `pidfd` refers to, through the
 /// pidfd (`waitid(P_PIDFD)`): never another process that reused its pid.
 pub(crate) fn wait_pidfd(pidfd: &OwnedFd, block: bool) -> io::Result<Option<ExitStatus>> {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let flags = WaitIdOptions::EXITED | if block { WaitIdOptions::empty() } else { WaitIdOptions::NOHANG };
     loop {
-        // SAFETY: an all-zero siginfo_t is a valid out-buffer.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let flags = libc::WEXITED | if block { 0 } else { libc::WNOHANG };
-        // SAFETY: waitid on our pidfd with a valid out-buffer.
-        let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
-        if r == 0 {
-            // SAFETY: si_pid is valid for the SIGCHLD siginfo waitid fills.
-            return Ok((unsafe { info.si_pid() } != 0).then(|| status_from_siginfo(&info)));
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match waitid(WaitId::PidFd(std::os::fd::AsFd::as_fd(pidfd)), flags) {
+            Ok(st) => return Ok(st.map(|st| status_from_waitid(&st))),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -1227,7 +1180,7 @@ impl Container {
         }
         let read_err = |source| Error::Io { op: "read the attach status", source };
         let mut buf = [0u8; 8];
-        let first = match recv_with_fds(status_r.as_raw_fd(), &mut buf) {
+        let first = match recv_with_fds(&status_r, &mut buf) {
             Ok(first) => first,
             Err(source) => {
                 // The child, if it was reached, gets no go and ends.
@@ -1287,15 +1240,14 @@ impl Container {
             },
         };
         if reached && !opts.is_terminal() {
-            // SAFETY: send on our end of the go socket; MSG_NOSIGNAL: no
-            // SIGPIPE if the child has gone.
-            unsafe { libc::send(go_w.as_raw_fd(), [GO].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+            // MSG_NOSIGNAL: no SIGPIPE if the child has gone.
+            let _ = rustix::net::send(&go_w, &[GO], rustix::net::SendFlags::NOSIGNAL);
         }
         drop(go_w);
         let spawned = Spawned { pid, pidfd };
         // Later messages come over the child's private socket when it sent
         // one (no other process holds its other end).
-        let report = private.as_ref().map_or(status_r.as_raw_fd(), AsRawFd::as_raw_fd);
+        let report = private.as_ref().unwrap_or(&status_r);
         let second = if reached { recv_with_fds(report, &mut buf) } else { Ok(None) };
         drop(private);
         drop(status_r);
@@ -1314,13 +1266,15 @@ impl Container {
                 // Whatever runs, nobody owns it: it ends now.
                 match &spawned.pidfd {
                     Some(fd) => {
-                        let _ = pidfd_kill(fd, libc::SIGKILL);
+                        let _ = pidfd_kill(fd);
                     }
-                    // SAFETY: kill(2) of our own child, unreaped (no pidfd:
-                    // a kernel before 5.3).
-                    None => unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    },
+                    // Our own child, unreaped (no pidfd: a kernel before
+                    // 5.3).
+                    None => {
+                        if let Ok(p) = child_pid(pid) {
+                            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                        }
+                    }
                 }
                 crate::reaper::reap_spawned(spawned);
                 Err(read_err(source))

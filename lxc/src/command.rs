@@ -2,7 +2,7 @@
 //! `container.command("ls").arg("-l").output()?`.
 
 use std::io::{self, PipeReader, PipeWriter};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{ExitStatus, Output};
 
@@ -305,14 +305,13 @@ impl AttachChild {
             return Ok(());
         }
         let r = match &self.pidfd {
-            Some(fd) => crate::attach::pidfd_kill(fd, libc::SIGKILL),
-            // SAFETY: without a pidfd (a kernel before 5.3): pid is our
-            // child, unreaped unless a SIGCHLD handler of the caller reaps
-            // every child.
-            None => match unsafe { libc::kill(self.pid, libc::SIGKILL) } {
-                0 => Ok(()),
-                _ => Err(io::Error::last_os_error()),
-            },
+            Some(fd) => crate::attach::pidfd_kill(fd),
+            // Without a pidfd (a kernel before 5.3): pid is our child,
+            // unreaped unless a SIGCHLD handler of the caller reaps every
+            // child.
+            None => crate::attach::child_pid(self.pid).and_then(|pid| {
+                rustix::process::kill_process(pid, rustix::process::Signal::KILL).map_err(io::Error::from)
+            }),
         };
         match r {
             // Already gone (reaped by a SIGCHLD handler of the caller, say):
@@ -372,22 +371,14 @@ impl AttachChild {
 }
 
 /// Reads into the spare capacity of `out`; the count, 0 at end of file.
-fn read_some(fd: RawFd, out: &mut Vec<u8>) -> io::Result<usize> {
+fn read_some(fd: BorrowedFd<'_>, out: &mut Vec<u8>) -> io::Result<usize> {
     out.reserve(16 * 1024);
-    let spare = out.spare_capacity_mut();
     loop {
-        // SAFETY: reads at most spare.len() bytes into the vector's spare
-        // capacity.
-        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
-        if n >= 0 {
-            let n = n as usize;
-            // SAFETY: the kernel initialised the first n spare bytes.
-            unsafe { out.set_len(out.len() + n) };
-            return Ok(n);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        // Into the spare capacity; rustix sets the length to what was read.
+        match rustix::io::read(fd, rustix::buffer::spare_capacity(out)) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -395,38 +386,34 @@ fn read_some(fd: RawFd, out: &mut Vec<u8>) -> io::Result<usize> {
 /// Reads two pipes to their ends at once, with poll(2) (one pipe alone is
 /// simply read to its end).
 pub(crate) fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    use rustix::event::{poll, PollFd, PollFlags};
     let mut out = [Vec::new(), Vec::new()];
-    match (&a, &b) {
+    let (a, b) = match (&a, &b) {
         (None, None) => return Ok((Vec::new(), Vec::new())),
         (Some(p), None) | (None, Some(p)) => {
             let i = usize::from(a.is_none());
-            while read_some(p.as_raw_fd(), &mut out[i])? > 0 {}
+            while read_some(p.as_fd(), &mut out[i])? > 0 {}
             let [x, y] = out;
             return Ok((x, y));
         }
-        (Some(_), Some(_)) => {}
-    }
-    let pipes = [a, b];
+        (Some(a), Some(b)) => (a, b),
+    };
+    let pipes = [a.as_fd(), b.as_fd()];
     let mut open = [true, true];
     while open[0] || open[1] {
-        let mut fds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; 2];
-        for (i, p) in pipes.iter().enumerate() {
-            if let (true, Some(p)) = (open[i], p) {
-                fds[i].fd = p.as_raw_fd();
-            }
+        // The pipes still open, with their index.
+        let live: Vec<usize> = (0..2).filter(|&i| open[i]).collect();
+        let mut fds: Vec<PollFd<'_>> = live.iter().map(|&i| PollFd::new(&pipes[i], PollFlags::IN)).collect();
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
-        // SAFETY: fds is a valid array of two pollfd entries (a negative fd
-        // is ignored by poll).
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for i in 0..2 {
-            if fds[i].fd >= 0 && fds[i].revents != 0 && read_some(fds[i].fd, &mut out[i])? == 0 {
+        let ready: Vec<usize> =
+            live.iter().zip(&fds).filter(|(_, f)| !f.revents().is_empty()).map(|(&i, _)| i).collect();
+        drop(fds);
+        for i in ready {
+            if read_some(pipes[i], &mut out[i])? == 0 {
                 open[i] = false;
             }
         }

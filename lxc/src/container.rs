@@ -61,8 +61,8 @@ use crate::{monitor_cgroup, sys, State};
 ///   has waited a few milliseconds, new sharers wait for it (at most
 ///   100 ms each) while the ones in flight finish, unless a long call
 ///   (`wait`, `shutdown`, `reboot2`, `stop`, `freeze`, `unfreeze`,
-///   `console`, a foreground `start`) is in flight, whose end may need one
-///   of them. A configuration write queued behind a
+///   `reboot`, `console`, a foreground `start`, `checkpoint`, the snapshot
+///   destroys) is in flight, whose end may need one of them. A configuration write queued behind a
 ///   long call waits for it: to configure while another thread waits for
 ///   a state, use a second handle ([`Container::try_clone`]).
 /// * liblxc's forked children (attach, start, create, clone, ...) take
@@ -595,10 +595,14 @@ const GATE_MAX_WAIT: Duration = Duration::from_millis(100);
 ///   passes: the writer may be waiting for that very lock.
 /// - While a long reader is in flight (`wait`, `shutdown`, `reboot2`,
 ///   `stop`, `freeze`, `unfreeze`, `reboot`, `console`, a foreground
-///   `start`: calls that may last until another call acts, or seconds), the
-///   gate stands open. The writer cannot get in before the long reader ends
-///   anyway, and that end may need a reader of this handle (the `start` a
-///   `wait` for RUNNING waits for).
+///   `start`, `checkpoint`, `snapshot_destroy`, `snapshot_destroy_all`:
+///   calls that may last until another call acts, or seconds), the gate
+///   stands open for short readers. The writer cannot get in before the
+///   long reader ends anyway, and that end may need a reader of this handle
+///   (the `stop` a `wait` for STOPPED waits for). A new long reader still
+///   waits at it, so that long readers overlapping without end cannot
+///   starve the writer either (the one a long reader in flight needs is
+///   let through by the next rule).
 /// - A reader waits at most [`GATE_MAX_WAIT`]; then it passes and opens the
 ///   gate for everyone for as long again. That bounds what a dependency
 ///   nobody foresaw costs (an attach that liblxc holds in a container
@@ -643,20 +647,25 @@ impl WriterGate {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn is_closed(&self) -> bool {
+    /// Whether a new reader waits: a writer is closing the gate, no forced
+    /// opening is in force, and (for a reader that is not long itself) no
+    /// long reader is in flight. A new long reader waits even then:
+    /// otherwise long readers that overlap without end (two threads looping
+    /// over `wait`) would starve the writer as short ones did.
+    fn is_closed(&self, for_long: bool) -> bool {
         self.closing.fetch_add(0, Ordering::SeqCst) > 0
-            && self.long.fetch_add(0, Ordering::SeqCst) == 0
+            && (for_long || self.long.fetch_add(0, Ordering::SeqCst) == 0)
             && self.now() >= self.forced_until.fetch_add(0, Ordering::SeqCst)
     }
 
-    /// Waits while the gate is closed, at most [`GATE_MAX_WAIT`]; then
-    /// opens it for everyone for as long.
-    fn pass(&self) {
-        if !self.is_closed() {
+    /// Waits while the gate is closed (for a long reader: `for_long`), at
+    /// most [`GATE_MAX_WAIT`]; then opens it for everyone for as long.
+    fn pass(&self, for_long: bool) {
+        if !self.is_closed(for_long) {
             return;
         }
         let deadline = std::time::Instant::now() + GATE_MAX_WAIT;
-        while self.is_closed() {
+        while self.is_closed(for_long) {
             if std::time::Instant::now() >= deadline {
                 let until = self.now().saturating_add(GATE_MAX_WAIT.as_nanos() as u64);
                 self.forced_until.fetch_max(until, Ordering::SeqCst);
@@ -703,17 +712,18 @@ mod gate_tests {
     #[test]
     fn a_closing_writer_closes_it_and_a_long_reader_opens_it() {
         let gate = WriterGate::default();
-        assert!(!gate.is_closed());
+        assert!(!gate.is_closed(false));
         let closed = gate.close();
-        assert!(gate.is_closed());
+        assert!(gate.is_closed(false));
         let long = gate.enter_long();
-        assert!(!gate.is_closed(), "a long reader in flight holds the gate open");
+        assert!(!gate.is_closed(false), "a long reader in flight holds the gate open for short ones");
+        assert!(gate.is_closed(true), "but not for another long reader");
         // A reader passes at once while it is open.
-        gate.pass();
+        gate.pass(false);
         drop(long);
-        assert!(gate.is_closed());
+        assert!(gate.is_closed(false));
         drop(closed);
-        assert!(!gate.is_closed());
+        assert!(!gate.is_closed(false) && !gate.is_closed(true));
     }
 
     #[test]
@@ -721,15 +731,15 @@ mod gate_tests {
         let gate = WriterGate::default();
         let closed = gate.close();
         let t = Instant::now();
-        gate.pass();
+        gate.pass(true);
         assert!(t.elapsed() >= GATE_MAX_WAIT, "the reader waited {:?}", t.elapsed());
-        assert!(!gate.is_closed(), "forced open for everyone after the wait");
+        assert!(!gate.is_closed(false) && !gate.is_closed(true), "forced open for everyone after the wait");
         std::thread::sleep(GATE_MAX_WAIT + GATE_MAX_WAIT / 2);
-        assert!(gate.is_closed(), "the forced opening expires; the writer is protected again");
+        assert!(gate.is_closed(false), "the forced opening expires; the writer is protected again");
         drop(closed);
         // A forcing left by an earlier writer does not disarm the next.
         let closed = gate.close();
-        assert!(gate.is_closed());
+        assert!(gate.is_closed(false));
         drop(closed);
     }
 
@@ -740,7 +750,7 @@ mod gate_tests {
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
                 let t = Instant::now();
-                gate.pass();
+                gate.pass(false);
                 t.elapsed()
             });
             std::thread::sleep(GATE_MAX_WAIT / 10);
@@ -963,8 +973,9 @@ impl Container {
 
     /// [`Container::hold`] for a call that may last until another call
     /// acts, or seconds (`wait`, `shutdown`, `reboot2`, `stop`, `freeze`,
-    /// `unfreeze`, `reboot`, `console`, a foreground `start`): it holds the
-    /// handle's [`WriterGate`] open while it runs.
+    /// `unfreeze`, `reboot`, `console`, a foreground `start`, `checkpoint`,
+    /// the snapshot destroys): it holds the handle's [`WriterGate`] open for
+    /// short readers while it runs.
     pub(crate) fn hold_long(&self, access: Access) -> Held<'_> {
         self.hold_as(access, true)
     }
@@ -981,13 +992,14 @@ impl Container {
             Access::WriteFork => (true, Some(true)),
         };
         let gate = &self.locks.gate;
-        let long = (long && !conf_write).then(|| gate.enter_long());
+        let long = long && !conf_write;
+        if !conf_write && !reads_held::any() {
+            gate.pass(long);
+        }
+        let long = long.then(|| gate.enter_long());
         let conf = if conf_write {
             ConfGuard::Write(write_without_blocking_readers(&self.locks.conf, gate))
         } else {
-            if long.is_none() && !reads_held::any() {
-                gate.pass();
-            }
             ConfGuard::Read(self.locks.conf.read_recursive())
         };
         let reads = (!conf_write).then(reads_held::note);
@@ -1986,7 +1998,6 @@ impl Container {
     /// A pidfd of the container's init (`init_pidfd`): it polls readable
     /// when init exits.
     #[cfg(lxc_member = "init_pidfd")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "init_pidfd")))]
     pub fn init_pidfd(&self) -> Result<std::os::fd::OwnedFd> {
         let f = method!(self.init_pidfd);
         self.fd_call("init_pidfd", f)
@@ -1994,8 +2005,12 @@ impl Container {
 
     /// A mount descriptor of the running container's devpts instance
     /// (`devpts_fd`), to make ptys inside from the host.
+    ///
+    /// liblxc 4.0.5 and later: the method exists when the crate is built
+    /// with such a header, and a library older than 4.0.5 loaded at run
+    /// time gives [`Error::Unsupported`].
     #[cfg(lxc_member = "devpts_fd")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "devpts_fd")))]
+    #[cfg_attr(docsrs, doc(cfg(liblxc = "4.0.5 and later")))]
     pub fn devpts_fd(&self) -> Result<std::os::fd::OwnedFd> {
         let f = method!(self.devpts_fd);
         self.fd_call("devpts_fd", f)
@@ -2005,7 +2020,6 @@ impl Container {
     /// (`seccomp_notify_fd`); the container needs a seccomp profile with
     /// `notify` actions (`lxc.seccomp.notify.proxy`).
     #[cfg(lxc_member = "seccomp_notify_fd")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "seccomp_notify_fd")))]
     ///
     /// liblxc returns the descriptor its configuration keeps (and closes
     /// later), not a new one: the crate hands out a duplicate.
@@ -2039,8 +2053,12 @@ impl Container {
 
     /// The seccomp notifier descriptor of the running container, asked from
     /// its monitor (`seccomp_notify_fd_active`).
+    ///
+    /// liblxc 4.0.5 and later: the method exists when the crate is built
+    /// with such a header, and a library older than 4.0.5 loaded at run
+    /// time gives [`Error::Unsupported`].
     #[cfg(lxc_member = "seccomp_notify_fd_active")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "seccomp_notify_fd_active")))]
+    #[cfg_attr(docsrs, doc(cfg(liblxc = "4.0.5 and later")))]
     pub fn seccomp_notify_fd_active(&self) -> Result<std::os::fd::OwnedFd> {
         let f = method!(self.seccomp_notify_fd_active);
         self.fd_call("seccomp_notify_fd_active", f)
@@ -2049,7 +2067,6 @@ impl Container {
     /// Reboots the container and waits up to `timeout` for it to come back
     /// (`reboot2`); [`Error::Timeout`] when it did not in time.
     #[cfg(lxc_member = "reboot2")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "reboot2")))]
     pub fn reboot2(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.reboot2);
         if !self.is_running() {
@@ -2075,8 +2092,12 @@ impl Container {
     /// `Duration::MAX` means no timeout (liblxc's `-1`). liblxc refuses
     /// zero, and cannot take more than `i32::MAX` seconds: both are
     /// [`Error::InvalidArgument`], before liblxc is called.
+    ///
+    /// liblxc 6.0 and later: the method exists when the crate is built
+    /// with such a header, and a library older than 6.0 loaded at run time
+    /// gives [`Error::Unsupported`].
     #[cfg(lxc_member = "set_timeout")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "set_timeout")))]
+    #[cfg_attr(docsrs, doc(cfg(liblxc = "6.0 and later")))]
     pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
         let f = method!(self.set_timeout);
         let secs = set_timeout_secs(timeout)?;

@@ -20,7 +20,7 @@ static TABLE: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
 /// An owned descriptor listed in the table while it is open.
 #[derive(Debug)]
 pub(crate) struct Guarded {
-    fd: Option<OwnedFd>,
+    fd: OwnedFd,
     slot: Option<usize>,
 }
 
@@ -33,7 +33,7 @@ impl Guarded {
         let slot = TABLE
             .iter()
             .position(|s| s.compare_exchange(-1, raw, Ordering::AcqRel, Ordering::Relaxed).is_ok());
-        Guarded { fd: Some(fd), slot }
+        Guarded { fd, slot }
     }
 
     fn unlist(&mut self) {
@@ -45,14 +45,21 @@ impl Guarded {
 
 impl AsRawFd for Guarded {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+        self.fd.as_raw_fd()
+    }
+}
+
+impl std::os::fd::AsFd for Guarded {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
 impl Drop for Guarded {
     fn drop(&mut self) {
-        // Unlisted before it is closed, so that its number, once reused,
-        // is never closed by a child by mistake.
+        // Unlisted before it is closed (the field drops after this), so
+        // that its number, once reused, is never closed by a child by
+        // mistake.
         self.unlist();
     }
 }

@@ -81,7 +81,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::sync::OnceLock;
 
@@ -99,32 +99,22 @@ fn helper_fd() -> Result<RawFd> {
     }
 }
 
-fn memfd(name: &std::ffi::CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
-    // SAFETY: name is a valid C string; memfd_create has no other input.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn memfd(name: &std::ffi::CStr, flags: rustix::fs::MemfdFlags) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::memfd_create(name, flags)?)
 }
 
 fn make_helper_fd() -> io::Result<OwnedFd> {
-    const MFD_EXEC: libc::c_uint = 0x10;
-    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    use rustix::fs::{fcntl_add_seals, MemfdFlags, SealFlags};
+    let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // Kernels since 6.3 want the memfd marked executable (and warn when it
     // is not said); older ones refuse the flag.
-    let fd = match memfd(c"lxc-rs-helper", base | MFD_EXEC) {
+    let fd = match memfd(c"lxc-rs-helper", base | MemfdFlags::EXEC) {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => memfd(c"lxc-rs-helper", base)?,
         r => r?,
     };
     let mut file = std::fs::File::from(fd);
     io::Write::write_all(&mut file, HELPER)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: fcntl on a descriptor we own.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    fcntl_add_seals(&file, SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE)?;
     Ok(OwnedFd::from(file))
 }
 
@@ -170,7 +160,7 @@ pub(crate) enum Config {
 impl Config {
     /// A new memfd for `save_config`, and the path to write it through.
     pub(crate) fn memfd() -> Result<(OwnedFd, CString)> {
-        let fd = memfd(c"lxc-rs-config", libc::MFD_CLOEXEC)
+        let fd = memfd(c"lxc-rs-config", rustix::fs::MemfdFlags::CLOEXEC)
             .map_err(|source| Error::Io { op: "memfd for the configuration", source })?;
         let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number");
         Ok((fd, path))

@@ -113,6 +113,8 @@ mod helper;
 mod layout;
 mod list;
 mod log;
+#[cfg(feature = "log")]
+mod log_forward;
 mod migrate;
 mod monitor_cgroup;
 mod mount;
@@ -146,6 +148,9 @@ pub use global::{
 };
 pub use list::{containers, list_active_containers, list_all_containers, list_defined_containers, ListKind};
 pub use log::{log_close, Log, LogLevel};
+#[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
+pub use log_forward::LogForwarder;
 pub use migrate::{MigrateCommand, MigrateOptions};
 pub use netconfig::NetDevice;
 pub use network::AddressFamily;

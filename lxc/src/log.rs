@@ -31,6 +31,32 @@ pub enum LogLevel {
     Fatal,
 }
 
+impl std::str::FromStr for LogLevel {
+    type Err = Error;
+
+    /// liblxc's name of a level, in any case (`"debug"`, `"WARN"`).
+    fn from_str(s: &str) -> Result<Self> {
+        const ALL: [LogLevel; 9] = [
+            LogLevel::Trace,
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Notice,
+            LogLevel::Warn,
+            LogLevel::Error,
+            LogLevel::Crit,
+            LogLevel::Alert,
+            LogLevel::Fatal,
+        ];
+        ALL.into_iter().find(|l| l.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            Error::invalid(
+                "log level",
+                s,
+                "must be one of TRACE DEBUG INFO NOTICE WARN ERROR CRIT ALERT FATAL",
+            )
+        })
+    }
+}
+
 impl LogLevel {
     /// liblxc's name of the level (`"DEBUG"`).
     pub const fn as_str(self) -> &'static str {
@@ -198,4 +224,56 @@ pub unsafe fn log_close() {
     // SAFETY: lxc_log_close takes no arguments and only closes liblxc's own fd.
     unsafe { sys::lxc_log_close() };
     crate::helper::note_log_close();
+}
+
+impl crate::Container {
+    /// The container's own log file (`lxc.log.file`), `None` when it has
+    /// none (go-lxc's `LogFile`).
+    pub fn log_file(&self) -> Result<Option<PathBuf>> {
+        let v = self.config_item_str("lxc.log.file")?;
+        Ok((!v.is_empty()).then(|| PathBuf::from(v)))
+    }
+
+    /// Sets the container's own log file (`lxc.log.file`; go-lxc's
+    /// `SetLogFile`): liblxc makes its directory, opens it (appending) at
+    /// once and keeps it open in this handle until the handle is dropped or
+    /// another file is set; what liblxc logs about this container from
+    /// then on goes there: in this process while a call on this handle
+    /// runs, in the helper process, and in the container's monitor after a
+    /// start. Save the configuration to keep it. The path must be absolute
+    /// and UTF-8.
+    ///
+    /// ```no_run
+    /// let c = lxc::Container::new("web")?;
+    /// c.set_log_file("/var/log/lxc/web.log")?;
+    /// c.set_log_level(lxc::LogLevel::Info)?;
+    /// assert_eq!(c.log_level()?, Some(lxc::LogLevel::Info));
+    /// # Ok::<(), lxc::Error>(())
+    /// ```
+    pub fn set_log_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let Some(text) = path.to_str() else {
+            return Err(Error::invalid("log file", path_bytes(path), "must be UTF-8"));
+        };
+        if !path.is_absolute() {
+            return Err(Error::invalid("log file", text, "must be an absolute path"));
+        }
+        self.set_config_item("lxc.log.file", text)
+    }
+
+    /// The level of the container's own log (`lxc.log.level`), `None` when
+    /// it is not set (the process's level applies; go-lxc's `LogLevel`).
+    pub fn log_level(&self) -> Result<Option<LogLevel>> {
+        let v = self.config_item_str("lxc.log.level")?;
+        if v.is_empty() || v == "NOTSET" {
+            return Ok(None);
+        }
+        v.parse().map(Some).map_err(|_| Error::bad_return("get_config_item", format!("log level {v:?}")))
+    }
+
+    /// Sets the level of the container's own log (`lxc.log.level`; go-lxc's
+    /// `SetLogLevel`).
+    pub fn set_log_level(&self, level: LogLevel) -> Result<()> {
+        self.set_config_item("lxc.log.level", level.as_str())
+    }
 }

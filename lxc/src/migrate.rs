@@ -172,7 +172,8 @@ impl Container {
         // Before the locks: `config_path` takes them too, and a restore
         // holds them exclusively (it waited for itself).
         let lxcpath = self.config_path().ok();
-        let guard = self.hold(access);
+        // Long (for a reader): a CRIU dump takes seconds.
+        let guard = self.hold_long(access);
         crate::container::clear_errno();
         let ok = crate::monitor_cgroup::around_start(lxcpath.as_deref().map(|p| (p, self.name())), call);
         drop(guard);

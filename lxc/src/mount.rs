@@ -23,7 +23,6 @@ impl Container {
     /// # Ok::<(), lxc::Error>(())
     /// ```
     #[cfg(lxc_member = "mount")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "mount")))]
     pub fn mount(
         &self,
         source: Option<&Path>,
@@ -60,7 +59,6 @@ impl Container {
     /// Unmounts `target` inside the running container (`umount`); `flags`
     /// as for umount2(2).
     #[cfg(lxc_member = "umount")]
-    #[cfg_attr(docsrs, doc(cfg(lxc_member = "umount")))]
     pub fn umount(&self, target: &Path, flags: libc::c_ulong) -> Result<()> {
         let f = method!(self.umount);
         let tgt = cstring("mount target", path_bytes(target))?;

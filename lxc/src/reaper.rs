@@ -8,7 +8,7 @@
 //! child and reaps each, by pid, the moment it ends; it never waits for any
 //! other child of the program (no `waitpid(-1)`, no SIGCHLD handler).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::{Mutex, OnceLock};
 
 struct Reaper {
@@ -33,14 +33,8 @@ fn reaper() -> Option<&'static Reaper> {
     if let Some(r) = REAPER.get() {
         return Some(r);
     }
-    // SAFETY: eventfd with valid flags; a non-negative result is a new
-    // descriptor that we own.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    let wake = std::sync::Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    use rustix::event::{eventfd, EventfdFlags};
+    let wake = std::sync::Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?);
     let thread_wake = std::sync::Arc::clone(&wake);
     // The thread reads REAPER only once woken, which happens only after a
     // hand-over, which needs REAPER set.
@@ -55,9 +49,7 @@ pub(crate) fn reap_later_fd(pid: libc::pid_t, fd: OwnedFd) -> Result<(), OwnedFd
         return Err(fd);
     };
     r.incoming.lock().unwrap_or_else(|e| e.into_inner()).push((pid, fd));
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: writes 8 bytes from a valid buffer to our eventfd.
-    unsafe { libc::write(r.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    let _ = rustix::io::write(&*r.wake, &1u64.to_ne_bytes());
     Ok(())
 }
 
@@ -84,38 +76,46 @@ pub(crate) fn reap_spawned(s: crate::attach::Spawned) {
 }
 
 fn run(wake: &OwnedFd) {
+    use rustix::event::{poll, PollFd, PollFlags};
     let mut children: Vec<(libc::pid_t, OwnedFd)> = Vec::new();
     loop {
-        let mut polls: Vec<libc::pollfd> = std::iter::once(wake.as_raw_fd())
-            .chain(children.iter().map(|(_, fd)| fd.as_raw_fd()))
-            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        let mut polls: Vec<PollFd<'_>> = std::iter::once(wake)
+            .chain(children.iter().map(|(_, fd)| fd))
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
             .collect();
-        // SAFETY: polls is a valid array of polls.len() entries.
-        let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            // EINTR: at once. Anything else (EINVAL once the caller lowered
-            // RLIMIT_NOFILE below the number of polled descriptors, ENOMEM):
-            // every child is asked directly (WNOHANG, through its pidfd),
-            // then the thread backs off instead of spinning.
-            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+        match poll(&mut polls, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => {
+                // EINVAL once the caller lowered RLIMIT_NOFILE below the
+                // number of polled descriptors, ENOMEM: every child is asked
+                // directly (WNOHANG, through its pidfd), then the thread
+                // backs off instead of spinning.
+                drop(polls);
                 if let Some(reaper) = REAPER.get() {
                     children.append(&mut reaper.incoming.lock().unwrap_or_else(|e| e.into_inner()));
                 }
                 children.retain(|(pid, fd)| !reap(*pid, fd));
                 std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
             }
-            continue;
         }
-        if polls[0].revents != 0 {
+        let woken = !polls[0].revents().is_empty();
+        let ended: Vec<usize> = polls
+            .iter()
+            .skip(1)
+            .enumerate()
+            .filter(|(_, p)| !p.revents().is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        drop(polls);
+        if woken {
             let mut buf = [0u8; 8];
-            // SAFETY: reads 8 bytes into a valid buffer from our eventfd.
-            unsafe { libc::read(wake.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let _ = rustix::io::read(wake, &mut buf);
             if let Some(reaper) = REAPER.get() {
                 children.append(&mut reaper.incoming.lock().unwrap_or_else(|e| e.into_inner()));
             }
         }
-        let ended: Vec<usize> =
-            polls.iter().skip(1).enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect();
         for i in ended.into_iter().rev() {
             let (pid, fd) = children.swap_remove(i);
             reap(pid, &fd);

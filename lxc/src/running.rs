@@ -32,7 +32,6 @@
 //! container stopped, or restarted since), the check asks liblxc and starts
 //! over.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -217,7 +216,7 @@ impl Run {
                 // Read while the pidfd was held and before it shows init's
                 // exit: the pid was init's all along, never a process that
                 // reused it.
-                (!crate::session::wait_readable(init.as_raw_fd(), 0)).then_some(run)
+                (!crate::session::wait_readable(&init, 0)).then_some(run)
             }
             // No init_pidfd (a library whose layout puts it elsewhere than
             // the header, a kernel without pidfds): init's pid, asked again

@@ -23,7 +23,7 @@
 use std::ffi::{c_char, c_int};
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{ExitStatus, Output};
 use std::ptr;
@@ -203,12 +203,12 @@ impl<'c> AttachSession<'c> {
             // `&mut self`); ending it outright means closing never hangs.
             if let Some(pidfd) = &self.pidfd {
                 // ESRCH once the helper is gone, never another process.
-                let _ = crate::attach::pidfd_kill(pidfd, libc::SIGKILL);
+                let _ = crate::attach::pidfd_kill(pidfd);
             }
             // A helper in a frozen container does not die of SIGKILL until
             // the container is thawed: wait a bounded time, then leave the
             // reaper to reap it whenever it ends.
-            if !self.pidfd.as_ref().is_none_or(|fd| wait_readable(fd.as_raw_fd(), CLOSE_WAIT_MS)) {
+            if !self.pidfd.as_ref().is_none_or(|fd| wait_readable(fd, CLOSE_WAIT_MS)) {
                 return Err(Error::WrongState {
                     op: "close the attach session",
                     container: self.container.name().to_owned(),
@@ -245,9 +245,9 @@ impl<'c> AttachSession<'c> {
         Error::SessionClosed { container: self.container.name().to_owned(), reason }
     }
 
-    fn sock(&mut self) -> Result<RawFd> {
+    fn sock(&self) -> Result<BorrowedFd<'_>> {
         match &self.sock {
-            Some(s) => Ok(s.as_raw_fd()),
+            Some(s) => Ok(s.as_fd()),
             None => Err(Error::SessionClosed {
                 container: self.container.name().to_owned(),
                 reason: "the session was closed after an earlier failure",
@@ -265,10 +265,10 @@ impl<'c> AttachSession<'c> {
     /// exited, the helper's reply is imminent (the helper is woken by the
     /// same exit), and the socket is polled without sleeping for up to
     /// `SPIN_US`, which spares the wake-up of a sleeping caller.
-    fn reply(&mut self, exit: Option<RawFd>) -> Result<(u8, i32, i32, Option<OwnedFd>)> {
-        let sock = self.sock()?;
+    fn reply(&mut self, exit: Option<BorrowedFd<'_>>) -> Result<(u8, i32, i32, Option<OwnedFd>)> {
         let mut exit = exit;
         loop {
+            let sock = self.sock()?;
             let ready = match exit {
                 Some(fd) => match wait_either(sock, fd, 1000) {
                     Either::Second => {
@@ -294,7 +294,8 @@ impl<'c> AttachSession<'c> {
             }
         }
         let mut buf = [0u8; 9];
-        match crate::attach::recv_with_fds(sock, &mut buf) {
+        let got = crate::attach::recv_with_fds(self.sock()?, &mut buf);
+        match got {
             Ok(Some((9, [fd, _]))) => {
                 let num = |at: usize| i32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
                 Ok((buf[0], num(1), num(5), fd))
@@ -313,21 +314,25 @@ enum Either {
 }
 
 /// Polls `a` and `b` for up to `ms` milliseconds.
-fn wait_either(a: RawFd, b: RawFd, ms: i32) -> Either {
-    let mut p = [
-        libc::pollfd { fd: a, events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: b, events: libc::POLLIN, revents: 0 },
-    ];
+fn wait_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, ms: i32) -> Either {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut p = [PollFd::new(&a, PollFlags::IN), PollFd::new(&b, PollFlags::IN)];
     loop {
-        // SAFETY: p is an array of two valid pollfds.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, ms) };
-        if n > 0 {
-            return if p[0].revents != 0 { Either::First } else { Either::Second };
-        }
-        if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return Either::Neither;
+        match poll(&mut p, Some(&timespec_ms(ms))) {
+            Ok(n) if n > 0 => {
+                return if p[0].revents().is_empty() { Either::Second } else { Either::First };
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return Either::Neither,
         }
     }
+}
+
+/// `ms` milliseconds as poll's timeout.
+fn timespec_ms(ms: i32) -> rustix::event::Timespec {
+    let d = std::time::Duration::from_millis(u64::from(ms.max(0).unsigned_abs()));
+    // At most i32::MAX ms: fits every target's time_t.
+    rustix::event::Timespec::try_from(d).unwrap_or(rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })
 }
 
 /// How long a caller polls for the helper's status once the command has
@@ -337,7 +342,7 @@ const SPIN_US: u64 = 200;
 /// Polls `fd` without sleeping, yielding the CPU between polls (the helper
 /// may be waiting for this CPU), until it is readable or `us` microseconds
 /// have passed.
-fn spin_until_readable(fd: RawFd, us: u64) {
+fn spin_until_readable(fd: BorrowedFd<'_>, us: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_micros(us);
     while !wait_readable(fd, 0) && std::time::Instant::now() < deadline {
         std::thread::yield_now();
@@ -350,18 +355,17 @@ const CLOSE_WAIT_MS: i32 = 2000;
 
 /// Whether `fd` polls readable within `ms` milliseconds (a pidfd: the
 /// process ended).
-pub(crate) fn wait_readable(fd: RawFd, ms: i32) -> bool {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+pub(crate) fn wait_readable(fd: impl AsFd, ms: i32) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let fd = fd.as_fd();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
-        // SAFETY: p is one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, left) };
-        if n > 0 {
-            return true;
-        }
-        if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return false;
+        let mut p = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut p, Some(&timespec_ms(left))) {
+            Ok(n) => return n > 0,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
         }
     }
 }
@@ -524,7 +528,7 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         // The command's pidfd (the helper's child: only polled, never
         // waited for or signalled here) says when it exits, the moment the
         // helper learns it too: its status follows within microseconds.
-        match self.session.reply(pidfd.as_ref().map(AsRawFd::as_raw_fd))? {
+        match self.session.reply(pidfd.as_ref().map(AsFd::as_fd))? {
             (REPLY_EXITED, status, _, _) => {
                 Ok(Output { status: ExitStatus::from_raw(status), stdout, stderr })
             }
@@ -549,50 +553,31 @@ fn push_strings<'a>(req: &mut Vec<u8>, items: impl Iterator<Item = &'a [u8]>) ->
     Ok(())
 }
 
-fn cmsg_space(n: usize) -> usize {
-    // SAFETY: CMSG_SPACE only computes a size.
-    unsafe { libc::CMSG_SPACE((n * mem::size_of::<c_int>()) as u32) as usize }
-}
-
-/// Sends one message with up to three descriptors.
-fn send_with_fds(sock: RawFd, data: &[u8], fds: &[Guarded]) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-    let mut cbuf = [0u64; 8];
-    // SAFETY: an all-zero msghdr is a valid empty one.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = cmsg_space(fds.len()) as _;
-        // SAFETY: msg_control points to a buffer large enough for one header
-        // with fds.len() descriptors (at most 3 ints in 64 bytes).
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN((fds.len() * mem::size_of::<c_int>()) as u32) as _;
-            let p = libc::CMSG_DATA(c).cast::<c_int>();
-            for (i, fd) in fds.iter().enumerate() {
-                p.add(i).write_unaligned(fd.as_raw_fd());
-            }
-        }
+/// Sends one message with up to three descriptors (rustix's typed
+/// `sendmsg`; `MSG_NOSIGNAL` keeps a dead peer from raising SIGPIPE).
+fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[Guarded]) -> io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !borrowed.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&borrowed)) {
+        return Err(io::Error::from_raw_os_error(libc::E2BIG));
     }
     loop {
-        // SAFETY: msg describes valid buffers; MSG_NOSIGNAL keeps a dead
-        // peer from raising SIGPIPE.
-        let r = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match sendmsg(sock, &[io::IoSlice::new(data)], &mut control, SendFlags::NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 // ----- the helper, in the attached child ----------------------------------
+//
+// Everything below runs in the child liblxc forked from a process that may
+// have other threads: until it execs, only async-signal-safe calls on
+// memory prepared before the fork. It stays on `libc` (raw calls, stack
+// buffers), where the caller's side above uses rustix.
 
 /// Sends a reply from the helper (a tag, two numbers and, for a command
 /// that was made, its pidfd); false if the caller is gone.

@@ -310,7 +310,8 @@ impl Container {
         let f = method!(self.snapshot_destroy);
         check_name("snapshot name", snap_name)?;
         let snap = cstring("snapshot name", snap_name)?;
-        let guard = self.exclusive();
+        // Long: liblxc removes the snapshot's rootfs in this process.
+        let guard = self.hold_long(Access::ReadFork);
         crate::container::clear_errno();
         // SAFETY: the container is live; the string is valid.
         let ok = unsafe { f(self.as_raw(), snap.as_ptr()) };
@@ -352,7 +353,8 @@ impl Container {
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
     ) -> Result<()> {
         let _dir = crate::container::container_dir_guard();
-        let guard = self.hold(access);
+        // Long (for a reader): liblxc removes rootfs trees in this process.
+        let guard = self.hold_long(access);
         crate::container::clear_errno();
         // SAFETY: the container is live; f takes only the container.
         let ok = unsafe { f(self.as_raw()) };

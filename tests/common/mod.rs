@@ -83,28 +83,61 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Every lxcpath the rig made, for the watchdog.
 static LXCPATHS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
-/// How long one test binary may run before the watchdog ends it.
-const WATCHDOG: Duration = Duration::from_secs(300);
+/// How long one test binary may run before the watchdog ends it (300 s;
+/// `LXC_RS_TEST_WATCHDOG_SECS` sets another, as the unprivileged suite
+/// does for the run it starts, so that the run ends and reports first).
+fn watchdog() -> Duration {
+    let secs = std::env::var("LXC_RS_TEST_WATCHDOG_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    Duration::from_secs(secs)
+}
 
 /// A hung test must not hang CI nor leave containers running: after
-/// `WATCHDOG`, stop every container of the rig's lxcpaths with the
+/// [`watchdog`], stop every container of the rig's lxcpaths with the
 /// command-line tools (not through the crate, which may be what hangs)
 /// and abort the test binary.
 fn start_watchdog() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
         std::thread::spawn(|| {
-            std::thread::sleep(WATCHDOG);
-            stop_containers_and_abort(&format!("the tests ran longer than {WATCHDOG:?}"));
+            let limit = watchdog();
+            std::thread::sleep(limit);
+            stop_containers_and_abort(&format!("the tests ran longer than {limit:?}"));
         });
     });
 }
 
+/// Writes to the process's stderr itself: `eprintln!` in a thread that a
+/// test started is captured by the test harness, and lost at an abort.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// What each thread of this process waits in (its name, kernel wait
+/// channel and system call, from /proc), for a hang's report.
+fn thread_report() -> String {
+    let mut out = String::new();
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else { return out };
+    for t in tasks.flatten() {
+        let p = t.path();
+        let read = |f: &str| fs::read_to_string(p.join(f)).unwrap_or_default().trim().to_string();
+        out += &format!(
+            "  thread {} {:?}: wchan {}, syscall {}\n",
+            t.file_name().to_string_lossy(),
+            read("comm"),
+            read("wchan"),
+            read("syscall")
+        );
+    }
+    out
+}
+
 /// Stops every container of the rig's lxcpaths with the command-line tools
 /// (not through the crate, which may be what hangs) and aborts the test
-/// binary, saying `why`: for a test's own, shorter watchdog.
+/// binary, saying `why` and where each thread waits: for a test's own,
+/// shorter watchdog.
 pub fn stop_containers_and_abort(why: &str) -> ! {
-    eprintln!("test rig: {why}; stopping their containers and aborting");
+    say(&format!("test rig: {why}; stopping their containers and aborting\n{}", thread_report()));
     let paths = LXCPATHS.lock().map(|p| p.clone()).unwrap_or_default();
     for p in paths {
         let names = Command::new("lxc-ls").arg("-P").arg(&p).arg("--active").arg("-1").output();
