@@ -180,6 +180,16 @@ fn remove_delegated(dir: &Path) {
     common::remove_cgroup(dir);
 }
 
+/// Each process's pid, command line and kernel wait channel.
+fn describe(pids: &[libc::pid_t]) -> Vec<String> {
+    pids.iter()
+        .map(|pid| {
+            let read = |f: &str| fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            format!("{pid} {:?} ({})", read("cmdline").replace('\0', " ").trim(), read("wchan"))
+        })
+        .collect()
+}
+
 fn collect_pids(dir: &Path, pids: &mut Vec<libc::pid_t>) {
     let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
     pids.extend(procs.lines().filter_map(|l| l.parse::<libc::pid_t>().ok()));
@@ -284,12 +294,38 @@ fn unprivileged_suite() {
             Ok(())
         });
     }
-    let out = cmd.output().expect("run the tests as the user");
+    // The run's output goes to files, and this test waits for the run's
+    // process, not for the end of its output: a process the run left
+    // behind (holding a copy of its stdout) cannot keep this test waiting,
+    // and is reported below.
+    let out_dir = tempfile::tempdir().expect("a directory for the run's output");
+    let out_file = |n: &str| fs::File::create(out_dir.path().join(n)).expect("create an output file");
+    cmd.stdout(out_file("stdout")).stderr(out_file("stderr"));
+    let mut child = cmd.spawn().expect("run the tests as the user");
+    // The run's own watchdog ends it after 240 s; this one is a backstop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(260);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for the user's run") {
+            break Some(st);
+        }
+        if std::time::Instant::now() > deadline {
+            let mut pids = Vec::new();
+            for d in &cleanup.cgroups {
+                collect_pids(d, &mut pids);
+            }
+            eprintln!("--- the user's run hangs; its processes: {:?}", describe(&pids));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(delegated);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let read_out = |n: &str| fs::read_to_string(out_dir.path().join(n)).unwrap_or_default();
+    let (stdout, stderr) = (read_out("stdout"), read_out("stderr"));
     eprintln!("--- the user's run\n{stdout}\n{stderr}");
-    assert!(out.status.success(), "the tests run as {name} failed: {}", out.status);
+    let Some(status) = status else { panic!("the tests run as {name} did not end in 260 s (killed)") };
+    assert!(status.success(), "the tests run as {name} failed: {status}");
     let passed = format!("test result: ok. {USER_TESTS} passed");
     assert!(stdout.contains(&passed), "expected {USER_TESTS} tests to pass as {name}");
 
@@ -304,7 +340,7 @@ fn unprivileged_suite() {
     for d in &cleanup.cgroups {
         collect_pids(d, &mut left);
     }
-    assert!(left.is_empty(), "the user's run left processes behind: {left:?}");
+    assert!(left.is_empty(), "the user's run left processes behind: {:?}", describe(&left));
     let dirs = std::mem::take(&mut cleanup.cgroups);
     drop(cleanup);
     for d in &dirs {
