@@ -1044,9 +1044,19 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 
 /// Sends SIGKILL to the process `pidfd` refers to (`pidfd_send_signal`):
 /// that process, or ESRCH once it is gone, never another one that reused
-/// its pid.
+/// its pid. Through glibc's `syscall()`, not rustix's raw system call:
+/// valgrind does not implement this call, and `./dev memcheck --containers`
+/// emulates it with a preloaded `syscall()` (tests/valgrind/).
 pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
-    Ok(rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)?)
+    // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
+    let r = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, ptr::null::<u8>(), 0)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The exit status a `waitid` reported, as `waitpid` encodes it.
