@@ -21,6 +21,10 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// The longest line kept waiting for its line break (liblxc's own are at
+/// most 4 KiB).
+const MAX_LINE: usize = 64 * 1024;
+
 /// How often the forwarder looks for new lines.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -124,6 +128,8 @@ fn follow(path: &Path, start: Option<(u64, u64, u64)>, stop: &AtomicBool) {
                 file = Some((f, nid, offset));
             }
         }
+        // Whether everything written so far has been read.
+        let mut caught_up = true;
         if let Some((f, _, offset)) = file.as_mut() {
             let len = f.metadata().map(|m| m.len()).unwrap_or(*offset);
             if len < *offset {
@@ -132,16 +138,27 @@ fn follow(path: &Path, start: Option<(u64, u64, u64)>, stop: &AtomicBool) {
                 partial.clear();
             }
             if len > *offset && f.seek(SeekFrom::Start(*offset)).is_ok() {
-                let mut buf = Vec::with_capacity((len - *offset) as usize);
-                if let Ok(n) = f.by_ref().take(len - *offset).read_to_end(&mut buf) {
+                // At most 1 MiB a round: a huge backlog is read in steps.
+                let want = (len - *offset).min(1 << 20);
+                caught_up = want == len - *offset;
+                let mut buf = Vec::new();
+                if let Ok(n) = f.by_ref().take(want).read_to_end(&mut buf) {
                     *offset += n as u64;
                     partial.extend_from_slice(&buf);
                     while let Some(i) = partial.iter().position(|&b| b == b'\n') {
                         let line: Vec<u8> = partial.drain(..=i).collect();
-                        forward_line(&String::from_utf8_lossy(&line[..line.len() - 1]));
+                        forward_line(&String::from_utf8_lossy(&line[..i]));
+                    }
+                    // A file that never breaks its lines (not liblxc's)
+                    // cannot make the forwarder hold it all.
+                    if partial.len() > MAX_LINE {
+                        forward_rest(&mut partial);
                     }
                 }
             }
+        }
+        if !caught_up {
+            continue;
         }
         if last_round {
             forward_rest(&mut partial);
