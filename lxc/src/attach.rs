@@ -956,8 +956,10 @@ const GO: u8 = b'G';
 /// process groups, or every process, to `waitpid` and `kill`; rustix's
 /// `None` waits for any child of the group), else ECHILD.
 pub(crate) fn child_pid(pid: libc::pid_t) -> io::Result<rustix::process::Pid> {
-    rustix::process::Pid::from_raw(pid)
-        .filter(|_| pid > 0)
+    // Checked first: rustix debug-asserts a non-negative number.
+    (pid > 0)
+        .then(|| rustix::process::Pid::from_raw(pid))
+        .flatten()
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ECHILD))
 }
 

@@ -140,9 +140,12 @@ fn follow(path: &Path, start: Option<(u64, u64, u64)>, stop: &AtomicBool) {
             if len > *offset && f.seek(SeekFrom::Start(*offset)).is_ok() {
                 // At most 1 MiB a round: a huge backlog is read in steps.
                 let want = (len - *offset).min(1 << 20);
-                caught_up = want == len - *offset;
+
                 let mut buf = Vec::new();
                 if let Ok(n) = f.by_ref().take(want).read_to_end(&mut buf) {
+                    // More than this round's step is waiting: go on at once.
+                    // (A short read or an error waits for the next round.)
+                    caught_up = !(n as u64 == want && want < len - *offset);
                     *offset += n as u64;
                     partial.extend_from_slice(&buf);
                     while let Some(i) = partial.iter().position(|&b| b == b'\n') {
@@ -181,6 +184,9 @@ fn forward_line(line: &str) {
         return;
     }
     let p = parse(line);
+    if p.level > ::log::max_level() {
+        return;
+    }
     let target = match p.category {
         Some(c) => format!("lxc::{c}"),
         None => "lxc".to_string(),
