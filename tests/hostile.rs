@@ -203,6 +203,12 @@ fn destroy_refuses_a_rootfs_that_links_out_of_the_container() {
     symlink(decoy_dir.path(), &rootfs).unwrap();
     assert_unsafe_path(t.c.destroy(), "destroy");
     assert_unsafe_path(t.c.destroy_with_snapshots(), "destroy_with_snapshots");
+    // rename and a restore over the container destroy it too.
+    let mut r = Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    let renamed = common::unique_name("lnkren");
+    assert_unsafe_path(r.rename(&renamed), "rename");
+    assert_unsafe_path(t.c.snapshot_restore("snap0", None), "snapshot_restore over the container");
+    assert!(!t.lxcpath.join(&renamed).exists(), "the refused rename made {renamed}");
     assert!(keep.exists(), "destroy emptied the decoy the rootfs links to");
     assert!(t.c.is_defined());
 
@@ -223,6 +229,38 @@ fn destroy_refuses_a_rootfs_that_links_out_of_the_container() {
     fs::remove_file(&rootfs).unwrap();
     fs::remove_file(&via).unwrap();
     fs::create_dir(&rootfs).unwrap();
+}
+
+/// A call run by the helper gets the handle's configuration as checked;
+/// an included file is read again when the helper loads it, and one that
+/// changed in between to name a root filesystem the check would refuse
+/// stops the call before anything is deleted.
+#[test]
+fn a_rename_refuses_an_included_root_filesystem_that_changed_after_the_check() {
+    require_root!();
+    let t = TestContainer::new("lnkinc");
+    let (decoy_dir, keep) = decoy();
+    let dir = t.lxcpath.join(&t.name);
+    let include = dir.join("rootfs.conf");
+    fs::write(&include, format!("lxc.rootfs.path = dir:{}\n", t.rootfs().display())).unwrap();
+    let link = dir.join("rootfs-link");
+    symlink(decoy_dir.path(), &link).unwrap();
+    let mut c = Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    c.clear_config_item("lxc.rootfs.path").unwrap();
+    c.set_config_item("lxc.include", include.to_str().unwrap()).unwrap();
+    assert_eq!(c.config_item_str("lxc.rootfs.path").unwrap(), t.rootfs().to_str().unwrap());
+    // Changed after the handle loaded it: it now names a link out of the
+    // container, which the check refuses when it sees it.
+    fs::write(&include, format!("lxc.rootfs.path = dir:{}\n", link.display())).unwrap();
+    let renamed = common::unique_name("lnkinc2");
+    match c.rename(&renamed) {
+        Err(Error::UnsafePath { path, .. }) => assert_eq!(path, dir.join("config")),
+        other => panic!("wanted UnsafePath for the changed include, got {other:?}"),
+    }
+    assert!(keep.exists(), "the rename emptied the decoy");
+    assert!(!t.lxcpath.join(&renamed).exists());
+    assert!(c.is_defined());
+    fs::remove_file(&link).unwrap();
 }
 
 #[test]

@@ -35,7 +35,7 @@ use common::{is_root, memory_limit_key, subordinate_range, subordinate_range_of,
 use lxc::{AttachOptions, Container, Error, State};
 
 /// The `as_user_*` tests, which `unprivileged_suite` runs as the user.
-const USER_TESTS: usize = 4;
+const USER_TESTS: usize = 5;
 
 /// Where `unprivileged_suite` tells the user's run about root's containers:
 /// `LXCPATH:NAME` of the running one, the stopped one, and the private one.
@@ -480,6 +480,41 @@ fn as_user_root_containers_are_out_of_reach() {
     assert_denied("config_item", c.config_item("lxc.uts.name"));
     assert_denied("start", c.start());
     assert_denied("destroy", c.destroy());
+}
+
+#[test]
+#[ignore = "run as an unprivileged user by unprivileged_suite"]
+fn as_user_deletions_beside_threads_that_come_and_go() {
+    require_user!();
+    // For a caller that is not root, liblxc deletes a container's files in
+    // children it starts with a raw `clone` that then call `setresgid`:
+    // beside threads that come and go, such a child hung (a destroy here
+    // in CI). The crate runs these calls in its helper process. Each kind
+    // runs while another thread starts threads without pause.
+    let t = TestContainer::undefined("unpdel");
+    let names: Vec<String> = (0..2).map(|i| common::unique_name(&format!("unpdel{i}"))).collect();
+    for n in &names {
+        common::create_unprivileged(&t.lxcpath, n);
+    }
+    let mut a = Container::with_lxcpath(&names[0], &t.lxcpath).unwrap();
+    let b = Container::with_lxcpath(&names[1], &t.lxcpath).unwrap();
+    a.snapshot(None).unwrap();
+    a.snapshot(None).unwrap();
+    b.snapshot(None).unwrap();
+    let busy = common::Busy::start("deletions as a user");
+    a.snapshot_destroy("snap0").unwrap();
+    assert_eq!(a.snapshot_list().unwrap().len(), 1, "one snapshot left");
+    a.snapshot_destroy_all().unwrap();
+    assert!(a.snapshot_list().unwrap().is_empty(), "no snapshot left");
+    // (liblxc renames no container that has snapshots)
+    let renamed = format!("{}-r", names[0]);
+    a.rename(&renamed).unwrap();
+    assert!(a.is_defined() && !t.lxcpath.join(&names[0]).exists(), "renamed");
+    a.destroy().unwrap();
+    b.destroy_with_snapshots().unwrap();
+    drop(busy);
+    assert!(lxc::list_all_containers(Some(&t.lxcpath)).unwrap().is_empty(), "all destroyed");
+    assert!(!t.lxcpath.join(&renamed).exists() && !t.lxcpath.join(&names[1]).exists());
 }
 
 #[test]

@@ -7,7 +7,9 @@
  * Usage:
  *   lxc-rs-helper RESULT_FD OP NAME LXCPATH [OPTION VALUE]... [-- ARG...]
  *
- * OP is one of create, clone, snapshot, restore, start. Options:
+ * OP is one of create, clone, snapshot, restore, start, destroy,
+ * destroy_with_snapshots, snapshot_destroy, snapshot_destroy_all, rename.
+ * Options:
  *   config FILE       clear the loaded configuration, then load FILE
  *   noconfig 1        clear the loaded configuration (the caller had none)
  *   log.file F, log.level L, log.prefix P, log.name N, log.lxcpath P,
@@ -20,9 +22,16 @@
  *   snapshot: comment FILE
  *   restore: snapname S, newname S (snapshot_restore)
  *   start:  useinit 0|1, closeallfds 0|1; the ARGs are init's argv
+ *   snapshot_destroy: snapname S
+ *   rename: newname S
+ *   expect.rootfs S, expect.managed S   before the call, the loaded
+ *           configuration's lxc.rootfs.path and lxc.rootfs.managed must
+ *           read so (the values the caller checked before a call that
+ *           deletes the root filesystem); otherwise it reports "stale"
  *
  * It writes one line to RESULT_FD and exits 0:
- *   "ok ERRNO ERROR_NUM VALUE\n" or "fail ERRNO ERROR_NUM -\n"
+ *   "ok ERRNO ERROR_NUM VALUE\n" or "fail ERRNO ERROR_NUM -\n", or
+ *   "stale 0 0 -\n" when an expect.* option does not hold (nothing done)
  * where VALUE is the snapshot's number for snapshot and "-" otherwise.
  * Bad usage exits 2 without a result line.
  */
@@ -113,6 +122,34 @@ static void report(bool ok, int err, int error_num, long long value)
 	close(result_fd);
 }
 
+/* Whether the loaded configuration's KEY reads EXPECTED (when given). */
+static bool config_reads(struct lxc_container *c, const char *key, const char *expected)
+{
+	char buf[4096];
+	int n;
+
+	if (!expected)
+		return true;
+	n = c->get_config_item(c, key, buf, sizeof(buf));
+	if (n < 0)
+		n = 0, buf[0] = '\0';
+	if ((size_t)n >= sizeof(buf))
+		return false;
+	return strcmp(buf, expected) == 0;
+}
+
+static void report_stale(void)
+{
+	static const char line[] = "stale 0 0 -\n";
+	ssize_t w;
+
+	do
+		w = write(result_fd, line, sizeof(line) - 1);
+	while (w < 0 && errno == EINTR);
+	(void)w;
+	close(result_fd);
+}
+
 static int usage(const char *why)
 {
 	fprintf(stderr, "lxc-rs-helper: %s (this program is run by the lxc crate)\n", why);
@@ -184,6 +221,13 @@ int main(int argc, char *argv[])
 			lxc_container_put(c);
 			return 0;
 		}
+	}
+
+	if (!config_reads(c, "lxc.rootfs.path", get("expect.rootfs")) ||
+	    !config_reads(c, "lxc.rootfs.managed", get("expect.managed"))) {
+		report_stale();
+		lxc_container_put(c);
+		return 0;
 	}
 
 	errno = 0;
@@ -260,6 +304,24 @@ int main(int argc, char *argv[])
 		ok = c->want_daemonize(c, true) && c->want_close_all_fds(c, get_bool("closeallfds"));
 		if (ok)
 			ok = c->start(c, get_bool("useinit") ? 1 : 0, args);
+	} else if (strcmp(op, "destroy") == 0) {
+		ok = c->destroy(c);
+	} else if (strcmp(op, "destroy_with_snapshots") == 0) {
+		ok = c->destroy_with_snapshots(c);
+	} else if (strcmp(op, "snapshot_destroy") == 0) {
+		if (!get("snapname")) {
+			lxc_container_put(c);
+			return usage("snapshot_destroy needs snapname");
+		}
+		ok = c->snapshot_destroy(c, get("snapname"));
+	} else if (strcmp(op, "snapshot_destroy_all") == 0) {
+		ok = c->snapshot_destroy_all(c);
+	} else if (strcmp(op, "rename") == 0) {
+		if (!get("newname")) {
+			lxc_container_put(c);
+			return usage("rename needs newname");
+		}
+		ok = c->rename(c, get("newname"));
 	} else {
 		lxc_container_put(c);
 		return usage("unknown operation");

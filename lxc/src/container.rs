@@ -10,8 +10,7 @@ use std::time::Duration;
 use crate::config::ConfigValue;
 use crate::create::CreateOptions;
 use crate::cstr::{
-    borrowed_str, check_name, cstring, line_cstring, path_bytes, take_string, with_cstr, with_line_cstr,
-    CStrArray,
+    borrowed_str, check_name, cstring, line_cstring, path_bytes, take_string, with_line_cstr, CStrArray,
 };
 use crate::error::{Error, Result};
 use crate::layout::{method, read_stable_field, try_method};
@@ -433,6 +432,34 @@ fn last_errno() -> Option<i32> {
 fn caller_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether liblxc runs the deleting half of destroy, rename and the
+/// snapshot destroys in children it starts with a raw `clone` (its
+/// `userns_exec_1`/`userns_exec_full`, taken when `am_guest_unpriv()`:
+/// an effective uid other than 0, in every release from 4.0 to 7.0). Such
+/// a child skips glibc's fork handlers and then calls `setresgid`,
+/// `malloc`, `opendir`: in a process with other threads it can block
+/// forever on a lock or a set-id broadcast to threads it does not have
+/// (seen: a destroy from one thread while others started threads). Those
+/// calls then run in the crate's helper process (`helper.rs`).
+pub(crate) fn userns_children() -> bool {
+    !caller_is_root()
+}
+
+/// What [`Container::deleting_call`] checked: the root filesystem settings
+/// the helper must load too.
+pub(crate) struct DestroyChecked {
+    rootfs: String,
+    managed: Option<String>,
+}
+
+/// Where a [`Container::deleting_call`] runs liblxc's call.
+pub(crate) enum Runner<'a> {
+    /// In the helper process: its operation and options.
+    Helper(&'static str, Vec<(&'static str, std::ffi::OsString)>),
+    /// In this process, on the handle's object.
+    InProcess(Box<dyn FnOnce(*mut sys::lxc_container) -> bool + 'a>),
 }
 
 /// Held, in a process that is not root, around the calls in which liblxc
@@ -1281,30 +1308,123 @@ impl Container {
     /// the file on disk when the handle's configuration is unchanged since
     /// it was loaded or saved, else the handle's, written into a memfd.
     fn helper_config(&self, op: &'static str) -> Result<crate::helper::Config> {
-        use crate::helper::Config;
-        let save = method!(self.save_config);
         // save_config makes the container's directory (liblxc's umask
         // dance). Taken before the handle's locks, in the order every other
         // path takes them (destroy, snapshot calls).
-        let _dir = container_dir_guard();
-        let _g = self.hold(Access::ReadPrivlock);
+        let dir = container_dir_guard();
+        let g = self.hold(Access::ReadPrivlock);
+        let config = self.helper_config_held(false);
+        drop(g);
+        drop(dir);
+        // Built after the locks are released: the error asks the handle.
+        config.map_err(|()| self.failed(op))
+    }
+
+    /// [`Container::helper_config`] for a caller that holds the handle at
+    /// least as [`Access::ReadPrivlock`] and, when not root, the
+    /// [`container_dir_guard`]; with `always_memfd`, the handle's
+    /// configuration even when it matches what was loaded from the file
+    /// (which may have changed since). `Err(())`: `save_config` failed,
+    /// `errno` says why (a read-only lxcpath, ...).
+    fn helper_config_held(&self, always_memfd: bool) -> std::result::Result<crate::helper::Config, ()> {
+        use crate::helper::Config;
+        let save = try_method!(self.save_config).map_err(|_| ())?;
         // SAFETY: ptr is live; `lxc_conf` is replaced only under the
-        // configuration lock, which we hold shared.
+        // configuration lock, which the caller holds at least shared.
         if unsafe { read_stable_field!(self.ptr.as_ptr(), lxc_conf) }.is_null() {
             return Ok(Config::Cleared);
         }
-        if !self.config_dirty.load(Ordering::SeqCst) {
+        if !always_memfd && !self.config_dirty.load(Ordering::SeqCst) {
             return Ok(Config::Disk);
         }
-        let (fd, path) = Config::memfd()?;
+        let (fd, path) = Config::memfd().map_err(|_| ())?;
         clear_errno();
         // SAFETY: ptr is live; path names our memfd and is valid for the call.
         if unsafe { save(self.ptr.as_ptr(), path.as_ptr()) } {
             Ok(Config::Memfd(fd))
         } else {
-            // Reported as the call's failure (a read-only lxcpath, ...).
-            Err(self.failed(op))
+            Err(())
         }
+    }
+
+    /// Runs a call that deletes this container's root filesystem (destroy,
+    /// rename, the snapshot destroys, a restore over it) once the paths it
+    /// deletes are checked ([`Container::destroy`] says which), with the
+    /// handle held as a writer that forks from the check to the end of the
+    /// call: no other thread can change the configuration in between
+    /// (`access` is a writer or a reader that forks: either excludes
+    /// the configuration's writers).
+    ///
+    /// Returns whether liblxc's call succeeded (`errno` is set when it
+    /// did not). The helper gets the handle's configuration as it was
+    /// checked (written into a memfd, as an in-process call would use it;
+    /// not the file, which may have changed since it was loaded), compares
+    /// the root filesystem settings it loads with the ones checked here,
+    /// and refuses when they differ (an included file that changed in
+    /// between): [`Error::UnsafePath`]. `check` is false for a call that
+    /// deletes only what liblxc loads from disk by itself (a snapshot's
+    /// root filesystem).
+    pub(crate) fn deleting_call(
+        &self,
+        op: &'static str,
+        check: bool,
+        access: Access,
+        runner: Runner<'_>,
+    ) -> Result<bool> {
+        let lxcpath = self.config_path()?;
+        let dir = lxcpath.join(&*self.name);
+        let dir_guard = container_dir_guard();
+        // Long for a reader: liblxc deletes trees, which can take seconds.
+        let long = matches!(access, Access::Read | Access::ReadPrivlock | Access::ReadFork);
+        let g = self.hold_as(access, long);
+        let expect = if check { self.check_destroy_paths_held(op, &dir)? } else { None };
+        let (helper_op, mut opts) = match runner {
+            Runner::Helper(op, opts) => (op, opts),
+            Runner::InProcess(call) => {
+                clear_errno();
+                let ok = call(self.ptr.as_ptr());
+                drop(g);
+                drop(dir_guard);
+                return Ok(ok);
+            }
+        };
+        let config = self.helper_config_held(true);
+        // The helper makes no directory in this process.
+        drop(dir_guard);
+        let Ok(config) = config else {
+            drop(g);
+            return Err(self.failed(op));
+        };
+        if let Some(expect) = expect {
+            opts.push(("expect.rootfs", expect.rootfs.into()));
+            if let Some(managed) = expect.managed {
+                opts.push(("expect.managed", managed.into()));
+            }
+        }
+        let out = crate::helper::run(crate::helper::Request {
+            op: helper_op,
+            name: &self.name,
+            lxcpath: &lxcpath,
+            config,
+            opts,
+            args: None,
+        });
+        drop(g);
+        let out = out?;
+        if out.stale {
+            return Err(Error::UnsafePath {
+                op,
+                container: self.name.to_string(),
+                path: dir.join("config"),
+                reason: "names another root filesystem (lxc.rootfs.path or lxc.rootfs.managed) when \
+                         loaded again than when its paths were checked (an included file changed): \
+                         nothing was deleted; load the configuration again and retry",
+            });
+        }
+        if !out.ok {
+            out.restore_errno();
+        }
+        Ok(out.ok)
     }
 
     /// Runs `op` on this container in the helper process.
@@ -1718,7 +1838,14 @@ impl Container {
     /// the root filesystem are fine: liblxc removes them, not what they
     /// point to. Other stores (zfs, lvm, rbd, loop, nbd) are not checked;
     /// nor is anything with `lxc.rootfs.managed = 0`, whose root
-    /// filesystem liblxc leaves alone.
+    /// filesystem liblxc leaves alone. The check and the call run under one
+    /// hold of the handle, so no other thread changes the configuration in
+    /// between.
+    ///
+    /// For a caller that is not root, liblxc deletes in children it starts
+    /// with a raw `clone` and that then switch ids, which can hang in a
+    /// process with other threads: the call then runs in the crate's
+    /// helper process (see the README's "The helper process").
     pub fn destroy(&self) -> Result<()> {
         let f = method!(self.destroy);
         monitor_cgroup::retry_pending();
@@ -1744,14 +1871,14 @@ impl Container {
                 }
             }
         }
-        self.check_destroy_paths("destroy")?;
-        let dir_guard = container_dir_guard();
-        let g = self.hold(Access::WriteFork);
-        clear_errno();
-        // SAFETY: ptr is live.
-        let ok = unsafe { f(self.ptr.as_ptr()) };
-        drop(g);
-        drop(dir_guard);
+        let runner = if userns_children() {
+            Runner::Helper("destroy", Vec::new())
+        } else {
+            // SAFETY: c is the handle's live object; deleting_call holds the
+            // handle as a writer that forks.
+            Runner::InProcess(Box::new(move |c| unsafe { f(c) }))
+        };
+        let ok = self.deleting_call("destroy", true, Access::WriteFork, runner)?;
         drop(lifecycle);
         if ok {
             if let Ok(lxcpath) = self.config_path() {
@@ -1834,26 +1961,27 @@ impl Container {
     /// Refuses ([`Error::UnsafePath`]) to let liblxc destroy the container
     /// when a path it deletes leads out of the container (see
     /// [`Container::destroy`]).
-    pub(crate) fn check_destroy_paths(&self, op: &'static str) -> Result<()> {
+    fn check_destroy_paths_held(&self, op: &'static str, dir: &Path) -> Result<Option<DestroyChecked>> {
         use std::fs;
-        let Some(dir) = self.dir() else { return Ok(()) };
-        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::UnsafePath {
                 op,
                 container: self.name.to_string(),
-                path: dir,
+                path: dir.to_owned(),
                 reason: "is a symbolic link: liblxc would delete the directory it points to",
             });
         }
-        let dir_real = fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
-        if self.config_item_str("lxc.rootfs.managed").is_ok_and(|m| m.trim() == "0") {
-            return Ok(());
+        let dir_real = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        let managed = self.config_item_unlocked("lxc.rootfs.managed");
+        let rootfs = self.config_item_unlocked("lxc.rootfs.path").unwrap_or_default();
+        let checked = DestroyChecked { rootfs: rootfs.clone(), managed: managed.clone() };
+        if managed.is_some_and(|m| m.trim() == "0") {
+            return Ok(Some(checked));
         }
-        let rootfs = self.config_item_str("lxc.rootfs.path").unwrap_or_default();
         for target in deleted_rootfs(&rootfs) {
-            self.check_deleted_path(op, &dir, &dir_real, &target)?;
+            self.check_deleted_path(op, dir, &dir_real, &target)?;
         }
-        Ok(())
+        Ok(Some(checked))
     }
 
     fn check_deleted_path(&self, op: &'static str, dir: &Path, dir_real: &Path, target: &Path) -> Result<()> {
@@ -1902,19 +2030,27 @@ impl Container {
     /// new container, with its configuration loaded from disk; should that
     /// configuration not load (a `lxc.hook.clone` hook that broke it), the
     /// handle has none loaded and [`Container::load_config`] says why.
+    ///
+    /// Since liblxc destroys the original, the paths it deletes are
+    /// checked as for [`Container::destroy`] ([`Error::UnsafePath`]). The
+    /// call runs in the crate's helper process: liblxc copies the root
+    /// filesystem in a raw-`clone`d child that switches ids, which can hang
+    /// in a process with other threads.
     pub fn rename(&mut self, new_name: &str) -> Result<()> {
-        let f = method!(self.rename);
+        let _rename = method!(self.rename);
         check_name("new container name", new_name)?;
+        cstring("new container name", new_name)?;
         let lxcpath = self.config_path()?;
         // Opened first, while nothing has changed, so that a rename that
         // liblxc has done always leaves a handle on the new name: liblxc
         // leaves this object on the old (now destroyed) one.
         let fresh = Container::with_lxcpath(new_name, &lxcpath)?;
-        let ok = with_cstr("new container name", new_name.as_bytes(), |n| {
-            clear_errno();
-            // SAFETY: ptr is live; n is valid for the call.
-            unsafe { f(self.ptr.as_ptr(), n) }
-        })?;
+        // Always in the helper: liblxc's rename copies the root filesystem
+        // with its rsync wrapper in a raw-`clone`d child (`run_command`,
+        // or `userns_exec_full` when not root) that calls `setresgid`, and
+        // then destroys the original (see `userns_children`).
+        let runner = Runner::Helper("rename", vec![("newname", new_name.into())]);
+        let ok = self.deleting_call("rename", true, Access::WriteFork, runner)?;
         if !ok {
             return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));
         }
@@ -2145,8 +2281,15 @@ impl Container {
     /// `lxc.net.<N>.type` of the key `lxc.net.<N>`, read without taking
     /// the handle's locks (the caller holds the configuration lock).
     fn nic_type_unlocked(&self, nic_key: &str) -> Option<String> {
+        self.config_item_unlocked(&format!("{nic_key}.type"))
+    }
+
+    /// A configuration item read without taking the handle's locks (the
+    /// caller holds the configuration lock); `None` when liblxc has no
+    /// value for it.
+    fn config_item_unlocked(&self, key: &str) -> Option<String> {
         let f = try_method!(self.get_config_item).ok()?;
-        let k = std::ffi::CString::new(format!("{nic_key}.type")).ok()?;
+        let k = std::ffi::CString::new(key).ok()?;
         let raw = self.ptr.as_ptr();
         // SAFETY: raw is live; k is valid for the call; the buffer pointer
         // and its length come from read_sized and match.

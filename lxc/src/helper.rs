@@ -1,5 +1,7 @@
 //! (internal) The helper process: `create`, `clone`, `snapshot`,
-//! `snapshot_restore` and a daemonized `start` run in a fresh
+//! `snapshot_restore`, `rename`, a daemonized `start` and, for a caller
+//! that is not root, `destroy`, `destroy_with_snapshots`,
+//! `snapshot_destroy` and `snapshot_destroy_all` run in a fresh
 //! single-threaded process.
 //!
 //! # Why
@@ -14,7 +16,11 @@
 //!   glibc's fork handlers. The child's glibc still believes that the
 //!   parent's other threads exist, and the rsync wrapper then calls
 //!   `lxc_switch_uid_gid` → `setresgid`: glibc's set-id broadcast signals
-//!   every thread it knows of and waits for each to answer, forever. A
+//!   every thread it knows of and waits for each to answer, forever.
+//!   `rename` copies with the same wrapper; for a caller that is not root
+//!   (`am_guest_unpriv()`), the destroys delete in children of
+//!   `userns_exec_1`/`userns_exec_full` (raw `clone` again) that switch
+//!   ids first. A
 //!   plain C program with one thread calling `snapshot()` and another
 //!   creating threads hangs this way; every tokio program is
 //!   multithreaded. `start`'s monitor is a `fork()` of the caller that runs
@@ -169,7 +175,9 @@ impl Config {
 
 /// One call for the helper.
 pub(crate) struct Request<'a> {
-    /// `create`, `clone`, `snapshot`, `restore` or `start`.
+    /// `create`, `clone`, `snapshot`, `restore`, `start`, `destroy`,
+    /// `destroy_with_snapshots`, `snapshot_destroy`,
+    /// `snapshot_destroy_all` or `rename`.
     pub op: &'static str,
     /// The container's name.
     pub name: &'a str,
@@ -195,6 +203,9 @@ pub(crate) struct Outcome {
     pub error_num: i32,
     /// The snapshot's number, for a snapshot.
     pub value: Option<i64>,
+    /// The helper refused: the configuration it loaded has other root
+    /// filesystem settings than the caller's `expect.*` options.
+    pub stale: bool,
 }
 
 impl Outcome {
@@ -209,9 +220,10 @@ impl Outcome {
 
 fn parse(line: &str) -> Option<Outcome> {
     let mut w = line.split_ascii_whitespace();
-    let ok = match w.next()? {
-        "ok" => true,
-        "fail" => false,
+    let (ok, stale) = match w.next()? {
+        "ok" => (true, false),
+        "fail" => (false, false),
+        "stale" => (false, true),
         _ => return None,
     };
     let errno = w.next()?.parse().ok()?;
@@ -220,7 +232,7 @@ fn parse(line: &str) -> Option<Outcome> {
         "-" => None,
         v => Some(v.parse().ok()?),
     };
-    Some(Outcome { ok, errno, error_num, value })
+    Some(Outcome { ok, errno, error_num, value, stale })
 }
 
 /// Runs one call in the helper and returns what it reported.
@@ -320,8 +332,18 @@ mod tests {
 
     #[test]
     fn parses_results() {
-        assert_eq!(parse("ok 0 0 3\n"), Some(Outcome { ok: true, errno: 0, error_num: 0, value: Some(3) }));
-        assert_eq!(parse("fail 2 1 -\n"), Some(Outcome { ok: false, errno: 2, error_num: 1, value: None }));
+        assert_eq!(
+            parse("ok 0 0 3\n"),
+            Some(Outcome { ok: true, errno: 0, error_num: 0, value: Some(3), stale: false })
+        );
+        assert_eq!(
+            parse("fail 2 1 -\n"),
+            Some(Outcome { ok: false, errno: 2, error_num: 1, value: None, stale: false })
+        );
+        assert_eq!(
+            parse("stale 0 0 -\n"),
+            Some(Outcome { ok: false, errno: 0, error_num: 0, value: None, stale: true })
+        );
         assert_eq!(parse("ok 0 0"), None);
         assert_eq!(parse("maybe 0 0 -"), None);
         assert_eq!(parse(""), None);

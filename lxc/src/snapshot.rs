@@ -8,7 +8,7 @@ use std::ptr;
 
 use bitflags::bitflags;
 
-use crate::container::Access;
+use crate::container::{userns_children, Access, Runner};
 use crate::create::BackingStore;
 use crate::cstr::{borrowed_str, check_name, check_shell_word, cstring, line_cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
@@ -285,7 +285,9 @@ impl Container {
     /// liblxc's restore copies the snapshot back with the same helper as
     /// [`Container::copy`], so it runs in the crate's helper process too;
     /// a restore over this container then reloads the handle's
-    /// configuration from the restored file.
+    /// configuration from the restored file. liblxc destroys the container
+    /// before a restore over it: the paths it deletes are checked first,
+    /// as for [`Container::destroy`].
     pub fn snapshot_restore(&self, snap_name: &str, new_name: Option<&str>) -> Result<()> {
         let _restore = method!(self.snapshot_restore);
         check_name("snapshot name", snap_name)?;
@@ -294,9 +296,18 @@ impl Container {
         check_name("new container name", new_name)?;
         cstring("new container name", new_name)?;
         let hopts = vec![("snapname", snap_name.into()), ("newname", new_name.into())];
-        let out = self.run_helper("restore", hopts, None)?;
-        if !out.ok {
-            out.restore_errno();
+        let ok = if new_name == self.name() {
+            // liblxc destroys this container before it copies the
+            // snapshot back: its paths are checked as for destroy.
+            self.deleting_call("snapshot_restore", true, Access::WriteFork, Runner::Helper("restore", hopts))?
+        } else {
+            let out = self.run_helper("restore", hopts, None)?;
+            if !out.ok {
+                out.restore_errno();
+            }
+            out.ok
+        };
+        if !ok {
             return Err(self.failed("snapshot_restore"));
         }
         if new_name == self.name() {
@@ -310,23 +321,25 @@ impl Container {
         let f = method!(self.snapshot_destroy);
         check_name("snapshot name", snap_name)?;
         let snap = cstring("snapshot name", snap_name)?;
-        // Long: liblxc removes the snapshot's rootfs in this process.
-        let guard = self.hold_long(Access::ReadFork);
-        crate::container::clear_errno();
-        // SAFETY: the container is live; the string is valid.
-        let ok = unsafe { f(self.as_raw(), snap.as_ptr()) };
-        drop(guard);
-        if ok {
-            Ok(())
+        let runner = if userns_children() {
+            Runner::Helper("snapshot_destroy", vec![("snapname", snap_name.into())])
         } else {
-            Err(self.failed("snapshot_destroy"))
-        }
+            // SAFETY: c is the handle's live object, held by deleting_call;
+            // the string is valid for the call.
+            Runner::InProcess(Box::new(move |c| unsafe { f(c, snap.as_ptr()) }))
+        };
+        self.snapshot_deleting_call("snapshot_destroy", false, Access::ReadFork, runner)
     }
 
     /// Destroys every snapshot of the container (`snapshot_destroy_all`).
     pub fn snapshot_destroy_all(&self) -> Result<()> {
         let f = method!(self.snapshot_destroy_all);
-        self.forking_bool_call("snapshot_destroy_all", Access::ReadFork, f)
+        self.snapshot_deleting_call(
+            "snapshot_destroy_all",
+            false,
+            Access::ReadFork,
+            self.runner("snapshot_destroy_all", f),
+        )
     }
 
     /// Destroys the container and all its snapshots
@@ -336,30 +349,39 @@ impl Container {
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
-        self.check_destroy_paths("destroy_with_snapshots")?;
-        self.forking_bool_call("destroy_with_snapshots", Access::WriteFork, f)?;
+        let runner = self.runner("destroy_with_snapshots", f);
+        self.snapshot_deleting_call("destroy_with_snapshots", true, Access::WriteFork, runner)?;
         if let Ok(lxcpath) = self.config_path() {
             crate::monitor_cgroup::remove_leftovers(&lxcpath, self.name());
         }
         Ok(())
     }
 
-    /// Calls a `(container) -> bool` member that may fork, holding the
-    /// handle's locks as `access` says.
-    fn forking_bool_call(
+    /// Where a `(container) -> bool` member that deletes trees runs: in the
+    /// helper process as `op` when liblxc would start raw-`clone`d children
+    /// for it (see `userns_children`), else here.
+    fn runner(
         &self,
         op: &'static str,
-        access: Access,
         f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
+    ) -> Runner<'static> {
+        if userns_children() {
+            Runner::Helper(op, Vec::new())
+        } else {
+            // SAFETY: c is the handle's live object, held by deleting_call;
+            // f takes only the container.
+            Runner::InProcess(Box::new(move |c| unsafe { f(c) }))
+        }
+    }
+
+    fn snapshot_deleting_call(
+        &self,
+        op: &'static str,
+        check: bool,
+        access: Access,
+        runner: Runner<'_>,
     ) -> Result<()> {
-        let _dir = crate::container::container_dir_guard();
-        // Long (for a reader): liblxc removes rootfs trees in this process.
-        let guard = self.hold_long(access);
-        crate::container::clear_errno();
-        // SAFETY: the container is live; f takes only the container.
-        let ok = unsafe { f(self.as_raw()) };
-        drop(guard);
-        if ok {
+        if self.deleting_call(op, check, access, runner)? {
             Ok(())
         } else {
             Err(self.failed(op))

@@ -590,3 +590,65 @@ pub fn settled_fd_count() -> usize {
     }
     last
 }
+
+/// 8 threads that, until dropped, keep spawning short-lived threads that
+/// allocate, and allocate themselves; plus a watchdog that stops the
+/// containers and aborts after 120 s. Beside them, a child that liblxc
+/// starts with a raw `clone` (no fork handlers) and that then calls
+/// `setresgid` or `malloc` hangs within a few calls.
+#[allow(dead_code)]
+pub struct Busy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl Busy {
+    pub fn start(what: &'static str) -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while std::time::Instant::now() < deadline {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            stop_containers_and_abort(&format!("{what} beside busy threads did not finish in 120 s"));
+        });
+        let threads = (0..8)
+            .map(|i| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut spawned = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let t = std::thread::spawn(move || {
+                            let v: Vec<u8> = vec![i as u8; 4096 + (spawned as usize % 64) * 1024];
+                            v.iter().map(|&b| u64::from(b)).sum::<u64>()
+                        });
+                        let mut keep = Vec::with_capacity(16);
+                        for k in 0..16 {
+                            keep.push(vec![k as u8; 1 << (k % 12)]);
+                        }
+                        drop(keep);
+                        let _ = t.join();
+                        spawned += 1;
+                    }
+                    spawned
+                })
+            })
+            .collect();
+        // Let them get going.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Busy { stop, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let spawned: u64 = self.threads.drain(..).map(|t| t.join().unwrap_or(0)).sum();
+        eprintln!("busy threads spawned {spawned} threads meanwhile");
+        assert!(spawned > 0 || std::thread::panicking());
+    }
+}
