@@ -113,9 +113,7 @@ fn snapshot_restore_beside_busy_threads() {
 /// that child calls `setresgid`: glibc's set-id broadcast then waits for
 /// threads of the parent that were being started or were holding glibc's
 /// thread-list lock at the clone, forever (this test hung so). The crate
-/// runs rename (and, for a caller that is not root, every destroy) in its
-/// helper process. (Root's destroy deletes in this process, with no such
-/// child: it runs here too.)
+/// runs rename and the destroys in its helper process.
 #[test]
 fn rename_and_destroy_beside_busy_threads() {
     require_root!();

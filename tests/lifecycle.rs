@@ -183,6 +183,29 @@ fn rename_moves_the_container() {
     assert!(t.c.rename("bad/name").is_err());
 }
 
+/// A container whose configuration names no root filesystem (liblxc then
+/// reads `lxc.rootfs.path` as empty, and writes nothing into the buffer):
+/// destroy works on it and leaves nothing; liblxc renames no such container
+/// (it finds no backing store), and says so.
+#[test]
+fn a_container_without_a_root_filesystem_is_destroyed() {
+    require_root!();
+    let t = TestContainer::undefined("norootfs");
+    let dir = t.lxcpath.join(&t.name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("config"), format!("lxc.uts.name = {}\nlxc.net.0.type = empty\n", t.name))
+        .unwrap();
+    let mut c = Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    assert!(c.is_defined());
+    assert_eq!(c.config_item_str("lxc.rootfs.path").unwrap(), "");
+    let new_name = common::unique_name("norootfs2");
+    assert!(matches!(c.rename(&new_name), Err(lxc::Error::Failed { .. })));
+    assert!(c.is_defined() && !t.lxcpath.join(&new_name).exists());
+    c.destroy().unwrap();
+    assert!(!c.is_defined());
+    assert!(!dir.exists());
+}
+
 /// A rename that liblxc did is `Ok`, and the handle names the new
 /// container, even when the renamed configuration does not load: here a
 /// clone hook (liblxc's rename is a clone) writes an unknown key into it.

@@ -67,6 +67,39 @@ impl Drop for DefaultSigchldOnDrop {
     }
 }
 
+/// Sets the given signals to their default action, and puts back what they
+/// were when dropped.
+struct DispositionsOnDrop(Vec<(libc::c_int, libc::sigaction)>);
+
+impl DispositionsOnDrop {
+    fn default_now(sigs: &[libc::c_int]) -> DispositionsOnDrop {
+        let saved = sigs
+            .iter()
+            .map(|&sig| {
+                // SAFETY: a zeroed sigaction is a valid out-parameter; the
+                // new action is the default disposition.
+                unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    let mut dfl: libc::sigaction = std::mem::zeroed();
+                    dfl.sa_sigaction = libc::SIG_DFL;
+                    assert_eq!(libc::sigaction(sig, &dfl, &mut old), 0);
+                    (sig, old)
+                }
+            })
+            .collect();
+        DispositionsOnDrop(saved)
+    }
+}
+
+impl Drop for DispositionsOnDrop {
+    fn drop(&mut self) {
+        for (sig, old) in &self.0 {
+            // SAFETY: puts back an action sigaction gave us.
+            unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
+        }
+    }
+}
+
 fn disposition(sig: libc::c_int) -> libc::sighandler_t {
     // SAFETY: a null new action only reads the disposition into `old`.
     unsafe {
@@ -85,6 +118,9 @@ fn sigint_and_sigquit_come_back_after_an_attach_on_the_caller_s_stdin() {
     // program reads its fd 0, and never puts them back.
     let stdin = std::io::stdin();
     let opts = AttachOptions::new().stdin(std::os::fd::AsFd::as_fd(&stdin));
+    // A shell starts a background job with both ignored: start from the
+    // default, as a program run in a terminal does, and put back what was.
+    let _restore = DispositionsOnDrop::default_now(&[libc::SIGINT, libc::SIGQUIT]);
     assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL);
     assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
     assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL, "Ctrl-C no longer ends the caller");

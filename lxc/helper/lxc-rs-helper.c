@@ -122,20 +122,26 @@ static void report(bool ok, int err, int error_num, long long value)
 	close(result_fd);
 }
 
-/* Whether the loaded configuration's KEY reads EXPECTED (when given). */
+/* Whether the loaded configuration's KEY reads EXPECTED (when given). An
+ * unset key reads as empty: liblxc returns 0 and writes nothing then. */
 static bool config_reads(struct lxc_container *c, const char *key, const char *expected)
 {
-	char buf[4096];
-	int n;
+	char *buf;
+	bool same;
+	int n, got;
 
 	if (!expected)
 		return true;
-	n = c->get_config_item(c, key, buf, sizeof(buf));
-	if (n < 0)
-		n = 0, buf[0] = '\0';
-	if ((size_t)n >= sizeof(buf))
+	n = c->get_config_item(c, key, NULL, 0);
+	if (n <= 0)
+		return expected[0] == '\0';
+	buf = calloc((size_t)n + 1, 1);
+	if (!buf)
 		return false;
-	return strcmp(buf, expected) == 0;
+	got = c->get_config_item(c, key, buf, n + 1);
+	same = got == n && strcmp(buf, expected) == 0;
+	free(buf);
+	return same;
 }
 
 static void report_stale(void)

@@ -86,11 +86,10 @@ use crate::{monitor_cgroup, sys, State};
 /// close-all-fds settings, uses them and puts them back while every other
 /// start and `want_*` call on the handle waits. For root, no lock of the
 /// crate is global: calls on different containers never wait for each
-/// other. A process that is not root destroys containers, and writes a
-/// handle's unsaved configuration for the helper process, one at a time,
-/// because liblxc changes the process's umask while it makes or removes a
-/// container directory (`create`, `copy` and `snapshot` run in the helper
-/// process, whose umask is its own).
+/// other. A process that is not root runs `save_config` (which makes a
+/// container directory) one at a time, because liblxc changes the
+/// process's umask meanwhile (`create`, `copy`, `snapshot`, `rename` and
+/// the destroys run in the helper process, whose umask is its own).
 ///
 /// A `Container` is not `Clone`: each handle owns exactly one liblxc
 /// reference, and a second reference to the same C object would let one
@@ -434,42 +433,20 @@ fn caller_is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Whether liblxc runs the deleting half of destroy, rename and the
-/// snapshot destroys in children it starts with a raw `clone` (its
-/// `userns_exec_1`/`userns_exec_full`, taken when `am_guest_unpriv()`:
-/// an effective uid other than 0, in every release from 4.0 to 7.0). Such
-/// a child skips glibc's fork handlers and then calls `setresgid`,
-/// `malloc`, `opendir`: in a process with other threads it can block
-/// forever on a lock or a set-id broadcast to threads it does not have
-/// (seen: a destroy from one thread while others started threads). Those
-/// calls then run in the crate's helper process (`helper.rs`).
-pub(crate) fn userns_children() -> bool {
-    !caller_is_root()
-}
-
 /// What [`Container::deleting_call`] checked: the root filesystem settings
 /// the helper must load too.
-pub(crate) struct DestroyChecked {
-    rootfs: String,
-    managed: Option<String>,
+struct DestroyChecked {
+    rootfs: std::ffi::OsString,
+    managed: Option<std::ffi::OsString>,
 }
 
-/// Where a [`Container::deleting_call`] runs liblxc's call.
-pub(crate) enum Runner<'a> {
-    /// In the helper process: its operation and options.
-    Helper(&'static str, Vec<(&'static str, std::ffi::OsString)>),
-    /// In this process, on the handle's object.
-    InProcess(Box<dyn FnOnce(*mut sys::lxc_container) -> bool + 'a>),
-}
-
-/// Held, in a process that is not root, around the calls in which liblxc
-/// makes or removes a container directory in this process (destroy, and
-/// the `save_config` that writes a handle's unsaved configuration for the
-/// helper process), which also run liblxc's helpers in the user namespace
-/// (`userns_exec`): one at a time, so that one call's failure path does
-/// not overlap another's helper (a helper hang was seen when it did).
-/// (create, clone and snapshot run in the helper process, with a umask of
-/// its own.)
+/// Held, in a process that is not root, around the one call in which
+/// liblxc makes a container directory in this process: `save_config` (the
+/// public one, and the one that writes a handle's unsaved configuration for
+/// the helper process). One at a time. (create, clone, snapshot, rename and
+/// the destroys run in the helper process, with a umask of its own.) It is
+/// the innermost lock: taken after the handle's, and no handle's lock is
+/// taken while it is held.
 /// liblxc 5.0 makes the directory with
 /// `umask(0002); mkdir(dir, 0770); umask(old)`, and the umask
 /// belongs to the whole process: a second thread doing the same at once can
@@ -496,20 +473,21 @@ pub(crate) fn container_dir_guard() -> Option<std::sync::MutexGuard<'static, ()>
 /// (`ovl_destroy` deletes the upper directory). Relative paths (zfs
 /// datasets, rbd images) and block devices (lvm, loop files are unlinked)
 /// are not directory trees liblxc deletes by path: left out.
-fn deleted_rootfs(rootfs: &str) -> Vec<PathBuf> {
-    let rootfs = rootfs.trim();
+fn deleted_rootfs(rootfs: &[u8]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let rootfs = rootfs.trim_ascii();
     let mut out = Vec::new();
     let is_tree = |p: &Path| {
         p.is_absolute()
             && (std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
                 || std::fs::metadata(p).is_ok_and(|m| m.is_dir()))
     };
-    let whole = Path::new(rootfs);
+    let whole = Path::new(std::ffi::OsStr::from_bytes(rootfs));
     if is_tree(whole) {
         out.push(whole.to_owned());
     }
-    if let Some((_, upper)) = rootfs.split_once(':') {
-        let upper = Path::new(upper);
+    if let Some(colon) = rootfs.iter().position(|&b| b == b':') {
+        let upper = Path::new(std::ffi::OsStr::from_bytes(&rootfs[colon + 1..]));
         if is_tree(upper) {
             out.push(upper.to_owned());
         }
@@ -541,7 +519,18 @@ fn thread_count() -> usize {
 /// Reads the length-probing `get_*` members: a first call with no buffer
 /// returns the length, a second fills a buffer of that size. A value that
 /// grew in between is read again.
-fn read_sized(op: &'static str, mut call: impl FnMut(*mut c_char, c_int) -> c_int) -> Result<Option<String>> {
+fn read_sized(op: &'static str, call: impl FnMut(*mut c_char, c_int) -> c_int) -> Result<Option<String>> {
+    let Some(buf) = read_sized_bytes(op, call)? else { return Ok(None) };
+    String::from_utf8(buf).map(Some).map_err(|e| {
+        Error::bad_return(op, format!("text that is not UTF-8: {:?}", String::from_utf8_lossy(e.as_bytes())))
+    })
+}
+
+/// [`read_sized`] without the UTF-8 check.
+fn read_sized_bytes(
+    op: &'static str,
+    mut call: impl FnMut(*mut c_char, c_int) -> c_int,
+) -> Result<Option<Vec<u8>>> {
     let mut len = call(ptr::null_mut(), 0);
     loop {
         let Ok(n) = usize::try_from(len) else {
@@ -562,12 +551,7 @@ fn read_sized(op: &'static str, mut call: impl FnMut(*mut c_char, c_int) -> c_in
         // SAFETY: liblxc wrote got_n bytes (plus a NUL) into the buffer of
         // capacity n + 1 >= got_n + 1.
         unsafe { buf.set_len(got_n) };
-        return String::from_utf8(buf).map(Some).map_err(|e| {
-            Error::bad_return(
-                op,
-                format!("text that is not UTF-8: {:?}", String::from_utf8_lossy(e.as_bytes())),
-            )
-        });
+        return Ok(Some(buf));
     }
 }
 
@@ -1308,97 +1292,84 @@ impl Container {
     /// the file on disk when the handle's configuration is unchanged since
     /// it was loaded or saved, else the handle's, written into a memfd.
     fn helper_config(&self, op: &'static str) -> Result<crate::helper::Config> {
-        // save_config makes the container's directory (liblxc's umask
-        // dance). Taken before the handle's locks, in the order every other
-        // path takes them (destroy, snapshot calls).
-        let dir = container_dir_guard();
         let g = self.hold(Access::ReadPrivlock);
-        let config = self.helper_config_held(false);
+        let config = self.helper_config_held();
         drop(g);
-        drop(dir);
-        // Built after the locks are released: the error asks the handle.
-        config.map_err(|()| self.failed(op))
+        // Built after the lock is released: the error asks the handle.
+        config.map_err(|e| e.unwrap_or_else(|| self.failed(op)))
     }
 
     /// [`Container::helper_config`] for a caller that holds the handle at
-    /// least as [`Access::ReadPrivlock`] and, when not root, the
-    /// [`container_dir_guard`]; with `always_memfd`, the handle's
-    /// configuration even when it matches what was loaded from the file
-    /// (which may have changed since). `Err(())`: `save_config` failed,
-    /// `errno` says why (a read-only lxcpath, ...).
-    fn helper_config_held(&self, always_memfd: bool) -> std::result::Result<crate::helper::Config, ()> {
+    /// least as [`Access::ReadPrivlock`]. `Err(None)`: `save_config`
+    /// failed, `errno` says why (a read-only lxcpath, ...).
+    fn helper_config_held(&self) -> std::result::Result<crate::helper::Config, Option<Error>> {
         use crate::helper::Config;
-        let save = try_method!(self.save_config).map_err(|_| ())?;
+        let save = try_method!(self.save_config).map_err(Some)?;
         // SAFETY: ptr is live; `lxc_conf` is replaced only under the
         // configuration lock, which the caller holds at least shared.
         if unsafe { read_stable_field!(self.ptr.as_ptr(), lxc_conf) }.is_null() {
             return Ok(Config::Cleared);
         }
-        if !always_memfd && !self.config_dirty.load(Ordering::SeqCst) {
+        if !self.config_dirty.load(Ordering::SeqCst) {
             return Ok(Config::Disk);
         }
-        let (fd, path) = Config::memfd().map_err(|_| ())?;
+        let (fd, path) = Config::memfd().map_err(Some)?;
+        // save_config makes the container's directory (liblxc's umask
+        // dance): taken innermost, after the handle's locks, and nothing
+        // takes a handle's lock while holding it.
+        let dir = container_dir_guard();
         clear_errno();
         // SAFETY: ptr is live; path names our memfd and is valid for the call.
-        if unsafe { save(self.ptr.as_ptr(), path.as_ptr()) } {
+        let ok = unsafe { save(self.ptr.as_ptr(), path.as_ptr()) };
+        drop(dir);
+        if ok {
             Ok(Config::Memfd(fd))
         } else {
-            Err(())
+            Err(None)
         }
     }
 
-    /// Runs a call that deletes this container's root filesystem (destroy,
-    /// rename, the snapshot destroys, a restore over it) once the paths it
-    /// deletes are checked ([`Container::destroy`] says which), with the
-    /// handle held as a writer that forks from the check to the end of the
-    /// call: no other thread can change the configuration in between
-    /// (`access` is a writer or a reader that forks: either excludes
-    /// the configuration's writers).
+    /// Runs, in the helper process as `helper_op` with `opts`, a call that
+    /// deletes a root filesystem (destroy, rename, the snapshot destroys,
+    /// a restore over the container). liblxc deletes in raw-`clone`d
+    /// children for a caller that is not root, rename copies in one for
+    /// everyone, and root's lvm destroy calls `setenv` in one: any of them
+    /// can hang in a process with other threads (see `helper.rs`). liblxc's
+    /// destroy also sets `LXC_*` variables in the calling process for its
+    /// hooks. In the helper all of that happens to a single-threaded
+    /// process of its own.
+    ///
+    /// With `check`, the paths the call deletes are checked first
+    /// ([`Container::destroy`] says which), and the configuration is handed
+    /// to the helper under the same hold of the handle (a reader, which
+    /// excludes the configuration's writers): no other thread changes it
+    /// in between. The helper then compares the root filesystem settings
+    /// it loads with the ones checked and refuses when they differ (the
+    /// configuration file or an included file changed since):
+    /// [`Error::UnsafePath`], nothing deleted. `check` is false for a call
+    /// that deletes only what liblxc loads from disk by itself (a
+    /// snapshot's root filesystem).
     ///
     /// Returns whether liblxc's call succeeded (`errno` is set when it
-    /// did not). The helper gets the handle's configuration as it was
-    /// checked (written into a memfd, as an in-process call would use it;
-    /// not the file, which may have changed since it was loaded), compares
-    /// the root filesystem settings it loads with the ones checked here,
-    /// and refuses when they differ (an included file that changed in
-    /// between): [`Error::UnsafePath`]. `check` is false for a call that
-    /// deletes only what liblxc loads from disk by itself (a snapshot's
-    /// root filesystem).
+    /// did not).
     pub(crate) fn deleting_call(
         &self,
         op: &'static str,
         check: bool,
-        access: Access,
-        runner: Runner<'_>,
+        helper_op: &'static str,
+        mut opts: Vec<(&'static str, std::ffi::OsString)>,
     ) -> Result<bool> {
         let lxcpath = self.config_path()?;
         let dir = lxcpath.join(&*self.name);
-        let dir_guard = container_dir_guard();
-        // Long for a reader: liblxc deletes trees, which can take seconds.
-        let long = matches!(access, Access::Read | Access::ReadPrivlock | Access::ReadFork);
-        let g = self.hold_as(access, long);
-        let expect = if check { self.check_destroy_paths_held(op, &dir)? } else { None };
-        let (helper_op, mut opts) = match runner {
-            Runner::Helper(op, opts) => (op, opts),
-            Runner::InProcess(call) => {
-                clear_errno();
-                let ok = call(self.ptr.as_ptr());
-                drop(g);
-                drop(dir_guard);
-                return Ok(ok);
-            }
-        };
-        let config = self.helper_config_held(true);
-        // The helper makes no directory in this process.
-        drop(dir_guard);
-        let Ok(config) = config else {
-            drop(g);
-            return Err(self.failed(op));
-        };
-        if let Some(expect) = expect {
-            opts.push(("expect.rootfs", expect.rootfs.into()));
-            if let Some(managed) = expect.managed {
-                opts.push(("expect.managed", managed.into()));
+        let g = self.hold(Access::ReadPrivlock);
+        let checked = if check { Some(self.check_destroy_paths_held(op, &dir)?) } else { None };
+        let config = self.helper_config_held();
+        drop(g);
+        let config = config.map_err(|e| e.unwrap_or_else(|| self.failed(op)))?;
+        if let Some(checked) = checked {
+            opts.push(("expect.rootfs", checked.rootfs));
+            if let Some(managed) = checked.managed {
+                opts.push(("expect.managed", managed));
             }
         }
         let out = crate::helper::run(crate::helper::Request {
@@ -1408,17 +1379,16 @@ impl Container {
             config,
             opts,
             args: None,
-        });
-        drop(g);
-        let out = out?;
+        })?;
         if out.stale {
             return Err(Error::UnsafePath {
                 op,
                 container: self.name.to_string(),
                 path: dir.join("config"),
                 reason: "names another root filesystem (lxc.rootfs.path or lxc.rootfs.managed) when \
-                         loaded again than when its paths were checked (an included file changed): \
-                         nothing was deleted; load the configuration again and retry",
+                         loaded again than when its paths were checked (the file or an included file \
+                         changed since it was loaded, or a value has blanks or quotes around it that \
+                         the file does not keep): nothing was deleted",
             });
         }
         if !out.ok {
@@ -1842,12 +1812,13 @@ impl Container {
     /// hold of the handle, so no other thread changes the configuration in
     /// between.
     ///
-    /// For a caller that is not root, liblxc deletes in children it starts
-    /// with a raw `clone` and that then switch ids, which can hang in a
-    /// process with other threads: the call then runs in the crate's
-    /// helper process (see the README's "The helper process").
+    /// The call runs in the crate's helper process (see the README's "The
+    /// helper process"): for a caller that is not root liblxc deletes in
+    /// children it starts with a raw `clone` and that then switch ids, and
+    /// root's lvm destroy calls `setenv` in one; either can hang in a
+    /// process with other threads.
     pub fn destroy(&self) -> Result<()> {
-        let f = method!(self.destroy);
+        let _destroy = method!(self.destroy);
         monitor_cgroup::retry_pending();
         if self.is_running() {
             return Err(self.wrong_state("destroy", "it must be stopped", State::Running));
@@ -1871,14 +1842,7 @@ impl Container {
                 }
             }
         }
-        let runner = if userns_children() {
-            Runner::Helper("destroy", Vec::new())
-        } else {
-            // SAFETY: c is the handle's live object; deleting_call holds the
-            // handle as a writer that forks.
-            Runner::InProcess(Box::new(move |c| unsafe { f(c) }))
-        };
-        let ok = self.deleting_call("destroy", true, Access::WriteFork, runner)?;
+        let ok = self.deleting_call("destroy", true, "destroy", Vec::new())?;
         drop(lifecycle);
         if ok {
             if let Ok(lxcpath) = self.config_path() {
@@ -1961,8 +1925,9 @@ impl Container {
     /// Refuses ([`Error::UnsafePath`]) to let liblxc destroy the container
     /// when a path it deletes leads out of the container (see
     /// [`Container::destroy`]).
-    fn check_destroy_paths_held(&self, op: &'static str, dir: &Path) -> Result<Option<DestroyChecked>> {
+    fn check_destroy_paths_held(&self, op: &'static str, dir: &Path) -> Result<DestroyChecked> {
         use std::fs;
+        use std::os::unix::ffi::OsStringExt;
         if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(Error::UnsafePath {
                 op,
@@ -1974,14 +1939,15 @@ impl Container {
         let dir_real = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
         let managed = self.config_item_unlocked("lxc.rootfs.managed");
         let rootfs = self.config_item_unlocked("lxc.rootfs.path").unwrap_or_default();
-        let checked = DestroyChecked { rootfs: rootfs.clone(), managed: managed.clone() };
-        if managed.is_some_and(|m| m.trim() == "0") {
-            return Ok(Some(checked));
+        if managed.as_deref().map(<[u8]>::trim_ascii) != Some(b"0") {
+            for target in deleted_rootfs(&rootfs) {
+                self.check_deleted_path(op, dir, &dir_real, &target)?;
+            }
         }
-        for target in deleted_rootfs(&rootfs) {
-            self.check_deleted_path(op, dir, &dir_real, &target)?;
-        }
-        Ok(Some(checked))
+        Ok(DestroyChecked {
+            rootfs: std::ffi::OsString::from_vec(rootfs),
+            managed: managed.map(std::ffi::OsString::from_vec),
+        })
     }
 
     fn check_deleted_path(&self, op: &'static str, dir: &Path, dir_real: &Path, target: &Path) -> Result<()> {
@@ -2049,8 +2015,7 @@ impl Container {
         // with its rsync wrapper in a raw-`clone`d child (`run_command`,
         // or `userns_exec_full` when not root) that calls `setresgid`, and
         // then destroys the original (see `userns_children`).
-        let runner = Runner::Helper("rename", vec![("newname", new_name.into())]);
-        let ok = self.deleting_call("rename", true, Access::WriteFork, runner)?;
+        let ok = self.deleting_call("rename", true, "rename", vec![("newname", new_name.into())])?;
         if !ok {
             return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));
         }
@@ -2281,19 +2246,19 @@ impl Container {
     /// `lxc.net.<N>.type` of the key `lxc.net.<N>`, read without taking
     /// the handle's locks (the caller holds the configuration lock).
     fn nic_type_unlocked(&self, nic_key: &str) -> Option<String> {
-        self.config_item_unlocked(&format!("{nic_key}.type"))
+        self.config_item_unlocked(&format!("{nic_key}.type")).and_then(|v| String::from_utf8(v).ok())
     }
 
-    /// A configuration item read without taking the handle's locks (the
-    /// caller holds the configuration lock); `None` when liblxc has no
-    /// value for it.
-    fn config_item_unlocked(&self, key: &str) -> Option<String> {
+    /// A configuration item's bytes, read without taking the handle's
+    /// locks (the caller holds the configuration lock); `None` when liblxc
+    /// has no value for it.
+    fn config_item_unlocked(&self, key: &str) -> Option<Vec<u8>> {
         let f = try_method!(self.get_config_item).ok()?;
         let k = std::ffi::CString::new(key).ok()?;
         let raw = self.ptr.as_ptr();
         // SAFETY: raw is live; k is valid for the call; the buffer pointer
-        // and its length come from read_sized and match.
-        read_sized("get_config_item", |buf, len| unsafe { f(raw, k.as_ptr(), buf, len) }).ok().flatten()
+        // and its length come from read_sized_bytes and match.
+        read_sized_bytes("get_config_item", |buf, len| unsafe { f(raw, k.as_ptr(), buf, len) }).ok().flatten()
     }
 
     fn config_key_error(&self, op: &'static str, key: &str) -> Error {
@@ -2512,9 +2477,13 @@ impl Container {
         let f = method!(self.save_config);
         let file = file.map(|p| cstring("config file", path_bytes(p))).transpose()?;
         let _g = self.shared();
+        // liblxc makes the container's directory here, under a umask it
+        // changes for the moment (see container_dir_guard): innermost.
+        let dir = container_dir_guard();
         clear_errno();
         // SAFETY: ptr is live; the path is valid for the call.
         let ok = unsafe { f(self.ptr.as_ptr(), file.as_ref().map_or(ptr::null(), |c| c.as_ptr())) };
+        drop(dir);
         if ok && file.is_none() {
             // Inside the lock, so no change can slip in between: see
             // `config_dirty`.
@@ -2661,14 +2630,26 @@ mod tests {
 
     #[test]
     fn rootfs_paths_liblxc_deletes() {
+        use std::os::unix::ffi::OsStrExt;
         let tmp = std::env::temp_dir();
-        assert_eq!(deleted_rootfs("/"), [PathBuf::from("/")]);
-        assert_eq!(deleted_rootfs(&format!("/nonexistent-lower:{}", tmp.display())), [tmp.as_path()]);
-        assert_eq!(deleted_rootfs(&format!(" {} ", tmp.display())), [tmp.as_path()]);
-        assert!(deleted_rootfs("").is_empty());
-        assert!(deleted_rootfs("lxc/c1").is_empty()); // a zfs dataset
-        assert!(deleted_rootfs("/nonexistent/rootfs").is_empty());
-        assert!(deleted_rootfs("/dev/null").is_empty()); // not a tree
+        assert_eq!(deleted_rootfs(b"/"), [PathBuf::from("/")]);
+        assert_eq!(
+            deleted_rootfs(format!("/nonexistent-lower:{}", tmp.display()).as_bytes()),
+            [tmp.as_path()]
+        );
+        assert_eq!(deleted_rootfs(format!(" {} ", tmp.display()).as_bytes()), [tmp.as_path()]);
+        assert!(deleted_rootfs(b"").is_empty());
+        assert!(deleted_rootfs(b"lxc/c1").is_empty()); // a zfs dataset
+        assert!(deleted_rootfs(b"/nonexistent/rootfs").is_empty());
+        assert!(deleted_rootfs(b"/dev/null").is_empty()); // not a tree
+                                                          // A path that is not UTF-8 is checked as it is.
+        let mut odd_name = format!("lxc-rs-{}-", std::process::id()).into_bytes();
+        odd_name.push(0xff);
+        let odd = tmp.join(std::ffi::OsStr::from_bytes(&odd_name));
+        std::fs::create_dir_all(&odd).unwrap();
+        let found = deleted_rootfs(odd.as_os_str().as_bytes());
+        std::fs::remove_dir(&odd).unwrap();
+        assert_eq!(found, [odd]);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! (internal) The helper process: `create`, `clone`, `snapshot`,
-//! `snapshot_restore`, `rename`, a daemonized `start` and, for a caller
-//! that is not root, `destroy`, `destroy_with_snapshots`,
-//! `snapshot_destroy` and `snapshot_destroy_all` run in a fresh
-//! single-threaded process.
+//! `snapshot_restore`, `rename`, `destroy`, `destroy_with_snapshots`,
+//! `snapshot_destroy`, `snapshot_destroy_all` and a daemonized `start` run
+//! in a fresh single-threaded process.
 //!
 //! # Why
 //!
@@ -20,7 +19,9 @@
 //!   `rename` copies with the same wrapper; for a caller that is not root
 //!   (`am_guest_unpriv()`), the destroys delete in children of
 //!   `userns_exec_1`/`userns_exec_full` (raw `clone` again) that switch
-//!   ids first. A
+//!   ids first, and root's lvm destroy calls `setenv` in one. (liblxc's
+//!   destroy also `setenv`s its hooks' `LXC_*` variables in the process
+//!   that calls it.) A
 //!   plain C program with one thread calling `snapshot()` and another
 //!   creating threads hangs this way; every tokio program is
 //!   multithreaded. `start`'s monitor is a `fork()` of the caller that runs

@@ -8,7 +8,6 @@ use std::ptr;
 
 use bitflags::bitflags;
 
-use crate::container::{userns_children, Access, Runner};
 use crate::create::BackingStore;
 use crate::cstr::{borrowed_str, check_name, check_shell_word, cstring, line_cstring, path_bytes, CStrArray};
 use crate::error::{Error, Result};
@@ -299,7 +298,7 @@ impl Container {
         let ok = if new_name == self.name() {
             // liblxc destroys this container before it copies the
             // snapshot back: its paths are checked as for destroy.
-            self.deleting_call("snapshot_restore", true, Access::WriteFork, Runner::Helper("restore", hopts))?
+            self.deleting_call("snapshot_restore", true, "restore", hopts)?
         } else {
             let out = self.run_helper("restore", hopts, None)?;
             if !out.ok {
@@ -316,72 +315,46 @@ impl Container {
         Ok(())
     }
 
-    /// Destroys the snapshot `snap_name` (`snapshot_destroy`).
+    /// Destroys the snapshot `snap_name` (`snapshot_destroy`). Runs in the
+    /// crate's helper process, as [`Container::destroy`] does.
     pub fn snapshot_destroy(&self, snap_name: &str) -> Result<()> {
-        let f = method!(self.snapshot_destroy);
+        let _destroy = method!(self.snapshot_destroy);
         check_name("snapshot name", snap_name)?;
-        let snap = cstring("snapshot name", snap_name)?;
-        let runner = if userns_children() {
-            Runner::Helper("snapshot_destroy", vec![("snapname", snap_name.into())])
-        } else {
-            // SAFETY: c is the handle's live object, held by deleting_call;
-            // the string is valid for the call.
-            Runner::InProcess(Box::new(move |c| unsafe { f(c, snap.as_ptr()) }))
-        };
-        self.snapshot_deleting_call("snapshot_destroy", false, Access::ReadFork, runner)
+        cstring("snapshot name", snap_name)?;
+        let opts = vec![("snapname", snap_name.into())];
+        self.snapshot_deleting_call("snapshot_destroy", false, opts)
     }
 
     /// Destroys every snapshot of the container (`snapshot_destroy_all`).
+    /// Runs in the crate's helper process, as [`Container::destroy`] does.
     pub fn snapshot_destroy_all(&self) -> Result<()> {
-        let f = method!(self.snapshot_destroy_all);
-        self.snapshot_deleting_call(
-            "snapshot_destroy_all",
-            false,
-            Access::ReadFork,
-            self.runner("snapshot_destroy_all", f),
-        )
+        let _destroy = method!(self.snapshot_destroy_all);
+        self.snapshot_deleting_call("snapshot_destroy_all", false, Vec::new())
     }
 
     /// Destroys the container and all its snapshots
-    /// (`destroy_with_snapshots`, `lxc-destroy -s`).
+    /// (`destroy_with_snapshots`, `lxc-destroy -s`). Its own paths are
+    /// checked as for [`Container::destroy`]; it runs in the crate's helper
+    /// process.
     pub fn destroy_with_snapshots(&self) -> Result<()> {
-        let f = method!(self.destroy_with_snapshots);
+        let _destroy = method!(self.destroy_with_snapshots);
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
-        let runner = self.runner("destroy_with_snapshots", f);
-        self.snapshot_deleting_call("destroy_with_snapshots", true, Access::WriteFork, runner)?;
+        self.snapshot_deleting_call("destroy_with_snapshots", true, Vec::new())?;
         if let Ok(lxcpath) = self.config_path() {
             crate::monitor_cgroup::remove_leftovers(&lxcpath, self.name());
         }
         Ok(())
     }
 
-    /// Where a `(container) -> bool` member that deletes trees runs: in the
-    /// helper process as `op` when liblxc would start raw-`clone`d children
-    /// for it (see `userns_children`), else here.
-    fn runner(
-        &self,
-        op: &'static str,
-        f: unsafe extern "C" fn(*mut sys::lxc_container) -> bool,
-    ) -> Runner<'static> {
-        if userns_children() {
-            Runner::Helper(op, Vec::new())
-        } else {
-            // SAFETY: c is the handle's live object, held by deleting_call;
-            // f takes only the container.
-            Runner::InProcess(Box::new(move |c| unsafe { f(c) }))
-        }
-    }
-
     fn snapshot_deleting_call(
         &self,
         op: &'static str,
         check: bool,
-        access: Access,
-        runner: Runner<'_>,
+        opts: Vec<(&'static str, OsString)>,
     ) -> Result<()> {
-        if self.deleting_call(op, check, access, runner)? {
+        if self.deleting_call(op, check, op, opts)? {
             Ok(())
         } else {
             Err(self.failed(op))
