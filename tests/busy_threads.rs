@@ -128,10 +128,14 @@ fn rename_and_destroy_beside_busy_threads() {
         assert!(t.c.is_defined(), "the renamed container is defined");
         assert!(t.lxcpath.join(&new_name).join("rootfs/bin/busybox").exists(), "the rootfs moved with it");
     }
+    // liblxc's destroy sets LXC_NAME (and more) for its hooks in the process
+    // that runs it, racing other threads' getenv: the helper's, now.
+    extra[0].set_config_item("lxc.hook.destroy", "/bin/true").unwrap();
     for c in &extra {
         c.destroy().unwrap();
         assert!(!c.is_defined());
     }
+    assert_eq!(std::env::var_os("LXC_NAME"), None, "destroy's hook variables were set in this process");
     drop(busy);
     let last = t.c.name().to_owned();
     t.c.rename(&original).unwrap();

@@ -203,11 +203,10 @@ fn destroy_refuses_a_rootfs_that_links_out_of_the_container() {
     symlink(decoy_dir.path(), &rootfs).unwrap();
     assert_unsafe_path(t.c.destroy(), "destroy");
     assert_unsafe_path(t.c.destroy_with_snapshots(), "destroy_with_snapshots");
-    // rename and a restore over the container destroy it too.
+    // rename destroys the original too.
     let mut r = Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
     let renamed = common::unique_name("lnkren");
     assert_unsafe_path(r.rename(&renamed), "rename");
-    assert_unsafe_path(t.c.snapshot_restore("snap0", None), "snapshot_restore over the container");
     assert!(!t.lxcpath.join(&renamed).exists(), "the refused rename made {renamed}");
     assert!(keep.exists(), "destroy emptied the decoy the rootfs links to");
     assert!(t.c.is_defined());
@@ -229,6 +228,19 @@ fn destroy_refuses_a_rootfs_that_links_out_of_the_container() {
     fs::remove_file(&rootfs).unwrap();
     fs::remove_file(&via).unwrap();
     fs::create_dir(&rootfs).unwrap();
+
+    // A restore over a container destroys it first: a container with a
+    // snapshot taken before its root filesystem became a link out.
+    let s = t.sibling("lnkrest");
+    assert_eq!(s.snapshot(None).unwrap(), "snap0");
+    let s_rootfs = t.lxcpath.join(s.name()).join("rootfs");
+    fs::remove_dir_all(&s_rootfs).unwrap();
+    symlink(decoy_dir.path(), &s_rootfs).unwrap();
+    assert_unsafe_path(s.snapshot_restore("snap0", None), "snapshot_restore over the container");
+    assert!(keep.exists(), "the restore emptied the decoy the rootfs links to");
+    fs::remove_file(&s_rootfs).unwrap();
+    fs::create_dir(&s_rootfs).unwrap();
+    s.snapshot_destroy_all().unwrap();
 }
 
 /// A call run by the helper gets the handle's configuration as checked;

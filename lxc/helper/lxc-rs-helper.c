@@ -31,7 +31,10 @@
  *
  * It writes one line to RESULT_FD and exits 0:
  *   "ok ERRNO ERROR_NUM VALUE\n" or "fail ERRNO ERROR_NUM -\n", or
- *   "stale 0 0 -\n" when an expect.* option does not hold (nothing done)
+ *   "stale 0 0 -\n" when an expect.* option does not hold, "gone 0 0 -\n" when
+ *   a call on an existing container finds none, "noload ERRNO 0 -\n" when
+ *   lxc_container_new fails (a configuration file that does not parse);
+ *   nothing is done then
  * where VALUE is the snapshot's number for snapshot and "-" otherwise.
  * Bad usage exits 2 without a result line.
  */
@@ -144,16 +147,34 @@ static bool config_reads(struct lxc_container *c, const char *key, const char *e
 	return same;
 }
 
-static void report_stale(void)
+/* A refusal before liblxc's call: WORD is stale, gone or noload. */
+static void report_refusal(const char *word, int err)
 {
-	static const char line[] = "stale 0 0 -\n";
+	char line[64];
 	ssize_t w;
+	int n;
 
+	n = snprintf(line, sizeof(line), "%s %d 0 -\n", word, err);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
 	do
-		w = write(result_fd, line, sizeof(line) - 1);
+		w = write(result_fd, line, (size_t)n);
 	while (w < 0 && errno == EINTR);
 	(void)w;
 	close(result_fd);
+}
+
+/* The calls that act on a container that exists: refused with "gone" when
+ * it does not (any more). */
+static bool needs_defined(const char *op)
+{
+	static const char *const ops[] = {"destroy", "destroy_with_snapshots", "snapshot_destroy",
+					  "snapshot_destroy_all", "rename", "restore"};
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(op, ops[i]) == 0)
+			return true;
+	return false;
 }
 
 static int usage(const char *why)
@@ -215,7 +236,13 @@ int main(int argc, char *argv[])
 	errno = 0;
 	c = lxc_container_new(name, lxcpath);
 	if (!c) {
-		report(false, errno, 0, -1);
+		/* A configuration file that does not parse, mostly. */
+		report_refusal("noload", errno > 0 ? errno : 0);
+		return 0;
+	}
+	if (needs_defined(op) && !c->is_defined(c)) {
+		report_refusal("gone", 0);
+		lxc_container_put(c);
 		return 0;
 	}
 
@@ -231,7 +258,7 @@ int main(int argc, char *argv[])
 
 	if (!config_reads(c, "lxc.rootfs.path", get("expect.rootfs")) ||
 	    !config_reads(c, "lxc.rootfs.managed", get("expect.managed"))) {
-		report_stale();
+		report_refusal("stale", 0);
 		lxc_container_put(c);
 		return 0;
 	}

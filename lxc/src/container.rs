@@ -50,8 +50,8 @@ use crate::{monitor_cgroup, sys, State};
 ///   entry points hand it to the log code without a lock, and `freeze`,
 ///   `shutdown`, the cgroup calls and `start` read it. The calls that
 ///   change it, or a field liblxc reads unlocked (`set_config_item`,
-///   `clear_config_item`, `set_timeout`, `create`, `destroy`,
-///   `destroy_with_snapshots`, `snapshot_restore`, `restore`, `migrate`),
+///   `clear_config_item`, `set_timeout`, `restore`, `migrate`, and the
+///   reload after a `create` or a `snapshot_restore` over the container),
 ///   wait until no other call on the handle is in flight and exclude
 ///   every other call while they run. All other calls share the handle
 ///   and never wait for one another on this account, however long they
@@ -60,8 +60,8 @@ use crate::{monitor_cgroup, sys, State};
 ///   has waited a few milliseconds, new sharers wait for it (at most
 ///   100 ms each) while the ones in flight finish, unless a long call
 ///   (`wait`, `shutdown`, `reboot2`, `stop`, `freeze`, `unfreeze`,
-///   `reboot`, `console`, a foreground `start`, `checkpoint`, the snapshot
-///   destroys) is in flight, whose end may need one of them. A configuration write queued behind a
+///   `reboot`, `console`, a foreground `start`, `checkpoint`) is in
+///   flight, whose end may need one of them. A configuration write queued behind a
 ///   long call waits for it: to configure while another thread waits for
 ///   a state, use a second handle ([`Container::try_clone`]).
 /// * liblxc's forked children (attach, start, create, clone, ...) take
@@ -175,18 +175,20 @@ impl HandleLocks {
 // | set_config_item (allocates `lxc_conf` when null),  | `lxc_conf`, its members,   | yes            | no    | Write        |
 // | clear_config_item (frees items: `id_map`, ...),    | `rcv_timeout` (6.0+, read  |                |       |              |
 // | set_timeout                                        | by every command)          |                |       |              |
-// | create (frees and reloads `lxc_conf`), destroy,    | `lxc_conf`, `conf->logfd`  | yes            | yes   | WriteFork    |
-// | destroy_with_snapshots, snapshot_restore (closes   |                            |                |       |              |
-// | `conf->logfd`), restore, migrate                   |                            |                |       |              |
+// | restore, migrate (CRIU; liblxc's start code runs   | `lxc_conf`, `conf->logfd`  | yes            | yes   | WriteFork    |
+// | in this process)                                   |                            |                |       |              |
+// | (create, snapshot_restore, the destroys, rename:   | (read for the hand-over,   | no             | no    | ReadPrivlock |
+// | in the helper process; the check and hand-over)    | `save_config`)             |                |       |              |
 // | clear_config, load_config, set_config_path, rename | frees or replaces          | some           | some  | `&mut self`  |
 // | the crate's reload after a create in the helper    | `lxc_conf` (freed and      | yes            | no    | Write        |
 // | process (clear_config + load_config of the file)   | loaded again)              |                |       |              |
 //
-// create, clone, snapshot, snapshot_restore and a daemonized start run in
-// the helper process (`helper.rs`) on an object of its own: around them this
-// handle takes only ReadPrivlock (`save_config` of unsaved settings for the
-// helper) and, after a create or a restore over itself, Write (the reload in
-// the row above).
+// create, clone, snapshot, snapshot_restore, rename, the destroys and a
+// daemonized start run in the helper process (`helper.rs`) on an object of
+// its own: around them this handle takes only ReadPrivlock (the destroy
+// paths' check and `save_config` of unsaved settings for the helper) and,
+// after a create or a restore over itself, Write (the reload in the row
+// above).
 //
 // `name` and `config_path` are read by every call and changed only by the
 // `&mut self` calls. `error_string` is never set by liblxc (freed only with
@@ -606,7 +608,7 @@ const GATE_MAX_WAIT: Duration = Duration::from_millis(100);
 ///   passes: the writer may be waiting for that very lock.
 /// - While a long reader is in flight (`wait`, `shutdown`, `reboot2`,
 ///   `stop`, `freeze`, `unfreeze`, `reboot`, `console`, a foreground
-///   `start`, `checkpoint`, `snapshot_destroy`, `snapshot_destroy_all`:
+///   `start`, `checkpoint`:
 ///   calls that may last until another call acts, or seconds), the gate
 ///   stands open for short readers. The writer cannot get in before the
 ///   long reader ends anyway, and that end may need a reader of this handle
@@ -984,8 +986,8 @@ impl Container {
 
     /// [`Container::hold`] for a call that may last until another call
     /// acts, or seconds (`wait`, `shutdown`, `reboot2`, `stop`, `freeze`,
-    /// `unfreeze`, `reboot`, `console`, a foreground `start`, `checkpoint`,
-    /// the snapshot destroys): it holds the handle's [`WriterGate`] open for
+    /// `unfreeze`, `reboot`, `console`, a foreground `start`,
+    /// `checkpoint`): it holds the handle's [`WriterGate`] open for
     /// short readers while it runs.
     pub(crate) fn hold_long(&self, access: Access) -> Held<'_> {
         self.hold_as(access, true)
@@ -1346,9 +1348,15 @@ impl Container {
     /// in between. The helper then compares the root filesystem settings
     /// it loads with the ones checked and refuses when they differ (the
     /// configuration file or an included file changed since):
-    /// [`Error::UnsafePath`], nothing deleted. `check` is false for a call
-    /// that deletes only what liblxc loads from disk by itself (a
-    /// snapshot's root filesystem).
+    /// [`Error::UnsafePath`], nothing deleted. A rename or a restore over
+    /// the container with no `lxc.rootfs.path` is refused before liblxc
+    /// sees it ([`Error::Unsupported`]): liblxc's storage setup for it
+    /// would make every mount of the caller's mount namespace a slave
+    /// (`MS_SLAVE | MS_REC` on `/`, for root the host's) and then fail.
+    /// `check` is false for a call that deletes only what liblxc loads
+    /// from disk by itself (a snapshot's root filesystem): the helper then
+    /// works from the file on disk and the handle's configuration is not
+    /// handed over (`save_config` would make the container's directory).
     ///
     /// Returns whether liblxc's call succeeded (`errno` is set when it
     /// did not).
@@ -1361,11 +1369,27 @@ impl Container {
     ) -> Result<bool> {
         let lxcpath = self.config_path()?;
         let dir = lxcpath.join(&*self.name);
-        let g = self.hold(Access::ReadPrivlock);
-        let checked = if check { Some(self.check_destroy_paths_held(op, &dir)?) } else { None };
-        let config = self.helper_config_held();
-        drop(g);
-        let config = config.map_err(|e| e.unwrap_or_else(|| self.failed(op)))?;
+        let (checked, config) = if check {
+            // The hand-over (save_config) would make the directory of a
+            // container that is not there.
+            if !self.is_defined() {
+                return Err(self.not_defined(op));
+            }
+            let g = self.hold(Access::ReadPrivlock);
+            let checked = self.check_destroy_paths_held(op, &dir)?;
+            if checked.rootfs.is_empty() && matches!(op, "rename" | "snapshot_restore") {
+                return Err(Error::Unsupported {
+                    op,
+                    reason: "the container has no root filesystem (lxc.rootfs.path is empty): liblxc \
+                             would make every mount of this mount namespace a slave, then fail",
+                });
+            }
+            let config = self.helper_config_held();
+            drop(g);
+            (Some(checked), config.map_err(|e| e.unwrap_or_else(|| self.failed(op)))?)
+        } else {
+            (None, crate::helper::Config::Disk)
+        };
         if let Some(checked) = checked {
             opts.push(("expect.rootfs", checked.rootfs));
             if let Some(managed) = checked.managed {
@@ -1380,16 +1404,32 @@ impl Container {
             opts,
             args: None,
         })?;
-        if out.stale {
-            return Err(Error::UnsafePath {
-                op,
-                container: self.name.to_string(),
-                path: dir.join("config"),
-                reason: "names another root filesystem (lxc.rootfs.path or lxc.rootfs.managed) when \
-                         loaded again than when its paths were checked (the file or an included file \
-                         changed since it was loaded, or a value has blanks or quotes around it that \
-                         the file does not keep): nothing was deleted",
-            });
+        match out.refused {
+            None => {}
+            Some(crate::helper::Refusal::Gone) => return Err(self.not_defined(op)),
+            Some(crate::helper::Refusal::NoLoad) => {
+                return Err(Error::Failed {
+                    op,
+                    container: self.name.to_string(),
+                    error_num: 0,
+                    error_string: Some(format!(
+                        "its configuration file {} could not be loaded",
+                        dir.join("config").display()
+                    )),
+                    errno: (out.errno > 0).then_some(out.errno),
+                });
+            }
+            Some(crate::helper::Refusal::Stale) => {
+                return Err(Error::UnsafePath {
+                    op,
+                    container: self.name.to_string(),
+                    path: dir.join("config"),
+                    reason: "names another root filesystem (lxc.rootfs.path or lxc.rootfs.managed) when \
+                             loaded again than when its paths were checked (the file or an included \
+                             file changed since it was loaded, or a value has blanks or quotes around \
+                             it that the file does not keep): liblxc was not called",
+                });
+            }
         }
         if !out.ok {
             out.restore_errno();
@@ -2014,7 +2054,7 @@ impl Container {
         // Always in the helper: liblxc's rename copies the root filesystem
         // with its rsync wrapper in a raw-`clone`d child (`run_command`,
         // or `userns_exec_full` when not root) that calls `setresgid`, and
-        // then destroys the original (see `userns_children`).
+        // then destroys the original (see `deleting_call`).
         let ok = self.deleting_call("rename", true, "rename", vec![("newname", new_name.into())])?;
         if !ok {
             return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));

@@ -204,9 +204,21 @@ pub(crate) struct Outcome {
     pub error_num: i32,
     /// The snapshot's number, for a snapshot.
     pub value: Option<i64>,
-    /// The helper refused: the configuration it loaded has other root
-    /// filesystem settings than the caller's `expect.*` options.
-    pub stale: bool,
+    /// The helper refused before liblxc's call.
+    pub refused: Option<Refusal>,
+}
+
+/// Why the helper did not make liblxc's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The configuration it loaded has other root filesystem settings than
+    /// the caller's `expect.*` options.
+    Stale,
+    /// The call needs an existing container and there is none.
+    Gone,
+    /// `lxc_container_new` failed (`errno` says why): mostly a
+    /// configuration file that does not parse.
+    NoLoad,
 }
 
 impl Outcome {
@@ -221,10 +233,12 @@ impl Outcome {
 
 fn parse(line: &str) -> Option<Outcome> {
     let mut w = line.split_ascii_whitespace();
-    let (ok, stale) = match w.next()? {
-        "ok" => (true, false),
-        "fail" => (false, false),
-        "stale" => (false, true),
+    let (ok, refused) = match w.next()? {
+        "ok" => (true, None),
+        "fail" => (false, None),
+        "stale" => (false, Some(Refusal::Stale)),
+        "gone" => (false, Some(Refusal::Gone)),
+        "noload" => (false, Some(Refusal::NoLoad)),
         _ => return None,
     };
     let errno = w.next()?.parse().ok()?;
@@ -233,7 +247,7 @@ fn parse(line: &str) -> Option<Outcome> {
         "-" => None,
         v => Some(v.parse().ok()?),
     };
-    Some(Outcome { ok, errno, error_num, value, stale })
+    Some(Outcome { ok, errno, error_num, value, refused })
 }
 
 /// Runs one call in the helper and returns what it reported.
@@ -335,16 +349,21 @@ mod tests {
     fn parses_results() {
         assert_eq!(
             parse("ok 0 0 3\n"),
-            Some(Outcome { ok: true, errno: 0, error_num: 0, value: Some(3), stale: false })
+            Some(Outcome { ok: true, errno: 0, error_num: 0, value: Some(3), refused: None })
         );
         assert_eq!(
             parse("fail 2 1 -\n"),
-            Some(Outcome { ok: false, errno: 2, error_num: 1, value: None, stale: false })
+            Some(Outcome { ok: false, errno: 2, error_num: 1, value: None, refused: None })
         );
         assert_eq!(
             parse("stale 0 0 -\n"),
-            Some(Outcome { ok: false, errno: 0, error_num: 0, value: None, stale: true })
+            Some(Outcome { ok: false, errno: 0, error_num: 0, value: None, refused: Some(Refusal::Stale) })
         );
+        assert_eq!(
+            parse("noload 22 0 -\n"),
+            Some(Outcome { ok: false, errno: 22, error_num: 0, value: None, refused: Some(Refusal::NoLoad) })
+        );
+        assert_eq!(parse("gone 0 0 -\n").unwrap().refused, Some(Refusal::Gone));
         assert_eq!(parse("ok 0 0"), None);
         assert_eq!(parse("maybe 0 0 -"), None);
         assert_eq!(parse(""), None);
