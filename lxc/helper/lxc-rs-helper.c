@@ -155,8 +155,10 @@ static void report_refusal(const char *word, int err)
 	int n;
 
 	n = snprintf(line, sizeof(line), "%s %d 0 -\n", word, err);
-	if (n <= 0 || (size_t)n >= sizeof(line))
+	if (n <= 0 || (size_t)n >= sizeof(line)) {
+		close(result_fd);
 		return;
+	}
 	do
 		w = write(result_fd, line, (size_t)n);
 	while (w < 0 && errno == EINTR);
@@ -165,16 +167,30 @@ static void report_refusal(const char *word, int err)
 }
 
 /* The calls that act on a container that exists: refused with "gone" when
- * it does not (any more). */
+ * it does not (any more). (The snapshot destroys need only the container's
+ * name and lxcpath, as in liblxc.) */
 static bool needs_defined(const char *op)
 {
-	static const char *const ops[] = {"destroy", "destroy_with_snapshots", "snapshot_destroy",
-					  "snapshot_destroy_all", "rename", "restore"};
+	static const char *const ops[] = {"destroy", "destroy_with_snapshots", "rename", "restore"};
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(op, ops[i]) == 0)
 			return true;
 	return false;
+}
+
+/* The option OP cannot go without, if any. */
+static const char *required_option(const char *op)
+{
+	static const struct {
+		const char *op, *key;
+	} table[] = {{"clone", "newname"},	    {"restore", "snapname"}, {"restore", "newname"},
+		     {"snapshot_destroy", "snapname"}, {"rename", "newname"}};
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(op, table[i].op) == 0 && !get(table[i].key))
+			return table[i].key;
+	return NULL;
 }
 
 static int usage(const char *why)
@@ -213,7 +229,14 @@ int main(int argc, char *argv[])
 
 	if (argc < 5)
 		return usage("too few arguments");
-	result_fd = atoi(argv[1]);
+	{
+		char *end;
+		long fd = strtol(argv[1], &end, 10);
+
+		if (*argv[1] == '\0' || *end != '\0' || fd < 3 || fd > 65535)
+			return usage("bad result descriptor");
+		result_fd = (int)fd;
+	}
 	op = argv[2];
 	name = argv[3];
 	lxcpath = argv[4];
@@ -227,6 +250,10 @@ int main(int argc, char *argv[])
 		opts[nopts].key = argv[i];
 		opts[nopts].value = argv[i + 1];
 		nopts++;
+	}
+	if (required_option(op)) {
+		fprintf(stderr, "lxc-rs-helper: %s needs %s\n", op, required_option(op));
+		return usage("missing option");
 	}
 	/* The caller's result pipe must not reach liblxc's children. */
 	(void)fcntl(result_fd, F_SETFD, FD_CLOEXEC);
@@ -311,10 +338,6 @@ int main(int argc, char *argv[])
 	} else if (strcmp(op, "clone") == 0) {
 		struct lxc_container *c2;
 
-		if (!get("newname")) {
-			lxc_container_put(c);
-			return usage("clone needs newname");
-		}
 		c2 = c->clone(c, get("newname"), get("newpath"), (int)get_num("flags", 0), get("bdev"),
 			      get("bdevdata"), (uint64_t)get_num("newsize", 0), args);
 		ok = c2 != NULL;
@@ -328,10 +351,6 @@ int main(int argc, char *argv[])
 		if (ok)
 			value = n;
 	} else if (strcmp(op, "restore") == 0) {
-		if (!get("snapname") || !get("newname")) {
-			lxc_container_put(c);
-			return usage("restore needs snapname and newname");
-		}
 		ok = c->snapshot_restore(c, get("snapname"), get("newname"));
 	} else if (strcmp(op, "start") == 0) {
 		ok = c->want_daemonize(c, true) && c->want_close_all_fds(c, get_bool("closeallfds"));
@@ -342,18 +361,10 @@ int main(int argc, char *argv[])
 	} else if (strcmp(op, "destroy_with_snapshots") == 0) {
 		ok = c->destroy_with_snapshots(c);
 	} else if (strcmp(op, "snapshot_destroy") == 0) {
-		if (!get("snapname")) {
-			lxc_container_put(c);
-			return usage("snapshot_destroy needs snapname");
-		}
 		ok = c->snapshot_destroy(c, get("snapname"));
 	} else if (strcmp(op, "snapshot_destroy_all") == 0) {
 		ok = c->snapshot_destroy_all(c);
 	} else if (strcmp(op, "rename") == 0) {
-		if (!get("newname")) {
-			lxc_container_put(c);
-			return usage("rename needs newname");
-		}
 		ok = c->rename(c, get("newname"));
 	} else {
 		lxc_container_put(c);

@@ -1052,7 +1052,13 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
     // SAFETY: pidfd_send_signal on our pidfd with no siginfo.
     let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
     };
     if r == 0 {
         Ok(())

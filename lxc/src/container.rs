@@ -1390,6 +1390,7 @@ impl Container {
         } else {
             (None, crate::helper::Config::Disk)
         };
+        let handed_over = matches!(config, crate::helper::Config::Memfd(_));
         if let Some(checked) = checked {
             opts.push(("expect.rootfs", checked.rootfs));
             if let Some(managed) = checked.managed {
@@ -1406,7 +1407,16 @@ impl Container {
         })?;
         match out.refused {
             None => {}
-            Some(crate::helper::Refusal::Gone) => return Err(self.not_defined(op)),
+            Some(crate::helper::Refusal::Gone) => {
+                // Destroyed meanwhile (another thread or process): liblxc's
+                // save_config for the hand-over made its directory again.
+                if handed_over {
+                    let _ = std::fs::remove_dir(&dir);
+                }
+                return Err(self.not_defined(op));
+            }
+            // A configuration read while another destroy deleted it.
+            Some(crate::helper::Refusal::NoLoad) if !self.is_defined() => return Err(self.not_defined(op)),
             Some(crate::helper::Refusal::NoLoad) => {
                 return Err(Error::Failed {
                     op,
@@ -1548,6 +1558,9 @@ impl Container {
         let lxcpath = self.config_path().ok();
         let owner = lxcpath.as_deref().map(|p| (p, &*self.name));
         if opts.daemonize {
+            // Not while a destroy of the container (through any handle of
+            // the crate, in any process) deletes it in the helper.
+            let _lifecycle = self.lifecycle_lock();
             let hopts = vec![
                 ("useinit", u8::from(opts.use_init).to_string().into()),
                 ("closeallfds", u8::from(close).to_string().into()),
@@ -1905,7 +1918,7 @@ impl Container {
     /// open file description). `None` (no serialization) where no such
     /// file can be made, e.g. an unprivileged caller without
     /// `XDG_RUNTIME_DIR`. The `lxc-*` tools do not take it.
-    fn lifecycle_lock(&self) -> Option<std::fs::File> {
+    pub(crate) fn lifecycle_lock(&self) -> Option<std::fs::File> {
         use std::os::fd::AsRawFd;
         let rundir = if caller_is_root() {
             PathBuf::from("/run")
@@ -2055,7 +2068,9 @@ impl Container {
         // with its rsync wrapper in a raw-`clone`d child (`run_command`,
         // or `userns_exec_full` when not root) that calls `setresgid`, and
         // then destroys the original (see `deleting_call`).
+        let lifecycle = self.lifecycle_lock();
         let ok = self.deleting_call("rename", true, "rename", vec![("newname", new_name.into())])?;
+        drop(lifecycle);
         if !ok {
             return Err(self.explain("rename", &[State::Stopped], "it must be stopped"));
         }

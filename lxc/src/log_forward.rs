@@ -109,8 +109,14 @@ fn follow(path: &Path, start: Option<(u64, u64, u64)>, stop: &AtomicBool) {
     let mut file: Option<(std::fs::File, (u64, u64), u64)> = None;
     let mut first = start;
     let mut partial: Vec<u8> = Vec::new();
+    // Once stopped: the offset to read up to (the length then), so that a
+    // log that grows faster than the logger takes it cannot hold the drop.
+    let mut end_at: Option<u64> = None;
     loop {
         let last_round = stop.load(Ordering::SeqCst);
+        if last_round && end_at.is_none() {
+            end_at = Some(file.as_ref().and_then(|(f, _, _)| f.metadata().ok()).map_or(0, |m| m.len()));
+        }
         // (Re)open when there is no file yet, or the path names another one.
         let now = std::fs::metadata(path).ok().map(|m| ((m.dev(), m.ino()), m.len()));
         let replaced = matches!((&file, now), (Some((_, id, _)), Some((nid, _))) if *id != nid);
@@ -160,7 +166,8 @@ fn follow(path: &Path, start: Option<(u64, u64, u64)>, stop: &AtomicBool) {
                 }
             }
         }
-        if !caught_up {
+        let past_end = matches!((end_at, &file), (Some(end), Some((_, _, offset))) if *offset >= end);
+        if !caught_up && !past_end {
             continue;
         }
         if last_round {

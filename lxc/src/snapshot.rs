@@ -298,6 +298,7 @@ impl Container {
         let ok = if new_name == self.name() {
             // liblxc destroys this container before it copies the
             // snapshot back: its paths are checked as for destroy.
+            let _lifecycle = self.lifecycle_lock();
             self.deleting_call("snapshot_restore", true, "restore", hopts)?
         } else {
             let out = self.run_helper("restore", hopts, None)?;
@@ -341,7 +342,9 @@ impl Container {
         if self.is_running() {
             return Err(self.wrong_state("destroy_with_snapshots", "it must be stopped", State::Running));
         }
+        let lifecycle = self.lifecycle_lock();
         self.snapshot_deleting_call("destroy_with_snapshots", true, Vec::new())?;
+        drop(lifecycle);
         if let Ok(lxcpath) = self.config_path() {
             crate::monitor_cgroup::remove_leftovers(&lxcpath, self.name());
         }
