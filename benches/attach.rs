@@ -2,9 +2,11 @@
 //! attach per command (`attach_run_wait`) and one command through an attach
 //! session. Guards what the performance work fixed: no round trip to the
 //! monitor before an attach (the handle's cached init and freezer files say
-//! whether the container runs, `running.rs`), the go sent before the
-//! child's pidfd is checked, and session commands waited for through their
-//! pidfd rather than a reply of the helper's. Needs root, the busybox
+//! whether the container runs, `running.rs`), a caller that only waits
+//! (`attach_run_wait`, `Command::status` and `output`) reading the child's
+//! exec report after the exit instead of waiting for it first, and session
+//! commands waited for through their pidfd rather than a reply of the
+//! helper's. Needs root, the busybox
 //! template and liblxc: a busybox container in a temporary lxcpath, started
 //! for the run and destroyed after it.
 
@@ -25,6 +27,12 @@ fn attach(c: &mut Criterion) {
     g.sample_size(50);
     g.bench_function("attach_run_wait /bin/true", |b| {
         b.iter(|| assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).expect("attach").success()))
+    });
+    g.bench_function("command echo, output captured", |b| {
+        b.iter(|| {
+            let out = t.c.command("echo").arg("hello").output().expect("attach");
+            assert_eq!(out.stdout, b"hello\n");
+        })
     });
     let mut s = t.c.attach_session(&opts).expect("session");
     g.bench_function("session /bin/true", |b| {

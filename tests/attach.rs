@@ -53,6 +53,25 @@ fn a_program_that_cannot_start_is_not_an_exit_code() {
     );
     let err = t.c.command("no-such-program-in-path").output().unwrap_err();
     assert!(matches!(err, Error::ProgramNotStarted { .. }), "{err:?}");
+    // spawn() says so before it returns (it reads the child's report while
+    // the child runs; the calls above read it once the child has ended).
+    let err = t.c.command("/no/such/program").spawn().unwrap_err();
+    assert!(
+        matches!(&err, Error::ProgramNotStarted { source, .. } if source.raw_os_error() == Some(libc::ENOENT)),
+        "{err:?}"
+    );
+    // A program that exits 127 by itself is an exit status, through each
+    // way of waiting.
+    let exit127 = || sh(&t.c, "exit 127");
+    assert_eq!(exit127().status().unwrap().code(), Some(127));
+    assert_eq!(exit127().output().unwrap().status.code(), Some(127));
+    assert_eq!(exit127().spawn().unwrap().wait().unwrap().code(), Some(127));
+    // The output of a program that ran is all there, with its status.
+    let out = sh(&t.c, "echo out; echo err >&2; exit 3").output().unwrap();
+    assert_eq!(
+        (out.status.code(), &out.stdout[..], &out.stderr[..]),
+        (Some(3), &b"out\n"[..], &b"err\n"[..])
+    );
 }
 
 #[test]
@@ -589,4 +608,61 @@ fn a_handle_moved_to_another_lxcpath_forgets_the_old_run() {
     }
     drop(h);
     common::forget_lxcpath(other.path());
+}
+
+/// A container whose seccomp policy refuses `pidfd_open`: the attached
+/// child cannot send a pidfd of itself, so the caller takes one while the
+/// child waits (and the child's private socket proves it alive after
+/// that). Every way of running a program works, a program that cannot be
+/// started is still told apart, and `kill` reaches the program.
+#[test]
+fn a_container_whose_seccomp_refuses_pidfd_open() {
+    require_root!();
+    let t = TestContainer::new("nopidfd");
+    let policy = t.lxcpath.join("no-pidfd.seccomp");
+    std::fs::write(&policy, "2\ndenylist\npidfd_open errno 38\n").unwrap();
+    t.c.set_config_item("lxc.seccomp.profile", policy.to_str().unwrap()).unwrap();
+    t.c.save_config(None).unwrap();
+    t.c.start().unwrap();
+    t.c.wait(lxc::State::Running, std::time::Duration::from_secs(10)).unwrap();
+    t.wait_init_ready();
+    let o = AttachOptions::new();
+    // The policy is in force in attached processes: pidfd_open fails there.
+    // SAFETY: the closure only makes system calls (no lock, no thread).
+    let refused = unsafe {
+        t.c.attach_wait(&o, || {
+            let me = libc::syscall(libc::SYS_getpid);
+            let r = libc::syscall(libc::SYS_pidfd_open, me, 0);
+            if r < 0 {
+                *libc::__errno_location()
+            } else {
+                0
+            }
+        })
+    }
+    .unwrap();
+    assert_eq!(refused.code(), Some(libc::ENOSYS));
+    assert_eq!(t.c.attach_run_wait(&o, "/bin/true", &[]).unwrap().code(), Some(0));
+    assert_eq!(sh(&t.c, "exit 7").status().unwrap().code(), Some(7));
+    let out = sh(&t.c, "echo hi").output().unwrap();
+    assert_eq!(&out.stdout[..], b"hi\n");
+    let err = t.c.attach_run_wait(&o, "/no/such/program", &[]).unwrap_err();
+    assert!(matches!(err, Error::ProgramNotStarted { .. }), "{err:?}");
+    let err = t.c.command("/no/such/program").spawn().unwrap_err();
+    assert!(matches!(err, Error::ProgramNotStarted { .. }), "{err:?}");
+    let mut child = t.c.command("/bin/sleep").arg("60").spawn().unwrap();
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    // A terminal attach's child does not wait for a go: its pidfd comes
+    // from its own socket (SO_PEERPIDFD). Outcomes as in
+    // a_terminal_attach_returns_when_its_program_ends.
+    let tty = AttachOptions::new().add_flags(lxc::AttachFlags::TERMINAL);
+    let hung_up = |s: &std::process::ExitStatus| s.signal() == Some(libc::SIGHUP);
+    match t.c.attach_run_wait(&tty, "/bin/true", &[]) {
+        Ok(s) => assert!(s.success() || hung_up(&s), "{s:?}"),
+        Err(Error::AttachFailed { status: Some(s), .. }) if hung_up(&s) => {}
+        Err(e @ Error::Failed { .. }) => eprintln!("terminal attach refused by liblxc: {e}"),
+        Err(e) => panic!("{e}"),
+    }
+    t.c.stop().unwrap();
 }

@@ -648,19 +648,27 @@ struct Handshake {
     go_w: RawFd,
     /// A listed descriptor the child itself needs (a session's socket).
     keep: RawFd,
+    /// Whether the caller reads the child's later reports while the child
+    /// runs (`spawn`, closures, terminal attaches): then the child sends a
+    /// private socket for them with its marker, over which the end of file
+    /// at exec comes from this child alone. A caller that only waits for
+    /// the child's end reads them once the child has ended, never blocking
+    /// on the status socket (see `attach_raw`), and needs no such socket.
+    early: bool,
 }
 
 impl Handshake {
     fn none() -> Handshake {
-        Handshake { status_w: -1, go_r: -1, go_w: -1, keep: -1 }
+        Handshake { status_w: -1, go_r: -1, go_w: -1, keep: -1, early: true }
     }
 
-    fn of(pipes: &Pipes, terminal: bool) -> Handshake {
+    fn of(pipes: &Pipes, terminal: bool, early: bool) -> Handshake {
         Handshake {
             status_w: pipes.status_w.as_raw_fd(),
             go_r: if terminal { -1 } else { pipes.go_r.as_raw_fd() },
             go_w: pipes.go_w.as_raw_fd(),
             keep: -1,
+            early: early || terminal,
         }
     }
 
@@ -668,12 +676,17 @@ impl Handshake {
     /// attaches' listed descriptors closed (a child holding another
     /// child's go socket while it waits for its own would deadlock with
     /// it), the report, then the go. The report is the marker with, as
-    /// `SCM_RIGHTS`, a pidfd of this process and one end of a socket pair
-    /// made here, which no other process can hold: the later messages (an
-    /// exec errno, or that the child gave up) and the end of file at exec
-    /// go over it, so that the caller's wait for them depends on this
-    /// process alone. Ends the child, running nothing, when the go does not
-    /// come. Returns the descriptor for the later messages.
+    /// `SCM_RIGHTS`, a pidfd of this process and, when the caller reads
+    /// the later reports while this child runs ([`Handshake::early`]), one
+    /// end of a socket pair made here, which no other process can hold:
+    /// the later messages (an exec errno, or that the child gave up) and
+    /// the end of file at exec go over it, so that the caller's wait for
+    /// them depends on this process alone. A child that could not open a
+    /// pidfd of itself (seccomp) sends the socket pair's end in any case:
+    /// the caller takes a pidfd of it while it waits for the go, and that
+    /// socket, not hung up after that, proves the pidfd this child's. Ends
+    /// the child, running nothing, when the go does not come. Returns the
+    /// descriptor for the later messages.
     /// Async-signal-safe: only syscalls, on memory prepared before the fork.
     fn run_in_child(&self) -> RawFd {
         reset_signals_in_child();
@@ -687,10 +700,22 @@ impl Handshake {
         // SAFETY: as above.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, me, 0) } as RawFd;
         let mut pair = [-1 as RawFd; 2];
-        // SAFETY: pair is a valid array of two ints.
-        let private = unsafe {
-            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr())
-        } == 0;
+        // The private socket: for the reports of a child whose caller reads
+        // them while it runs, and, for a child without a pidfd of its own,
+        // as the proof that it is still alive when the caller has taken one
+        // (only this process holds the other end).
+        let private = (self.early || pidfd < 0) && {
+            // SAFETY: pair is a valid array of two ints.
+            let r = unsafe {
+                libc::socketpair(
+                    libc::AF_UNIX,
+                    libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                    0,
+                    pair.as_mut_ptr(),
+                )
+            };
+            r == 0
+        };
         let mut fds = [-1 as RawFd; 2];
         let mut n = 0;
         let mut what = 0u8;
@@ -834,19 +859,193 @@ pub(crate) fn recv_with_fds(
     }
 }
 
-/// Whether `fd` is a pidfd of `pid` (the `Pid:` line of its fdinfo, in the
-/// caller's pid namespace, Linux 5.2): a descriptor sent by the attached
-/// child is used only then (something that took over the child before
-/// its exec could send another).
-fn is_pidfd_of(fd: &OwnedFd, pid: libc::pid_t) -> bool {
-    pidfd_pid(fd) == Some(pid)
+/// What a pidfd the attached child sent of itself names.
+enum SentPidfd {
+    /// The child `pid` (the pid liblxc returned, in this process's pid
+    /// namespace): its fdinfo's `Pid:` (in the namespace of the `/proc`
+    /// mounted here) or one of its `NSpid:` numbers (one per namespace from
+    /// that one down: a `/proc` of an ancestor namespace) is `pid`; or that
+    /// cannot be told (no `/proc`, or `Pid: 0`: the child is not visible in
+    /// the namespace of the `/proc` mounted here), and the descriptor,
+    /// which came over the child's own socket, is taken as the child's.
+    Child(OwnedFd),
+    /// A process that has ended and been reaped (`Pid: -1`): the child,
+    /// reaped by a SIGCHLD handler of the caller. Signalling it reaches
+    /// nobody; waiting through it fails.
+    Reaped(OwnedFd),
+    /// Another process, or an fdinfo that could not be read for another
+    /// reason than a missing `/proc`.
+    Other,
+}
+
+fn classify_sent_pidfd(fd: OwnedFd, pid: libc::pid_t) -> SentPidfd {
+    use std::io::Read;
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let mut buf = [0u8; 512];
+    let n = match std::fs::File::open(&path).and_then(|mut f| f.read(&mut buf)) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return SentPidfd::Child(fd),
+        Err(_) => return SentPidfd::Other,
+    };
+    // One read holds the whole of a pidfd's fdinfo (one record).
+    let info = &buf[..n];
+    let wanted = pid.to_string();
+    // The child's number at this process's own level of the namespaces
+    // below the one of the `/proc` mounted here.
+    let at_our_level = || {
+        let line = info.split(|b| *b == b'\n').find_map(|l| l.strip_prefix(b"NSpid:"))?;
+        let level = own_nspid_level()?;
+        line.split(|b| b.is_ascii_whitespace())
+            .filter(|n| !n.is_empty())
+            .nth(level)
+            .map(|n| n == wanted.as_bytes())
+    };
+    match fdinfo_pid(info) {
+        Some(-1) => SentPidfd::Reaped(fd),
+        Some(0) => SentPidfd::Child(fd),
+        // `Pid:` is in the namespace of the `/proc` mounted here: ours
+        // when this process is at its level (or the level is unknown).
+        Some(p) if p == pid && matches!(own_nspid_level(), Some(0) | None) => SentPidfd::Child(fd),
+        _ if at_our_level() == Some(true) => SentPidfd::Child(fd),
+        _ => SentPidfd::Other,
+    }
+}
+
+/// What the caller could take as a handle on an attached child that sent
+/// no usable pidfd of itself (see `take_pidfd`).
+enum Handle {
+    /// A pidfd that names the child for sure.
+    Proven(OwnedFd),
+    /// The child has ended (a pidfd of it when one could be had).
+    Dead(Option<OwnedFd>),
+    /// The kernel has no pidfds (before Linux 5.3), or (a terminal attach,
+    /// Linux before 6.5) none can be proven: the child is addressed by pid.
+    PidOnly,
+    /// A pidfd, if any, could not be proven the child's.
+    Unproven,
+    /// `pidfd_open` failed otherwise.
+    Failed(io::Error),
+}
+
+impl Handle {
+    /// Hands a child that gets no go (or has ended) to the reaper: through
+    /// a pidfd proven its, else by pid as `reap_unproven` does.
+    fn reap(self, pid: libc::pid_t) {
+        match self {
+            Handle::Proven(fd) | Handle::Dead(Some(fd)) => {
+                crate::reaper::reap_spawned(Spawned { pid, pidfd: Some(fd) })
+            }
+            _ => reap_unproven(pid),
+        }
+    }
+}
+
+/// A child of this process that nothing names for sure (no proven pidfd):
+/// waited for by pid, so that it never stays a zombie that would keep its
+/// container from stopping, but only while `SIGCHLD` has its default
+/// disposition. A caller with a handler of its own reaps its children
+/// itself, and a wait by pid could then take another child's status
+/// after the pid was reused.
+fn reap_unproven(pid: libc::pid_t) {
+    if crate::helper::sigchld_default() {
+        crate::reaper::reap_spawned(Spawned { pid, pidfd: None });
+    }
+}
+
+/// A pidfd of an attached child that sent none of itself, proven its.
+/// With its private socket (only the child holds the other end): first
+/// `SO_PEERPIDFD` on it (Linux 6.5), which names the child exactly
+/// whatever happened to it; else `pidfd_open(pid)` while the child waits
+/// for the go, proven by the socket not being hung up after it. A terminal
+/// attach's child does not wait (liblxc returned once its session ended):
+/// without `SO_PEERPIDFD` it is addressed by pid.
+fn take_pidfd(pid: libc::pid_t, private: Option<&OwnedFd>, terminal: bool) -> Handle {
+    let Some(private) = private else {
+        return if terminal { Handle::PidOnly } else { Handle::Unproven };
+    };
+    match peer_pidfd(private).map(|fd| classify_sent_pidfd(fd, pid)) {
+        Ok(SentPidfd::Child(fd)) if terminal || !crate::session::wait_readable(&fd, 0) => {
+            return Handle::Proven(fd)
+        }
+        Ok(SentPidfd::Child(fd) | SentPidfd::Reaped(fd)) => return Handle::Dead(Some(fd)),
+        Ok(SentPidfd::Other) => return Handle::Unproven,
+        // Before Linux 6.5.
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
+        // The child was reaped already (EINVAL), or another failure.
+        Err(_) => return Handle::Dead(None),
+    }
+    if terminal {
+        return Handle::PidOnly;
+    }
+    match pidfd_open(pid) {
+        Ok(fd) if !hung_up(private) => Handle::Proven(fd),
+        Ok(_) => Handle::Dead(None),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => Handle::PidOnly,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Handle::Dead(None),
+        Err(e) => Handle::Failed(e),
+    }
+}
+
+/// This process's level below the pid namespace of the `/proc` mounted
+/// here (the number of its `NSpid:` entries less one); read once (a
+/// process's own pid namespace never changes).
+fn own_nspid_level() -> Option<usize> {
+    static LEVEL: OnceLock<Option<usize>> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+        line.split_whitespace().count().checked_sub(1)
+    })
+}
+
+/// A pidfd of the process that made the socket pair `sock` belongs to
+/// (`SO_PEERPIDFD`, Linux 6.5): on the child's private socket, the child,
+/// whatever happened to it since.
+fn peer_pidfd(sock: &OwnedFd) -> io::Result<OwnedFd> {
+    let mut fd: c_int = -1;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt on our socket with a c_int out-buffer of `len`
+    // bytes; on success the kernel installed a new descriptor, ours.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERPIDFD,
+            (&mut fd as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 || fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just opened fd for us; nothing else owns it.
+    let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+    above_stdio(fd).map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Whether the other end of the child's private socket has closed (the
+/// child has ended) or it sent something, or the poll failed: polled
+/// without waiting. Only "nothing happened" proves the child alive.
+fn hung_up(sock: &OwnedFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(sock, PollFlags::IN)];
+    let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+    !matches!(poll(&mut fds, Some(&zero)), Ok(0))
 }
 
 /// The pid a pidfd refers to, in this process's pid namespace (the `Pid:`
 /// line of its fdinfo); `None` for another kind of descriptor.
 pub(crate) fn pidfd_pid(fd: &OwnedFd) -> Option<libc::pid_t> {
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
-    info.lines().find_map(|l| l.strip_prefix("Pid:")).and_then(|v| v.trim().parse().ok())
+    // The Pid line comes early in a few hundred bytes.
+    let mut buf = [0u8; 512];
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    fdinfo_pid(crate::running::read_small(Path::new(&path), &mut buf)?)
+}
+
+/// The `Pid:` line of a pidfd's fdinfo.
+fn fdinfo_pid(info: &[u8]) -> Option<libc::pid_t> {
+    let line = info.split(|b| *b == b'\n').find_map(|l| l.strip_prefix(b"Pid:"))?;
+    std::str::from_utf8(line).ok()?.trim().parse().ok()
 }
 
 /// Runs in the attached child (forked by liblxc): the handshake, then the
@@ -949,7 +1148,8 @@ fn wait_for_go(go_r: RawFd) -> bool {
     }
 }
 
-/// The caller's go.
+/// The caller's go: liblxc's attach returned success, and the caller holds
+/// a pidfd of the child (or cannot have one: see [`Spawned`]).
 const GO: u8 = b'G';
 
 /// `pid` as one process: a positive number (0 and negative numbers name
@@ -986,9 +1186,10 @@ pub(crate) fn try_wait_pid(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
 
 /// The sockets of one attach made with the crate's exec functions: the
 /// status socket (the child reports that it was reached, with a pidfd of
-/// itself, and later an `execvp` errno) and the go socket (the caller sends
-/// the go once liblxc's attach succeeded and it holds a pidfd of the child;
-/// without it the child runs nothing). Sequenced-packet sockets: messages
+/// itself when the caller reads that report first, and later an `execvp`
+/// errno) and the go socket (the caller sends the go once liblxc's attach
+/// succeeded and it holds a pidfd of the child; without it the child runs
+/// nothing). Sequenced-packet sockets: messages
 /// keep their bounds, and the caller's send cannot raise SIGPIPE.
 /// The ends the caller keeps are listed (`fds.rs`), so that other closure
 /// children never keep them; the child's ends are its own.
@@ -1025,10 +1226,11 @@ fn pipes() -> Result<Pipes> {
 }
 
 /// A process started by an attach: its pid, and a pidfd of it (sent by the
-/// process itself, or taken while it was certainly alive and unreaped: it
-/// waits for the caller's go), so that waiting for it and signalling it can
-/// never reach another process that reused the pid. `None` only where the
-/// kernel has no pidfds (before Linux 5.3).
+/// process itself, or taken by the caller and proven the child's: see
+/// `attach_raw`), so that waiting for it and signalling it can never reach
+/// another process that reused the pid. `None` only where the kernel has
+/// no pidfds (before Linux 5.3), and for a `TERMINAL` attach whose child
+/// could not open its own on a kernel before 6.5.
 pub(crate) struct Spawned {
     pub(crate) pid: libc::pid_t,
     pub(crate) pidfd: Option<OwnedFd>,
@@ -1064,6 +1266,60 @@ pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// The report socket of an attached child whose exec this process did not
+/// wait for (`attach_raw` without `confirm`, for a caller that only waits
+/// for the child's end): read once the child has ended, when whatever it
+/// sent is there.
+#[derive(Debug)]
+pub(crate) struct PendingExec {
+    report: OwnedFd,
+    container: String,
+    program: String,
+}
+
+impl PendingExec {
+    /// After the child ended with `status`: [`Error::ProgramNotStarted`]
+    /// when it reported that `execvp` failed, [`Error::AttachFailed`] when
+    /// it got no go in time; else `status`. Never blocks (another process
+    /// may hold the status socket when the child made no private one).
+    pub(crate) fn check(self, status: ExitStatus) -> Result<ExitStatus> {
+        let mut buf = [0u8; 8];
+        match rustix::net::recv(&self.report, &mut buf, rustix::net::RecvFlags::DONTWAIT) {
+            Ok((5, _)) if buf[0] == EXEC_FAILED => Err(exec_failed(&self.container, &self.program, &buf)),
+            Ok((n, _)) if n > 0 && buf[0] == ABORTED => {
+                Err(Error::AttachFailed { container: self.container, status: Some(status) })
+            }
+            // End of file, or nothing: exec succeeded.
+            _ => Ok(status),
+        }
+    }
+}
+
+/// [`Error::ProgramNotStarted`] from the child's `EXEC_FAILED` message.
+fn exec_failed(container: &str, program: &str, msg: &[u8; 8]) -> Error {
+    let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
+    Error::ProgramNotStarted {
+        container: container.to_owned(),
+        program: program.to_owned(),
+        source: io::Error::from_raw_os_error(errno),
+    }
+}
+
+/// Sends SIGKILL to a spawned process: through its pidfd, or, without one
+/// (a kernel before 5.3), by pid, which is this process's unreaped child.
+fn kill_spawned(s: &Spawned) {
+    match &s.pidfd {
+        Some(fd) => {
+            let _ = pidfd_kill(fd);
+        }
+        None => {
+            if let Ok(p) = child_pid(s.pid) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
     }
 }
 
@@ -1166,7 +1422,12 @@ impl Container {
     /// then reads the status socket: nothing means liblxc failed before the
     /// exec function ran; the marker (with the child's pidfd) means it ran,
     /// and the caller sends the go; after it, end of file means exec
-    /// succeeded (or the closure runs), an errno that exec failed.
+    /// succeeded (or the closure runs), an errno that exec failed. Without
+    /// `confirm` (a caller that only waits for the child: `attach_run_wait`,
+    /// `Command::status` and `output`), the child's report socket comes
+    /// back as a [`PendingExec`], read once the child has ended: the caller
+    /// sleeps twice (the marker, the exit), not three times, and the child
+    /// makes no private socket.
     fn attach_raw(
         &self,
         opts: &AttachOptions<'_>,
@@ -1174,7 +1435,8 @@ impl Container {
         payload: *mut c_void,
         pipes: Pipes,
         program: Option<&str>,
-    ) -> Result<Spawned> {
+        confirm: bool,
+    ) -> Result<(Spawned, Option<PendingExec>)> {
         let Pipes { status_r, status_w, go_r, go_w } = pipes;
         let mut raw = opts.to_raw()?;
         let mut pid: libc::pid_t = -1;
@@ -1196,14 +1458,16 @@ impl Container {
             }
             return Err(err);
         }
+        let terminal = opts.is_terminal();
         let read_err = |source| Error::Io { op: "read the attach status", source };
         let mut buf = [0u8; 8];
         let first = match recv_with_fds(&status_r, &mut buf) {
             Ok(first) => first,
             Err(source) => {
-                // The child, if it was reached, gets no go and ends.
+                // The child, if it was reached, gets no go and ends; nothing
+                // proves a pidfd its.
                 drop(go_w);
-                crate::reaper::reap_spawned(Spawned { pid, pidfd: pidfd_open(pid).ok() });
+                reap_unproven(pid);
                 return Err(read_err(source));
             }
         };
@@ -1211,20 +1475,6 @@ impl Container {
             Some((2, fds)) if buf[0] == REACHED => (true, buf[1], fds),
             _ => (false, 0, [None, None]),
         };
-        // Fewer descriptors than the child attached (this process's table
-        // was full, or an LSM refused one): the private socket, which
-        // carries an exec failure, may be the one missing. The child gets
-        // no go and ends.
-        let promised = usize::from(what & HAS_PIDFD != 0) + usize::from(what & HAS_PRIVATE != 0);
-        if reached && usize::from(fd0.is_some()) + usize::from(fd1.is_some()) < promised {
-            drop(go_w);
-            let pidfd = fd0.filter(|fd| what & HAS_PIDFD != 0 && is_pidfd_of(fd, pid));
-            crate::reaper::reap_spawned(Spawned { pid, pidfd: pidfd.or_else(|| pidfd_open(pid).ok()) });
-            return Err(Error::Io {
-                op: "receive the attached child's descriptors",
-                source: io::Error::from_raw_os_error(libc::EMFILE),
-            });
-        }
         // In the order the child attached them.
         let (sent_pidfd, private) = match (what & HAS_PIDFD != 0, what & HAS_PRIVATE != 0) {
             (true, true) => (fd0, fd1),
@@ -1232,32 +1482,66 @@ impl Container {
             (false, true) => (None, fd0),
             (false, false) => (None, None),
         };
-        let sent_pidfd = sent_pidfd.filter(|fd| is_pidfd_of(fd, pid));
-        let pidfd = match sent_pidfd {
+        // Fewer descriptors than the child attached (this process's table
+        // was full, or an LSM refused one), or none at all where the child
+        // needs the caller to take its pidfd and had no socket to prove
+        // itself alive after that (its descriptors could not be passed):
+        // the child gets no go and ends. A pidfd of it is taken before the
+        // go socket closes (while it waits, it is still this process's).
+        let truncated =
+            what & HAS_PIDFD != 0 && sent_pidfd.is_none() || what & HAS_PRIVATE != 0 && private.is_none();
+        let sent = sent_pidfd.map(|fd| classify_sent_pidfd(fd, pid));
+        if reached && (truncated || what == 0 && !terminal) {
+            let handle = match sent {
+                Some(SentPidfd::Child(fd) | SentPidfd::Reaped(fd)) => Handle::Proven(fd),
+                _ => take_pidfd(pid, private.as_ref(), terminal),
+            };
+            drop(go_w);
+            handle.reap(pid);
+            let source = if truncated {
+                io::Error::from_raw_os_error(libc::EMFILE)
+            } else {
+                io::Error::other("the attached child could not pass them")
+            };
+            return Err(Error::Io { op: "receive the attached child's descriptors", source });
+        }
+        let pidfd = match sent {
             _ if !reached => None,
-            Some(fd) => Some(fd),
-            // No pidfd from the child (seccomp refused it, the kernel has
-            // none, or it could not be passed): taken here, while the child
-            // waits for the go.
-            None => match pidfd_open(pid) {
-                Ok(fd) => Some(fd),
-                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => None,
-                Err(source) => {
-                    // No handle that names the child for sure: it gets no
-                    // go, ends, and is reaped here (it is alive until the
-                    // go socket closes, so the pid is still its own). A
-                    // terminal attach's child does not wait for a go, and
-                    // may be gone and reaped by someone else already: left
-                    // alone.
+            Some(SentPidfd::Child(fd)) => Some(fd),
+            // Reaped by a SIGCHLD handler of the caller: the child of a
+            // terminal attach ran its program and ended; any other ended
+            // while it waited for the go, having run nothing.
+            Some(SentPidfd::Reaped(fd)) if terminal => Some(fd),
+            Some(SentPidfd::Reaped(_)) => {
+                drop(go_w);
+                // Under SIGCHLD's default disposition this process's own
+                // child cannot read as reaped: the real one may then be
+                // waiting still, and ends without the go.
+                reap_unproven(pid);
+                return Err(Error::AttachFailed { container: self.name().to_owned(), status: None });
+            }
+            // No pidfd from the child (seccomp refused it), or one that
+            // names another process: taken here, while the child waits for
+            // the go, and proven the child's by its private socket.
+            Some(SentPidfd::Other) | None => match take_pidfd(pid, private.as_ref(), terminal) {
+                Handle::Proven(fd) => Some(fd),
+                Handle::PidOnly => None,
+                handle @ (Handle::Dead(_) | Handle::Unproven) => {
+                    // Dead before the go (killed from outside), or nothing
+                    // names it for sure: no go, nothing signalled.
                     drop(go_w);
-                    if !opts.is_terminal() {
-                        let _ = wait_pid(pid);
-                    }
+                    handle.reap(pid);
+                    return Err(Error::AttachFailed { container: self.name().to_owned(), status: None });
+                }
+                Handle::Failed(source) => {
+                    // The child gets no go and ends.
+                    drop(go_w);
+                    Handle::Unproven.reap(pid);
                     return Err(Error::Io { op: "pidfd_open", source });
                 }
             },
         };
-        if reached && !opts.is_terminal() {
+        if reached && !terminal {
             // MSG_NOSIGNAL: no SIGPIPE if the child has gone.
             let _ = rustix::net::send(&go_w, &[GO], rustix::net::SendFlags::NOSIGNAL);
         }
@@ -1265,41 +1549,43 @@ impl Container {
         let spawned = Spawned { pid, pidfd };
         // Later messages come over the child's private socket when it sent
         // one (no other process holds its other end).
-        let report = private.as_ref().unwrap_or(&status_r);
-        let second = if reached { recv_with_fds(report, &mut buf) } else { Ok(None) };
-        drop(private);
-        drop(status_r);
+        let report = private.unwrap_or(status_r);
+        if reached && !confirm {
+            let pending = PendingExec {
+                report,
+                container: self.name().to_owned(),
+                program: program.unwrap_or_default().to_owned(),
+            };
+            return Ok((spawned, Some(pending)));
+        }
+        let second = if reached { recv_with_fds(&report, &mut buf) } else { Ok(None) };
+        drop(report);
         match second {
-            Ok(None) if reached => Ok(spawned),
+            Ok(None) if reached => Ok((spawned, None)),
             Ok(Some((5, _))) if buf[0] == EXEC_FAILED => {
-                let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
-                let _ = wait_spawned(&spawned);
-                Err(Error::ProgramNotStarted {
-                    container: self.name().to_owned(),
-                    program: program.unwrap_or_default().to_owned(),
-                    source: io::Error::from_raw_os_error(errno),
-                })
+                if spawned.pidfd.is_some() || crate::helper::sigchld_default() {
+                    let _ = wait_spawned(&spawned);
+                }
+                Err(exec_failed(self.name(), program.unwrap_or_default(), &buf))
             }
             Err(source) => {
-                // Whatever runs, nobody owns it: it ends now.
-                match &spawned.pidfd {
-                    Some(fd) => {
-                        let _ = pidfd_kill(fd);
-                    }
-                    // Our own child, unreaped (no pidfd: a kernel before
-                    // 5.3).
-                    None => {
-                        if let Ok(p) = child_pid(pid) {
-                            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                        }
-                    }
+                // Whatever runs, nobody owns it: it ends now (by pid only
+                // while no SIGCHLD handler of the caller may have reaped it).
+                if spawned.pidfd.is_some() || crate::helper::sigchld_default() {
+                    kill_spawned(&spawned);
+                    crate::reaper::reap_spawned(spawned);
                 }
-                crate::reaper::reap_spawned(spawned);
                 Err(read_err(source))
             }
             // Not reached (liblxc failed in the child), or no go in time.
+            // Without a pidfd (not reached), waited for by pid only while
+            // SIGCHLD has its default disposition (see `reap_unproven`).
             _ => {
-                let status = wait_spawned(&spawned).ok();
+                let status = if spawned.pidfd.is_some() || crate::helper::sigchld_default() {
+                    wait_spawned(&spawned).ok()
+                } else {
+                    None
+                };
                 Err(Error::AttachFailed { container: self.name().to_owned(), status })
             }
         }
@@ -1312,16 +1598,18 @@ impl Container {
         opts: &AttachOptions<'_>,
         program: &str,
         args: &[&str],
-    ) -> Result<Spawned> {
+        confirm: bool,
+    ) -> Result<(Spawned, Option<PendingExec>)> {
         let mut payload = ExecPayload::new(program, args, opts.close_fds)?;
         let pipes = pipes()?;
-        payload.hs = Handshake::of(&pipes, opts.is_terminal());
+        payload.hs = Handshake::of(&pipes, opts.is_terminal(), confirm);
         self.attach_raw(
             opts,
             exec_program,
             &payload as *const ExecPayload as *mut c_void,
             pipes,
             Some(program),
+            confirm,
         )
     }
 
@@ -1349,8 +1637,12 @@ impl Container {
         program: &str,
         args: &[&str],
     ) -> Result<ExitStatus> {
-        let spawned = self.attach_spawn(opts, program, args)?;
-        wait_spawned(&spawned).map_err(|source| Error::Io { op: "waitpid", source })
+        let (spawned, pending) = self.attach_spawn(opts, program, args, false)?;
+        let status = wait_spawned(&spawned).map_err(|source| Error::Io { op: "waitpid", source })?;
+        match pending {
+            Some(p) => p.check(status),
+            None => Ok(status),
+        }
     }
 
     /// Runs a Rust closure inside the running container, in a child process
@@ -1426,14 +1718,16 @@ impl Container {
     {
         let pipes = pipes()?;
         let mut payload =
-            ClosurePayload { hs: Handshake { keep, ..Handshake::of(&pipes, opts.is_terminal()) }, f };
+            ClosurePayload { hs: Handshake { keep, ..Handshake::of(&pipes, opts.is_terminal(), true) }, f };
         self.attach_raw(
             opts,
             run_closure::<F>,
             &mut payload as *mut ClosurePayload<F> as *mut c_void,
             pipes,
             None,
+            true,
         )
+        .map(|(spawned, _)| spawned)
     }
 
     /// Runs a Rust closure inside the container (see
@@ -1493,8 +1787,16 @@ impl Container {
         cmd: Option<sys::lxc_attach_command_t>,
     ) -> Result<Spawned> {
         let pipes = pipes()?;
-        let mut payload = LiblxcPayload { hs: Handshake::of(&pipes, opts.is_terminal()), cmd };
-        self.attach_raw(opts, run_liblxc, &mut payload as *mut LiblxcPayload as *mut c_void, pipes, None)
+        let mut payload = LiblxcPayload { hs: Handshake::of(&pipes, opts.is_terminal(), true), cmd };
+        self.attach_raw(
+            opts,
+            run_liblxc,
+            &mut payload as *mut LiblxcPayload as *mut c_void,
+            pipes,
+            None,
+            true,
+        )
+        .map(|(spawned, _)| spawned)
     }
 
     /// An interactive login shell in the container on the caller's terminal

@@ -93,6 +93,9 @@ pub struct AttachChild {
     /// that a caller's reaping SIGCHLD handler may have freed for reuse.
     pidfd: Option<std::os::fd::OwnedFd>,
     status: Option<ExitStatus>,
+    /// For a child of `status()` or `output()`, whose exec was not waited
+    /// for: what it reported, read once it has ended.
+    pending: Option<crate::attach::PendingExec>,
     /// The program's stdin, when it was [`Stdio::Piped`].
     pub stdin: Option<PipeWriter>,
     /// The program's stdout, when it was [`Stdio::Piped`].
@@ -216,7 +219,10 @@ impl<'c> Command<'c> {
         })
     }
 
-    fn spawn_with(&mut self, out_default: fn() -> Stdio) -> Result<AttachChild> {
+    /// Starts the program. With `confirm`, returns once it is known to run
+    /// (its exec succeeded); without, as soon as it was started, and an
+    /// exec failure comes from waiting for the child.
+    fn spawn_with(&mut self, out_default: fn() -> Stdio, confirm: bool) -> Result<AttachChild> {
         let (in_fd, in_end, in_keep) = Self::setup(Some(&mut self.stdin), Stdio::Null, 0)?;
         let (out_fd, out_end, out_keep) = Self::setup(Some(&mut self.stdout), out_default(), 1)?;
         let (err_fd, err_end, err_keep) = Self::setup(Some(&mut self.stderr), out_default(), 2)?;
@@ -240,10 +246,11 @@ impl<'c> Command<'c> {
             }
         }
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let spawned = self.container.attach_spawn(&opts, &self.program, &args)?;
+        let (spawned, pending) = self.container.attach_spawn(&opts, &self.program, &args, confirm)?;
         // The child has its copies; ours must close so that EOF arrives.
         drop((in_keep, out_keep, err_keep));
         let mut child = AttachChild::from_spawned(spawned);
+        child.pending = pending;
         if let Some(End::Write(w)) = in_end {
             child.stdin = Some(w);
         }
@@ -258,20 +265,20 @@ impl<'c> Command<'c> {
 
     /// Starts the program and returns at once.
     pub fn spawn(&mut self) -> Result<AttachChild> {
-        self.spawn_with(Stdio::inherit)
+        self.spawn_with(Stdio::inherit, true)
     }
 
     /// Runs the program and waits for it; stdout and stderr are inherited
     /// unless set.
     pub fn status(&mut self) -> Result<ExitStatus> {
-        self.spawn_with(Stdio::inherit)?.wait()
+        self.spawn_with(Stdio::inherit, false)?.wait()
     }
 
     /// Runs the program and collects its stdout and stderr (both piped
     /// unless set), reading both at once so that neither can fill up and
     /// block the program.
     pub fn output(&mut self) -> Result<Output> {
-        self.spawn_with(Stdio::piped)?.wait_with_output()
+        self.spawn_with(Stdio::piped, false)?.wait_with_output()
     }
 }
 
@@ -291,7 +298,15 @@ impl Drop for AttachChild {
 
 impl AttachChild {
     pub(crate) fn from_spawned(s: crate::attach::Spawned) -> AttachChild {
-        AttachChild { pid: s.pid, pidfd: s.pidfd, status: None, stdin: None, stdout: None, stderr: None }
+        AttachChild {
+            pid: s.pid,
+            pidfd: s.pidfd,
+            status: None,
+            pending: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
     }
 
     /// The program's pid, as seen from the host.
@@ -339,7 +354,16 @@ impl AttachChild {
         }
         .map_err(|source| Error::Io { op: "waitpid", source })?;
         self.status = Some(s);
-        Ok(s)
+        self.checked(s)
+    }
+
+    /// `status`, or the error the child reported before it ended when its
+    /// exec was not waited for (once; later calls return the status).
+    fn checked(&mut self, status: ExitStatus) -> Result<ExitStatus> {
+        match self.pending.take() {
+            Some(p) => p.check(status),
+            None => Ok(status),
+        }
     }
 
     /// The status if the program has ended, without blocking.
@@ -356,7 +380,7 @@ impl AttachChild {
         }
         .map_err(|source| Error::Io { op: "waitpid", source })?;
         self.status = s;
-        Ok(s)
+        s.map(|s| self.checked(s)).transpose()
     }
 
     /// Waits for the program and collects what is left of its piped stdout

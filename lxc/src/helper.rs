@@ -125,17 +125,25 @@ fn make_helper_fd() -> io::Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
+/// This process's `SIGCHLD` action, read without changing it.
+fn sigchld_action() -> Option<libc::sigaction> {
+    // SAFETY: a zeroed sigaction is a valid out-parameter.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`.
+    (unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) } == 0).then_some(old)
+}
+
 /// Whether this process ignores `SIGCHLD` or has `SA_NOCLDWAIT` set: then
 /// the kernel reaps its children, and `waitpid` on one fails with `ECHILD`
 /// (after blocking until every child has ended).
 pub(crate) fn sigchld_ignored() -> bool {
-    // SAFETY: a zeroed sigaction is a valid out-parameter.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: a null new action only reads the current one into `old`.
-    if unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) } != 0 {
-        return false;
-    }
-    old.sa_sigaction == libc::SIG_IGN || old.sa_flags & libc::SA_NOCLDWAIT != 0
+    sigchld_action().is_some_and(|a| a.sa_sigaction == libc::SIG_IGN || a.sa_flags & libc::SA_NOCLDWAIT != 0)
+}
+
+/// Whether `SIGCHLD` has its default disposition: no handler of the
+/// caller's may reap this process's children.
+pub(crate) fn sigchld_default() -> bool {
+    sigchld_action().is_some_and(|a| a.sa_sigaction == libc::SIG_DFL)
 }
 
 /// The liblxc log settings of the [`crate::Log::init`] in force, as

@@ -77,10 +77,16 @@ pub(crate) fn around_start<T>(owner: Option<(&Path, &str)>, start: impl FnOnce()
 /// notes, as `owner`'s, the `lxc.monitor.NAME` and `lxc.payload.NAME`
 /// cgroups that appeared during it, for [`remove_leftovers`].
 pub(crate) fn noting_cgroups<T>(owner: Option<(&Path, &str)>, start: impl FnOnce() -> T) -> T {
-    let before = owner.map(|(_, name)| named_cgroups(name));
+    let roots = owner.map(|_| hierarchy_roots()).unwrap_or_default();
+    let roots = &roots[..];
+    let before = owner.map(|(_, name)| named_cgroups(name, roots, None));
     let r = start();
-    if let (Some((lxcpath, name)), Some(before)) = (owner, before) {
-        let new: Vec<Owned> = named_cgroups(name).into_iter().filter(|c| !before.contains(c)).collect();
+    if let (Some((lxcpath, name)), Some((before, upto))) = (owner, before) {
+        // Only the indexes looked at before: liblxc took the first one free
+        // on every hierarchy, among them; past them a directory may be
+        // another container's that the first look did not reach.
+        let (after, _) = named_cgroups(name, roots, Some(upto));
+        let new: Vec<Owned> = after.into_iter().filter(|c| !before.contains(c)).collect();
         note_owned(lxcpath, name, new);
     }
     r
@@ -123,39 +129,85 @@ fn same_dir(dir: &Path, ino: u64) -> bool {
     fs::symlink_metadata(dir).is_ok_and(|m| m.ino() == ino)
 }
 
-/// The cgroups at the top of each hierarchy named after the container
-/// `name`: `lxc.monitor.NAME`, `lxc.payload.NAME` and liblxc's `-N`
-/// variants for names that clash (cgfsng.c), with their inodes.
-fn named_cgroups(name: &str) -> Vec<Owned> {
+/// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`
+/// mounts in `/proc/thread-self/mountinfo`), in the calling thread's mount
+/// namespace. Kept per mount namespace: reading mountinfo costs 50 to
+/// 100 µs, more than the lookups it serves (hierarchies are mounted at
+/// boot; one mounted later in the same namespace is not looked at). A read
+/// that fails or finds none is not kept.
+fn hierarchy_roots() -> Arc<Vec<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    /// (the mount namespace's device and inode, its hierarchy roots)
+    type Cached = ((u64, u64), Arc<Vec<PathBuf>>);
+    static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
+    let ns = fs::metadata("/proc/thread-self/ns/mnt").ok().map(|m| (m.dev(), m.ino()));
+    if let (Some(ns), Some((key, roots))) = (ns, &*CACHE.lock().unwrap_or_else(|e| e.into_inner())) {
+        if ns == *key {
+            return Arc::clone(roots);
+        }
+    }
+    let roots: Arc<Vec<PathBuf>> = Arc::new(
+        fs::read_to_string("/proc/thread-self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let (left, right) = line.split_once(" - ")?;
+                (right.starts_with("cgroup ") || right.starts_with("cgroup2 "))
+                    .then(|| left.split(' ').nth(4).map(PathBuf::from))
+                    .flatten()
+            })
+            .collect(),
+    );
+    if let (Some(ns), false) = (ns, roots.is_empty()) {
+        *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((ns, Arc::clone(&roots)));
+    }
+    roots
+}
+
+/// How many indexes in a row that no hierarchy has end the first search for
+/// a container's cgroups (a gap left by a removed one is still looked past).
+const NAMED_MISSES: usize = 2;
+
+/// The cgroups at the top of each hierarchy (`roots`) named after the
+/// container `name`, with their inodes: `lxc.monitor.NAME`,
+/// `lxc.payload.NAME` and liblxc's `-1`, `-2`, ... variants for names that
+/// clash (cgfsng.c takes the first index free on every hierarchy). Looked
+/// up by name, index after index: with `upto` `None`, until
+/// [`NAMED_MISSES`] indexes in a row exist nowhere; with `Some(limits)`,
+/// exactly the indexes up to those limits (monitor, payload). Returns the
+/// last index looked at of each. A few `stat`s per hierarchy, where
+/// listing every root cost a millisecond per start with many containers.
+fn named_cgroups(name: &str, roots: &[PathBuf], upto: Option<[usize; 2]>) -> (Vec<Owned>, [usize; 2]) {
     use std::os::unix::fs::MetadataExt;
     let mut found = Vec::new();
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return found };
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        if !(right.starts_with("cgroup ") || right.starts_with("cgroup2 ")) {
-            continue;
-        }
-        let Some(mountpoint) = left.split(' ').nth(4) else { continue };
-        let Ok(entries) = fs::read_dir(mountpoint) else { continue };
-        for e in entries.flatten() {
-            let file = e.file_name();
-            let file = file.to_string_lossy();
-            let Some(rest) = file.strip_prefix("lxc.monitor.").or_else(|| file.strip_prefix("lxc.payload."))
-            else {
-                continue;
-            };
-            let base = match rest.rsplit_once('-') {
-                Some((b, n)) if rest != name && n.bytes().all(|c| c.is_ascii_digit()) => b,
-                _ => rest,
-            };
-            if base == name {
-                if let Ok(m) = fs::symlink_metadata(e.path()) {
-                    found.push((e.path(), m.ino()));
+    let mut last = [0; 2];
+    for (k, prefix) in ["lxc.monitor.", "lxc.payload."].into_iter().enumerate() {
+        let mut misses = 0;
+        // liblxc gives up after index 999.
+        for idx in 0..1000 {
+            let file = if idx == 0 { format!("{prefix}{name}") } else { format!("{prefix}{name}-{idx}") };
+            let mut any = false;
+            for root in roots {
+                let dir = root.join(&file);
+                if let Ok(m) = fs::symlink_metadata(&dir) {
+                    if m.is_dir() {
+                        found.push((dir, m.ino()));
+                        any = true;
+                    }
                 }
+            }
+            last[k] = idx;
+            misses = if any { 0 } else { misses + 1 };
+            let done = match upto {
+                Some(limits) => idx >= limits[k],
+                None => misses == NAMED_MISSES,
+            };
+            if done {
+                break;
             }
         }
     }
-    found
+    (found, last)
 }
 
 /// The lines of `/proc/self/cgroup` with the `cgroup.procs` file of each.
@@ -333,6 +385,33 @@ mod tests {
             PathBuf::from("/sys/fs/cgroup/unified/y/cgroup.procs")
         );
         assert!(procs_file("7:blkio:/", MOUNTINFO).is_none());
+    }
+
+    /// The look after a start covers the indexes of the look before and no
+    /// more: a same-named container's `-2`, past a gap the first look
+    /// stopped at, is not noted when the start takes index 0.
+    #[test]
+    fn a_start_notes_only_what_appeared_where_it_looked() {
+        let root = std::env::temp_dir().join(format!("lxc-rs-named-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("lxc.payload.web-2")).unwrap();
+        fs::create_dir_all(root.join("lxc.monitor.web-2")).unwrap();
+        fs::create_dir_all(root.join("lxc.monitor.webby")).unwrap();
+        let roots = [root.clone()];
+        let (before, upto) = named_cgroups("web", &roots, None);
+        assert!(before.is_empty(), "{before:?}");
+        assert_eq!(upto, [1, 1]);
+        fs::create_dir(root.join("lxc.monitor.web")).unwrap();
+        fs::create_dir(root.join("lxc.payload.web")).unwrap();
+        let (after, _) = named_cgroups("web", &roots, Some(upto));
+        let mut names: Vec<_> = after.iter().map(|(d, _)| d.file_name().unwrap().to_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["lxc.monitor.web", "lxc.payload.web"]);
+        // The first look goes past one gap: -2 is seen, then two misses.
+        let (seen, upto) = named_cgroups("web", &roots, None);
+        assert_eq!(seen.len(), 4);
+        assert_eq!(upto, [4, 4]);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
