@@ -879,16 +879,12 @@ enum SentPidfd {
 }
 
 fn classify_sent_pidfd(fd: OwnedFd, pid: libc::pid_t) -> SentPidfd {
-    use std::io::Read;
-    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
     let mut buf = [0u8; 512];
-    let n = match std::fs::File::open(&path).and_then(|mut f| f.read(&mut buf)) {
-        Ok(n) => n,
+    let info = match fdinfo(&fd, &mut buf) {
+        Ok(info) => info,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return SentPidfd::Child(fd),
         Err(_) => return SentPidfd::Other,
     };
-    // One read holds the whole of a pidfd's fdinfo (one record).
-    let info = &buf[..n];
     let wanted = pid.to_string();
     // The child's number at this process's own level of the namespaces
     // below the one of the `/proc` mounted here.
@@ -1036,10 +1032,16 @@ fn hung_up(sock: &OwnedFd) -> bool {
 /// The pid a pidfd refers to, in this process's pid namespace (the `Pid:`
 /// line of its fdinfo); `None` for another kind of descriptor.
 pub(crate) fn pidfd_pid(fd: &OwnedFd) -> Option<libc::pid_t> {
-    // The Pid line comes early in a few hundred bytes.
     let mut buf = [0u8; 512];
-    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
-    fdinfo_pid(crate::running::read_small(Path::new(&path), &mut buf)?)
+    fdinfo_pid(fdinfo(fd, &mut buf).ok()?)
+}
+
+/// The fdinfo of `fd` (`/proc/self/fdinfo/N`), read into `buf`: one read
+/// holds the whole of a pidfd's (one record of a few hundred bytes).
+fn fdinfo<'b>(fd: &OwnedFd, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+    use std::io::Read;
+    let n = std::fs::File::open(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?.read(buf)?;
+    Ok(&buf[..n])
 }
 
 /// The `Pid:` line of a pidfd's fdinfo.
