@@ -736,8 +736,8 @@ impl Handshake {
             }
         } else {
             // Passing descriptors can be refused (too many in flight for
-            // this user, an LSM rule): the marker alone then, and the
-            // caller takes the pidfd itself while this child waits.
+            // this user, an LSM rule): the marker alone then, which the
+            // caller refuses (no go) unless this is a terminal attach.
             if !send_with_fds(self.status_w, &[REACHED, 0], &[]) {
                 // Nothing can reach the caller: end now rather than wait.
                 // SAFETY: ends the child without running anything.
@@ -967,6 +967,10 @@ fn take_pidfd(pid: libc::pid_t, private: Option<&OwnedFd>, terminal: bool) -> Ha
         Ok(SentPidfd::Other) => return Handle::Unproven,
         // Before Linux 6.5.
         Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
+        // A terminal attach's child reaped already (EINVAL: by a SIGCHLD
+        // handler of the caller; its program ran): addressed by pid, which
+        // `child_pid` then refuses.
+        Err(_) if terminal => return Handle::PidOnly,
         // The child was reaped already (EINVAL), or another failure.
         Err(_) => return Handle::Dead(None),
     }
@@ -1154,15 +1158,27 @@ fn wait_for_go(go_r: RawFd) -> bool {
 /// a pidfd of the child (or cannot have one: see [`Spawned`]).
 const GO: u8 = b'G';
 
-/// `pid` as one process: a positive number (0 and negative numbers name
-/// process groups, or every process, to `waitpid` and `kill`; rustix's
-/// `None` waits for any child of the group), else ECHILD.
+/// `pid` as one process to wait for or signal by number: a positive number
+/// (0 and negative numbers name process groups, or every process, to
+/// `waitpid` and `kill`; rustix's `None` waits for any child of the group),
+/// else ECHILD. Also ECHILD where the kernel has pidfds but this child has
+/// none (a `TERMINAL` attach whose child could not open its own, before
+/// Linux 6.5) while `SIGCHLD` is not at its default disposition: a handler
+/// of the caller's (or `SA_NOCLDWAIT`) may have reaped it, and the number
+/// may name another process by now.
 pub(crate) fn child_pid(pid: libc::pid_t) -> io::Result<rustix::process::Pid> {
+    let echild = || io::Error::from_raw_os_error(libc::ECHILD);
+    if kernel_has_pidfds() && !crate::helper::sigchld_default() {
+        return Err(echild());
+    }
     // Checked first: rustix debug-asserts a non-negative number.
-    (pid > 0)
-        .then(|| rustix::process::Pid::from_raw(pid))
-        .flatten()
-        .ok_or_else(|| io::Error::from_raw_os_error(libc::ECHILD))
+    (pid > 0).then(|| rustix::process::Pid::from_raw(pid)).flatten().ok_or_else(echild)
+}
+
+/// Whether the kernel has pidfds (`pidfd_open`, Linux 5.3); asked once.
+fn kernel_has_pidfds() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| pidfd_open(std::process::id() as libc::pid_t).is_ok())
 }
 
 /// Waits for the child `pid` and returns its status.
@@ -1495,7 +1511,10 @@ impl Container {
         let sent = sent_pidfd.map(|fd| classify_sent_pidfd(fd, pid));
         if reached && (truncated || what == 0 && !terminal) {
             let handle = match sent {
-                Some(SentPidfd::Child(fd) | SentPidfd::Reaped(fd)) => Handle::Proven(fd),
+                Some(SentPidfd::Child(fd)) => Handle::Proven(fd),
+                // Not this process's child under SIGCHLD's default
+                // disposition (see the main path below).
+                Some(SentPidfd::Reaped(_)) => Handle::Unproven,
                 _ => take_pidfd(pid, private.as_ref(), terminal),
             };
             drop(go_w);

@@ -140,10 +140,11 @@ pub(crate) fn sigchld_ignored() -> bool {
     sigchld_action().is_some_and(|a| a.sa_sigaction == libc::SIG_IGN || a.sa_flags & libc::SA_NOCLDWAIT != 0)
 }
 
-/// Whether `SIGCHLD` has its default disposition: no handler of the
-/// caller's may reap this process's children.
+/// Whether `SIGCHLD` has its default disposition (and no `SA_NOCLDWAIT`):
+/// neither a handler of the caller's nor the kernel reaps this process's
+/// children.
 pub(crate) fn sigchld_default() -> bool {
-    sigchld_action().is_some_and(|a| a.sa_sigaction == libc::SIG_DFL)
+    sigchld_action().is_some_and(|a| a.sa_sigaction == libc::SIG_DFL && a.sa_flags & libc::SA_NOCLDWAIT == 0)
 }
 
 /// The liblxc log settings of the [`crate::Log::init`] in force, as
