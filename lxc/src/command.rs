@@ -3,10 +3,9 @@
 
 use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::Path;
 use std::process::{ExitStatus, Output};
 
-use crate::attach::{try_wait_pid, wait_pid, AttachOptions, EnvPolicy, Namespaces};
+use crate::attach::{try_wait_pid, wait_pid, AttachOptions};
 use crate::error::{Error, Result};
 use crate::fds::Guarded;
 use crate::Container;
@@ -69,13 +68,13 @@ impl From<std::fs::File> for Stdio {
 /// ```
 #[derive(Debug)]
 pub struct Command<'c> {
-    container: &'c Container,
-    program: String,
-    args: Vec<String>,
-    opts: AttachOptions<'static>,
-    stdin: Option<Stdio>,
-    stdout: Option<Stdio>,
-    stderr: Option<Stdio>,
+    pub(crate) container: &'c Container,
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) opts: AttachOptions<'static>,
+    pub(crate) stdin: Option<Stdio>,
+    pub(crate) stdout: Option<Stdio>,
+    pub(crate) stderr: Option<Stdio>,
 }
 
 /// A program running inside a container, started by [`Command::spawn`]:
@@ -96,6 +95,9 @@ pub struct AttachChild {
     /// For a child of `status()` or `output()`, whose exec was not waited
     /// for: what it reported, read once it has ended.
     pending: Option<crate::attach::PendingExec>,
+    /// Killed (SIGKILL) when dropped unwaited: a child of the async front,
+    /// whose future or handle was dropped (cancelled).
+    pub(crate) kill_on_drop: bool,
     /// The program's stdin, when it was [`Stdio::Piped`].
     pub stdin: Option<PipeWriter>,
     /// The program's stdout, when it was [`Stdio::Piped`].
@@ -132,61 +134,7 @@ fn pipe_err(source: io::Error) -> Error {
 
 impl<'c> Command<'c> {
     builder_args!(&mut "the program");
-    /// Sets an environment variable.
-    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).env(key, value);
-        self
-    }
-    /// Sets environment variables.
-    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        for (k, v) in vars {
-            self.env(k.as_ref(), v.as_ref());
-        }
-        self
-    }
-    /// Starts from an empty environment (liblxc still sets `PATH` and
-    /// `container`); variables set with [`Command::env`] are added.
-    pub fn env_clear(&mut self) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).env_policy(EnvPolicy::Clear);
-        self
-    }
-    /// The working directory inside the container.
-    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).cwd(dir);
-        self
-    }
-    /// The user id inside the container.
-    pub fn uid(&mut self, uid: u32) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).uid(uid);
-        self
-    }
-    /// The group id inside the container.
-    pub fn gid(&mut self, gid: u32) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).gid(gid);
-        self
-    }
-    /// Supplementary groups.
-    pub fn groups(&mut self, groups: impl IntoIterator<Item = u32>) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).groups(groups);
-        self
-    }
-    /// Only these namespaces of the container are entered.
-    pub fn namespaces(&mut self, ns: Namespaces) -> &mut Self {
-        self.opts = std::mem::take(&mut self.opts).namespaces(ns);
-        self
-    }
-    /// Replaces all attach options at once (their stdio settings are
-    /// overridden by [`Command::stdin`], [`Command::stdout`],
-    /// [`Command::stderr`]).
-    pub fn options(&mut self, opts: AttachOptions<'static>) -> &mut Self {
-        self.opts = opts;
-        self
-    }
+    command_setters!();
     stdio_setters!(
         "The program's stdin (default [`Stdio::Null`]).",
         "The program's stdout (default: inherited; piped for [`Command::output`]).",
@@ -222,7 +170,7 @@ impl<'c> Command<'c> {
     /// Starts the program. With `confirm`, returns once it is known to run
     /// (its exec succeeded); without, as soon as it was started, and an
     /// exec failure comes from waiting for the child.
-    fn spawn_with(&mut self, out_default: fn() -> Stdio, confirm: bool) -> Result<AttachChild> {
+    pub(crate) fn spawn_with(&mut self, out_default: fn() -> Stdio, confirm: bool) -> Result<AttachChild> {
         let (in_fd, in_end, in_keep) = Self::setup(Some(&mut self.stdin), Stdio::Null, 0)?;
         let (out_fd, out_end, out_keep) = Self::setup(Some(&mut self.stdout), out_default(), 1)?;
         let (err_fd, err_end, err_keep) = Self::setup(Some(&mut self.stderr), out_default(), 2)?;
@@ -283,7 +231,7 @@ impl<'c> Command<'c> {
 }
 
 /// Dropping a child that has not been waited for leaves it running (as
-/// std's `Child` does) and hands it to the crate's reaper thread, which
+/// std's `Child` does; a child of the async front is killed first) and hands it to the crate's reaper thread, which
 /// reaps it by pid when it ends: it never stays a zombie that would keep
 /// its container from stopping. Its exit status is then lost; wait for it
 /// to have it.
@@ -291,6 +239,9 @@ impl Drop for AttachChild {
     fn drop(&mut self) {
         if self.status.is_some() || matches!(self.try_wait(), Ok(Some(_)) | Err(_)) {
             return;
+        }
+        if self.kill_on_drop {
+            let _ = self.kill();
         }
         crate::reaper::reap_spawned(crate::attach::Spawned { pid: self.pid, pidfd: self.pidfd.take() });
     }
@@ -303,10 +254,25 @@ impl AttachChild {
             pidfd: s.pidfd,
             status: None,
             pending: None,
+            kill_on_drop: false,
             stdin: None,
             stdout: None,
             stderr: None,
         }
+    }
+
+    /// A second descriptor of the pidfd, for the async front's readiness.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn pidfd_dup(&self) -> Option<io::Result<OwnedFd>> {
+        self.pidfd.as_ref().map(|fd| fd.try_clone())
+    }
+
+    /// Records a status waited for elsewhere (by pid, in the async front's
+    /// blocking pool).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn settle(&mut self, status: ExitStatus) -> Result<ExitStatus> {
+        self.status = Some(status);
+        self.checked(status)
     }
 
     /// The program's pid, as seen from the host.

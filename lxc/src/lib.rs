@@ -75,6 +75,68 @@ macro_rules! builder_args {
     };
 }
 
+/// The attach settings of a command builder (`self.opts`), shared by
+/// [`Command`] and, with the `tokio` feature, `tokio::Command`.
+macro_rules! command_setters {
+    () => {
+        /// Sets an environment variable.
+        pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).env(key, value);
+            self
+        }
+        /// Sets environment variables.
+        pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+        where
+            I: IntoIterator<Item = (K, V)>,
+            K: AsRef<str>,
+            V: AsRef<str>,
+        {
+            for (k, v) in vars {
+                self.env(k.as_ref(), v.as_ref());
+            }
+            self
+        }
+        /// Starts from an empty environment (liblxc still sets `PATH` and
+        /// `container`); variables set with [`Self::env`] are added.
+        pub fn env_clear(&mut self) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).env_policy($crate::EnvPolicy::Clear);
+            self
+        }
+        /// The working directory inside the container.
+        pub fn current_dir(&mut self, dir: impl AsRef<std::path::Path>) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).cwd(dir);
+            self
+        }
+        /// The user id inside the container.
+        pub fn uid(&mut self, uid: u32) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).uid(uid);
+            self
+        }
+        /// The group id inside the container.
+        pub fn gid(&mut self, gid: u32) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).gid(gid);
+            self
+        }
+        /// Supplementary groups.
+        pub fn groups(&mut self, groups: impl IntoIterator<Item = u32>) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).groups(groups);
+            self
+        }
+        /// Only these namespaces of the container are entered.
+        pub fn namespaces(&mut self, ns: $crate::Namespaces) -> &mut Self {
+            self.opts = std::mem::take(&mut self.opts).namespaces(ns);
+            self
+        }
+        /// Replaces all attach options at once (their stdio settings are
+        /// overridden by [`Self::stdin`], [`Self::stdout`],
+        /// [`Self::stderr`]).
+        pub fn options(&mut self, opts: $crate::AttachOptions<'static>) -> &mut Self {
+            self.opts = opts;
+            self
+        }
+    };
+}
+
 /// The `stdin`, `stdout` and `stderr` setters of a command builder with
 /// `Option<Stdio>` fields of those names.
 macro_rules! stdio_setters {
@@ -129,6 +191,9 @@ mod snapshot;
 mod start;
 mod state;
 mod stats;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 #[cfg(feature = "valgrind")]
 mod valgrind;
 

@@ -1,0 +1,292 @@
+//! The async front (feature `tokio`) on real containers: commands on both
+//! kinds of runtime, cancellation at random points, the STOPPED wait on the
+//! init's pidfd, the lifecycle as futures.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::TestContainer;
+use lxc::{Error, State, Stdio};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn runtimes() -> Vec<(&'static str, tokio::runtime::Runtime)> {
+    vec![
+        ("current_thread", tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()),
+        (
+            "multi_thread",
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap(),
+        ),
+    ]
+}
+
+fn async_handle(t: &TestContainer) -> lxc::tokio::Container {
+    lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap().into()
+}
+
+/// Zombie children of this process.
+fn zombies() -> Vec<String> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| {
+            let mut f = s.rsplit_once(") ").map_or("", |x| x.1).split_whitespace();
+            let state = f.next();
+            let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
+            state == Some("Z") && ppid == Some(me)
+        })
+        .collect()
+}
+
+/// The pids of the processes in the pid namespace of `init`, as the host
+/// sees them, with their command lines.
+fn container_processes(init: i32) -> Vec<(String, String)> {
+    let ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    let mut v: Vec<(String, String)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| std::fs::read_link(e.path().join("ns/pid")).is_ok_and(|l| l == ns))
+        .map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), String::from_utf8_lossy(&cmd).replace('\0', " "))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn commands_on_both_runtimes() {
+    require_root!();
+    // Before the container (and its check of descriptors): the runtimes'
+    // first build opens tokio's process-wide signal socket pair.
+    let rts = runtimes();
+    let t = TestContainer::running("tokio-cmd");
+    let c = async_handle(&t);
+    for (kind, rt) in rts {
+        rt.block_on(async {
+            let out = c.command("echo").arg(kind).output().await.unwrap();
+            assert!(out.status.success(), "{kind}: {out:?}");
+            assert_eq!(out.stdout, format!("{kind}\n").as_bytes());
+
+            let s = c.command("sh").args(["-c", "exit 3"]).status().await.unwrap();
+            assert_eq!(s.code(), Some(3), "{kind}");
+
+            let out = c.command("sh").args(["-c", "echo err >&2; exit 127"]).output().await.unwrap();
+            assert_eq!((out.status.code(), &out.stderr[..]), (Some(127), &b"err\n"[..]), "{kind}");
+
+            let err = c.command("/no/such/program").output().await.unwrap_err();
+            assert!(matches!(err, Error::ProgramNotStarted { .. }), "{kind}: {err:?}");
+            let err = c.command("/no/such/program").spawn().await.unwrap_err();
+            assert!(matches!(err, Error::ProgramNotStarted { .. }), "{kind}: {err:?}");
+
+            // Both pipes of one child, driven from the runtime.
+            let mut child =
+                c.command("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().await.unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut echoed = Vec::new();
+            for i in 0..20 {
+                let line = format!("line {i}\n");
+                stdin.write_all(line.as_bytes()).await.unwrap();
+                let mut buf = vec![0; line.len()];
+                stdout.read_exact(&mut buf).await.unwrap();
+                echoed.extend(buf);
+            }
+            drop(stdin);
+            assert_eq!(echoed.len(), (0..20).map(|i| format!("line {i}\n").len()).sum::<usize>());
+            let mut rest = Vec::new();
+            stdout.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty());
+            assert!(child.wait().await.unwrap().success(), "{kind}");
+
+            // A kill, and a status that says so.
+            let mut child = c.command("sleep").arg("100").spawn().await.unwrap();
+            assert!(child.try_wait().unwrap().is_none());
+            child.kill().await.unwrap();
+            assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL), "{kind}");
+
+            // Many at once on one runtime: each waits on its own pidfd.
+            let many: Vec<_> = (0..8)
+                .map(|i| {
+                    let c = c.clone();
+                    tokio::spawn(async move { c.command("echo").arg(i.to_string()).output().await })
+                })
+                .collect();
+            for (i, h) in many.into_iter().enumerate() {
+                assert_eq!(h.await.unwrap().unwrap().stdout, format!("{i}\n").as_bytes());
+            }
+        });
+    }
+    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+}
+
+/// The futures are `Send`: they can be spawned on a multi-thread runtime.
+#[test]
+fn futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn check(c: lxc::tokio::Container) {
+        send(&c.start());
+        send(&c.stop());
+        send(&c.wait(State::Running, Duration::ZERO));
+        send(&c.copy("x", lxc::CloneOptions::new()));
+        let mut cmd = c.command("true");
+        send(&cmd.output());
+        send(&cmd.status());
+        send(&cmd.spawn());
+    }
+    let _ = check;
+}
+
+/// A small deterministic generator (xorshift): the drop points.
+struct Points(u64);
+impl Points {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+#[test]
+fn dropped_futures_and_children_leave_nothing() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let t = TestContainer::running("tokio-cancel");
+    let c = async_handle(&t);
+    let init = t.c.init_pid().unwrap();
+    // Warm up: the crate's /dev/null and the reaper thread's eventfd stay
+    // for the life of the process; the runtime's own descriptors too.
+    rt.block_on(async {
+        c.command("true").status().await.unwrap();
+        drop(c.command("sleep").arg("10").spawn().await.unwrap());
+    });
+    let settled = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what} did not settle");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    settled("the warm-up", &|| zombies().is_empty());
+    let procs = container_processes(init);
+    let fds = common::settled_fd_count();
+
+    let seed = std::env::var("LXC_RS_CANCEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    eprintln!("drop points from seed {seed} (LXC_RS_CANCEL_SEED)");
+    let mut p = Points(seed);
+    let mut finished = 0;
+    for i in 0..200 {
+        let kind = p.next(4);
+        // 0 to 12 ms: before the attach is done (it takes about 3), while
+        // the program runs, and after.
+        let after = Duration::from_micros(p.next(12_000));
+        let c = c.clone();
+        let done = rt.block_on(async move {
+            let work = async {
+                match kind {
+                    0 => c.command("sh").args(["-c", "sleep 0.005; echo x"]).output().await.map(drop),
+                    1 => c.command("sleep").arg("60").status().await.map(drop),
+                    2 => {
+                        let mut child = c.command("sleep").arg("60").stdout(Stdio::piped()).spawn().await?;
+                        child.wait().await.map(drop)
+                    }
+                    _ => {
+                        // A child dropped with its pipes open.
+                        let child =
+                            c.command("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().await?;
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        drop(child);
+                        Ok(())
+                    }
+                }
+            };
+            tokio::time::timeout(after, work).await.is_ok()
+        });
+        finished += usize::from(done);
+        if i % 50 == 49 {
+            eprintln!("{} drops, {finished} futures finished first", i + 1);
+        }
+    }
+    // Attaches still under way in the blocking pool end there, and the
+    // reaper takes what was killed.
+    settled("zombies", &|| zombies().is_empty());
+    settled("the container's processes", &|| container_processes(init) == procs);
+    assert_eq!(common::settled_fd_count(), fds, "descriptors left open");
+    assert!(finished < 200, "no future was dropped before its end");
+    drop(rt);
+}
+
+#[test]
+fn wait_for_stopped_wakes_on_the_init_exit() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let t = TestContainer::running("tokio-wait");
+    let c = async_handle(&t);
+    rt.block_on(async {
+        // Running: a short wait for STOPPED times out.
+        let err = c.wait(State::Stopped, Duration::from_millis(300)).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+
+        let waiter = {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let t0 = Instant::now();
+                c.wait(State::Stopped, Duration::from_secs(30)).await.map(|()| t0.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiter.is_finished());
+        // Killed from outside: SIGKILL to its init.
+        let init = c.init_pid().unwrap();
+        // SAFETY: plain kill(2) of the container's init.
+        assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+        let took = waiter.await.unwrap().unwrap();
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert_eq!(c.state().await.unwrap(), State::Stopped);
+        // And a stopped container's STOPPED is there at once.
+        c.wait(State::Stopped, Duration::from_secs(5)).await.unwrap();
+    });
+}
+
+#[test]
+fn lifecycle_as_futures() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let t = TestContainer::new("tokio-life");
+    let c = async_handle(&t);
+    rt.block_on(async {
+        let made = lxc::tokio::Container::from(lxc::Container::with_lxcpath("made", &t.lxcpath).unwrap());
+        made.create(lxc::CreateOptions::new().template("busybox").quiet(true)).await.unwrap();
+        assert!(made.is_defined());
+        made.destroy().await.unwrap();
+        assert!(!made.is_defined());
+
+        c.start().await.unwrap();
+        c.wait(State::Running, Duration::from_secs(10)).await.unwrap();
+        c.freeze().await.unwrap();
+        assert_eq!(c.state().await.unwrap(), State::Frozen);
+        c.unfreeze().await.unwrap();
+        assert_eq!(c.state().await.unwrap(), State::Running);
+        assert!(c.command("true").status().await.unwrap().success());
+        c.stop().await.unwrap();
+        c.wait(State::Stopped, Duration::from_secs(10)).await.unwrap();
+
+        let snap = c.snapshot(None::<PathBuf>).await.unwrap();
+        assert_eq!(snap, "snap0");
+        let copy = c.copy(&format!("{}-copy", t.name), lxc::CloneOptions::new()).await.unwrap();
+        assert!(copy.is_defined());
+        copy.destroy().await.unwrap();
+        c.blocking().destroy_with_snapshots().unwrap();
+        assert!(!c.is_defined());
+    });
+}
