@@ -13,7 +13,9 @@
 //! 16 threads x 8 attaches of `/bin/true`; `LXCBENCH_FANOUT_SHARED=1` shares
 //! one handle between the threads instead of one handle each), and, beyond
 //! the C API, `session_true` and `session_echo_pipe` (one attach, then N
-//! commands).
+//! commands), `attach_fanout_async` (the fanout as 16 tasks of the async
+//! front) and `attach_fanout_session` (the same 128 commands per round
+//! through one async session of 4 helpers); built with `--features tokio`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -359,6 +361,142 @@ fn op_attach_fanout(path: &Path, n: usize) -> Result<(Vec<f64>, String), String>
     Ok((s, format!(" shape={shape}")))
 }
 
+/// The most threads this process had at any sample of the returned
+/// sampler (every 2 ms, from a runtime task: no thread of its own).
+fn thread_sampler(
+    rt: &tokio::runtime::Runtime,
+) -> (Arc<std::sync::atomic::AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let p = Arc::clone(&peak);
+    let h = rt.spawn(async move {
+        loop {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let threads = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            p.fetch_max(threads, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    (peak, h)
+}
+
+/// `attach_fanout_async`: the same rounds as `attach_fanout` (16 workers x
+/// 8 attaches of `/bin/true`), as 16 tasks of one multi-thread runtime
+/// (its default workers: one per CPU) through the async front, each task
+/// opening its own handle (`open_in`) as C's threads do; the opens and
+/// attaches run on the crate's attach threads, the waits on the children's
+/// pidfds. Extra fields: the runtime's workers and the peak thread count
+/// of the process.
+fn op_attach_fanout_async(path: &Path, n: usize) -> Result<(Vec<f64>, String), String> {
+    drop(open_running(path)?);
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(k) = std::env::var("LXCBENCH_BLOCKING").ok().and_then(|v| v.parse().ok()) {
+        b.max_blocking_threads(k);
+    }
+    let rt = b.enable_all().build().map_err(|e| e.to_string())?;
+    let workers = rt.metrics().num_workers();
+    let (peak, sampler) = thread_sampler(&rt);
+    let path: Arc<Path> = Arc::from(path);
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let r: Result<(), String> = rt.block_on(async {
+            let tasks: Vec<_> = (0..FAN_WORKERS)
+                .map(|_| {
+                    let path = Arc::clone(&path);
+                    tokio::spawn(async move {
+                        let c = lxc::tokio::Container::open_in(RUN_NAME, &*path)
+                            .await
+                            .map_err(|e| format!("open run0: {e}"))?;
+                        for _ in 0..FAN_EACH {
+                            let st = c.command("/bin/true").status().await.map_err(|e| e.to_string())?;
+                            if !st.success() {
+                                return Err(format!("/bin/true exited with {st}"));
+                            }
+                        }
+                        Ok::<(), String>(())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok(())
+        });
+        s.push(micros(t0));
+        r.map_err(|e| format!("an attach failed: {e}"))?;
+    }
+    sampler.abort();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((s, format!(" workers={workers} threads_peak={peak}")))
+}
+
+/// Helpers of the session in `attach_fanout_session`.
+const FAN_SESSION_HELPERS: usize = 4;
+
+/// `attach_fanout_session`: the same 128 commands per round, from 16 tasks
+/// sharing one async session of `FAN_SESSION_HELPERS` helpers, attached
+/// (and all four started) before the rounds.
+fn op_attach_fanout_session(path: &Path, n: usize) -> Result<(Vec<f64>, String), String> {
+    let c: lxc::tokio::Container = open_running(path)?.into();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let workers = rt.metrics().num_workers();
+    let session = rt
+        .block_on(async {
+            let s = c.attach_session(AttachOptions::new(), FAN_SESSION_HELPERS).await?;
+            // All helpers up: as many overlapping commands.
+            let warm: Vec<_> = (0..FAN_SESSION_HELPERS)
+                .map(|_| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.command("/bin/sleep").arg("0.2").status().await })
+                })
+                .collect();
+            for w in warm {
+                w.await.map_err(|e| lxc::Error::Io {
+                    op: "join",
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+            }
+            Ok::<_, lxc::Error>(s)
+        })
+        .map_err(|e| format!("attach the session: {e}"))?;
+    let (peak, sampler) = thread_sampler(&rt);
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let r: Result<(), String> = rt.block_on(async {
+            let tasks: Vec<_> = (0..FAN_WORKERS)
+                .map(|_| {
+                    let session = session.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..FAN_EACH {
+                            let st =
+                                session.command("/bin/true").status().await.map_err(|e| e.to_string())?;
+                            if !st.success() {
+                                return Err(format!("/bin/true exited with {st}"));
+                            }
+                        }
+                        Ok::<(), String>(())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok(())
+        });
+        s.push(micros(t0));
+        r.map_err(|e| format!("a session command failed: {e}"))?;
+    }
+    sampler.abort();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    rt.block_on(session.close());
+    Ok((s, format!(" workers={workers} helpers={FAN_SESSION_HELPERS} threads_peak={peak}")))
+}
+
 fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
     let (mut samples, extra) = match op {
         "attach_true" => (op_attach(op, path, n, false)?, String::new()),
@@ -371,6 +509,8 @@ fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
         "lifecycle" => op_lifecycle(path, n)?,
         "concurrent_start" => (op_concurrent_start(path, n)?, String::new()),
         "attach_fanout" => op_attach_fanout(path, n)?,
+        "attach_fanout_async" => op_attach_fanout_async(path, n)?,
+        "attach_fanout_session" => op_attach_fanout_session(path, n)?,
         _ => {
             println!("op={op} impl={IMPL} unsupported=\"unknown op\"");
             return Ok(());

@@ -22,6 +22,7 @@
 //! | nested | inner containers run their own init, are listed, are removed; outer still runs | example (inside and outside): each; test: the lines and `[ok]`s |
 //! | stats | CPU%, memory per container | example: busy >= 50% and within 15 points of its loop's `/proc` CPU time, idle <= 5%, memory > 0; test: the figures parsed |
 //! | quickstart (README) | memory limit 64MiB, `uname` inside | `readme_quick_start_runs_verbatim`: the README block is the file; both lines |
+//! | fleet (`tokio`) | the others did all 10 steps, the killed one stopped mid-way, its stream said RUNNING then STOPPED, the others still run | example: each; `fleet_goes_on_without_a_killed_member`: the lines, every container's prefixed output |
 
 mod common;
 
@@ -250,6 +251,28 @@ fn stats_shows_a_busy_container() {
         let mem: lxc::ByteSize = r.get(2).map_or("0", String::as_str).parse().unwrap();
         assert!(mem.bytes().is_some_and(|b| b > 0), "{text}");
     }
+}
+
+/// The async front's fleet (feature `tokio`): 20 containers provisioned at
+/// once from one runtime, one killed from outside halfway.
+#[cfg(feature = "tokio")]
+#[test]
+fn fleet_goes_on_without_a_killed_member() {
+    require_root!();
+    let text = run_checked(example("fleet").args(["--count", "20"]));
+    assert!(text.contains("[ok] 19 of the 19 others did all 10 steps"), "{text}");
+    assert!(text.contains("[ok] 19 of the others still run"), "{text}");
+    assert!(text.contains("fleet-10's state stream said RUNNING, then STOPPED"), "{text}");
+    // Every container's output came in, prefixed by its name.
+    for i in 0..20 {
+        let name = format!("fleet-{i:02}");
+        assert!(text.contains(&format!("[{name}] {name}")), "no hostname line of {name}: {text}");
+        if i != 10 {
+            assert!(text.contains(&format!("[{name}] v1")), "{name} did not finish: {text}");
+        }
+    }
+    let stop = figure(&text, "the killed container stopped after step");
+    assert!((4.0..10.0).contains(&stop), "{text}");
 }
 
 #[test]

@@ -43,7 +43,9 @@ fn zombies() -> Vec<String> {
 }
 
 /// The pids of the processes in the pid namespace of `init`, as the host
-/// sees them, with their command lines.
+/// sees them, with their command lines; zombies (no command line) left
+/// out: the caller's own are `zombies()`, the others the container's init
+/// reaps.
 fn container_processes(init: i32) -> Vec<(String, String)> {
     let ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
     let mut v: Vec<(String, String)> = std::fs::read_dir("/proc")
@@ -55,6 +57,7 @@ fn container_processes(init: i32) -> Vec<(String, String)> {
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
             (e.file_name().to_string_lossy().into_owned(), String::from_utf8_lossy(&cmd).replace('\0', " "))
         })
+        .filter(|(_, cmd)| !cmd.is_empty())
         .collect();
     v.sort();
     v
@@ -185,15 +188,17 @@ fn dropped_futures_and_children_leave_nothing() {
     eprintln!("drop points from seed {seed} (LXC_RS_CANCEL_SEED)");
     let mut p = Points(seed);
     let mut finished = 0;
+    let session = rt.block_on(c.attach_session(lxc::AttachOptions::new(), 2)).unwrap();
     for i in 0..200 {
-        let kind = p.next(4);
+        let kind = p.next(5);
         // 0 to 12 ms: before the attach is done (it takes about 3), while
         // the program runs, and after.
         let after = Duration::from_micros(p.next(12_000));
-        let c = c.clone();
+        let (c, session) = (c.clone(), session.clone());
         let done = rt.block_on(async move {
             let work = async {
                 match kind {
+                    4 => session.command("sleep").arg("60").status().await.map(drop),
                     0 => c.command("sh").args(["-c", "sleep 0.005; echo x"]).output().await.map(drop),
                     1 => c.command("sleep").arg("60").status().await.map(drop),
                     2 => {
@@ -217,13 +222,106 @@ fn dropped_futures_and_children_leave_nothing() {
             eprintln!("{} drops, {finished} futures finished first", i + 1);
         }
     }
+    // The session still serves, then ends its helpers.
+    assert_eq!(rt.block_on(session.command("echo").arg("on").output()).unwrap().stdout, b"on\n");
+    assert!(session.idle_helpers() <= 2);
+    rt.block_on(session.close());
     // Attaches still under way in the blocking pool end there, and the
     // reaper takes what was killed.
     settled("zombies", &|| zombies().is_empty());
-    settled("the container's processes", &|| container_processes(init) == procs);
+    settled("the container's processes", &|| {
+        let now = container_processes(init);
+        if now != procs {
+            eprintln!("in the container: {now:?}, before: {procs:?}");
+        }
+        now == procs
+    });
     assert_eq!(common::settled_fd_count(), fds, "descriptors left open");
     assert!(finished < 200, "no future was dropped before its end");
     drop(rt);
+}
+
+/// The parent pid of `pid`, as text.
+fn parent(pid: &str) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").and_then(|x| x.1.split_whitespace().nth(1)).unwrap_or("").to_owned()
+}
+
+#[test]
+fn a_session_serves_many_tasks() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let t = TestContainer::running("tokio-session");
+    let c = async_handle(&t);
+    let init = t.c.init_pid().unwrap();
+    rt.block_on(async {
+        let err = c.attach_session(lxc::AttachOptions::new(), 0).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+        let s = c.attach_session(lxc::AttachOptions::new(), 4).await.unwrap();
+        assert_eq!((s.max_helpers(), s.idle_helpers()), (4, 1));
+        // 32 commands from 16 tasks, each sleeping a little so that they
+        // overlap: at most 4 helpers, each command's own output.
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut outs = Vec::new();
+                    for j in 0..2 {
+                        let out = s
+                            .command("sh")
+                            .args(["-c", &format!("sleep 0.05; echo {i}-{j}; exit {j}")])
+                            .output()
+                            .await
+                            .unwrap();
+                        assert_eq!(out.status.code(), Some(j));
+                        outs.push(String::from_utf8(out.stdout).unwrap());
+                    }
+                    outs
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let helpers_seen = {
+            let mut most = 0;
+            while tasks.iter().any(|t| !t.is_finished()) {
+                // busybox runs `sleep` in a fork of its `sh`: only the
+                // shells the helpers started count.
+                let procs = container_processes(init);
+                let shell =
+                    |pid: &str| procs.iter().any(|(p, cmd)| p == pid && cmd.starts_with("sh -c sleep"));
+                let helpers = procs.iter().filter(|(pid, _)| shell(pid) && !shell(&parent(pid))).count();
+                most = most.max(helpers);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            most
+        };
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), vec![format!("{i}-0\n"), format!("{i}-1\n")]);
+        }
+        // 32 commands of 50 ms on 4 helpers: about 0.4 s, not 1.6.
+        assert!(started.elapsed() < Duration::from_millis(1400), "{:?}", started.elapsed());
+        assert!((2..=4).contains(&helpers_seen), "commands running at once: {helpers_seen}");
+        assert!(s.idle_helpers() <= 4);
+
+        // A dropped command is killed; the session goes on.
+        let before = container_processes(init).len();
+        let r = tokio::time::timeout(Duration::from_millis(300), s.command("sleep").arg("60").status()).await;
+        assert!(r.is_err());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while container_processes(init).iter().any(|(_, cmd)| cmd.starts_with("sleep 60")) {
+            assert!(Instant::now() < deadline, "the dropped command still runs");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(container_processes(init).len() <= before);
+        assert_eq!(s.command("echo").arg("after").output().await.unwrap().stdout, b"after\n");
+        s.close().await;
+    });
+    assert!(
+        zombies().is_empty() || {
+            std::thread::sleep(Duration::from_millis(500));
+            zombies().is_empty()
+        }
+    );
 }
 
 #[test]
@@ -255,6 +353,50 @@ fn wait_for_stopped_wakes_on_the_init_exit() {
         assert_eq!(c.state().await.unwrap(), State::Stopped);
         // And a stopped container's STOPPED is there at once.
         c.wait(State::Stopped, Duration::from_secs(5)).await.unwrap();
+    });
+}
+
+#[test]
+fn state_changes_follow_the_lifecycle() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let t = TestContainer::new("tokio-states");
+    let c = async_handle(&t);
+    rt.block_on(async {
+        let mut states = c.state_changes();
+        let mut next = async || {
+            tokio::time::timeout(Duration::from_secs(15), states.next())
+                .await
+                .expect("a state within 15 s")
+                .expect("the stream goes on")
+                .unwrap()
+        };
+        assert_eq!(next().await, State::Stopped);
+        c.start().await.unwrap();
+        // STARTING may pass before the watcher's wait is registered.
+        let mut s = next().await;
+        if s == State::Starting {
+            s = next().await;
+        }
+        assert_eq!(s, State::Running);
+        c.freeze().await.unwrap();
+        let mut s = next().await;
+        if s == State::Freezing {
+            s = next().await;
+        }
+        assert_eq!(s, State::Frozen);
+        c.unfreeze().await.unwrap();
+        assert!(matches!(next().await, State::Thawed | State::Running));
+        // Killed from outside: the stream says STOPPED (after STOPPING,
+        // when it was seen).
+        let init = c.init_pid().unwrap();
+        // SAFETY: plain kill(2) of the container's init.
+        assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+        let mut s = next().await;
+        while matches!(s, State::Stopping | State::Aborting | State::Running | State::Thawed) {
+            s = next().await;
+        }
+        assert_eq!(s, State::Stopped);
     });
 }
 

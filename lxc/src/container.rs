@@ -1844,6 +1844,28 @@ impl Container {
         Err(Error::WaitInterrupted { container: self.name.to_string(), wanted: state, state: now, after })
     }
 
+    /// liblxc's `wait` for any of `states` (`"A|B|C"`): true once the
+    /// container is in one of them; false when the timeout passed or
+    /// liblxc gave up (the monitor went away: the container stopped).
+    /// `timeout` as in [`Container::wait`], but not zero.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wait_any(&self, states: &[State], timeout: Duration) -> Result<bool> {
+        let f = method!(self.wait);
+        if let Some(denied) = self.denied("wait") {
+            return Err(denied);
+        }
+        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let names = std::ffi::CString::new(names.join("|"))
+            .map_err(|_| Error::bad_return("wait", "a state name holds NUL"))?;
+        let g = self.hold_long(Access::Read);
+        // SAFETY: ptr is live; names is a C string alive for the call.
+        let ok = unsafe {
+            f(self.ptr.as_ptr(), names.as_ptr(), timeout_secs(timeout.max(Duration::from_secs(1))))
+        };
+        drop(g);
+        Ok(ok)
+    }
+
     /// Destroys a stopped container: its root filesystem and configuration
     /// (`destroy`, `lxc-destroy`). A container with snapshots is refused by
     /// liblxc.

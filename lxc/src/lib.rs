@@ -137,6 +137,30 @@ macro_rules! command_setters {
     };
 }
 
+/// The environment and directory setters of a session command (`env`,
+/// `clear_env` and `cwd` fields), shared by [`SessionCommand`] and, with the
+/// `tokio` feature, `tokio::SessionCommand`.
+macro_rules! session_command_setters {
+    () => {
+        /// Sets an environment variable for this command.
+        pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+            self.env.push(format!("{key}={value}"));
+            self
+        }
+        /// Starts this command from an empty environment (plus its
+        /// [`Self::env`] variables).
+        pub fn env_clear(&mut self) -> &mut Self {
+            self.clear_env = true;
+            self
+        }
+        /// The working directory inside the container.
+        pub fn current_dir(&mut self, dir: impl AsRef<std::path::Path>) -> &mut Self {
+            self.cwd = Some(dir.as_ref().to_owned());
+            self
+        }
+    };
+}
+
 /// The `stdin`, `stdout` and `stderr` setters of a command builder with
 /// `Option<Stdio>` fields of those names.
 macro_rules! stdio_setters {

@@ -24,7 +24,6 @@ use std::ffi::{c_char, c_int};
 use std::io;
 use std::mem;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
 use std::process::{ExitStatus, Output};
 use std::ptr;
 
@@ -68,7 +67,7 @@ extern "C" {
 /// ```
 #[derive(Debug)]
 pub struct AttachSession<'c> {
-    container: &'c Container,
+    container: Owner<'c>,
     helper: libc::pid_t,
     /// A pidfd of the helper: signals reach it, never a process that
     /// reused its pid after it was reaped.
@@ -85,19 +84,77 @@ pub struct AttachSession<'c> {
     fallback_reaper: Option<std::thread::JoinHandle<io::Result<ExitStatus>>>,
 }
 
+/// The container of a session: borrowed by a blocking session, shared by
+/// one of the async front's pool.
+#[derive(Debug)]
+enum Owner<'c> {
+    Borrowed(&'c Container),
+    #[cfg(feature = "tokio")]
+    Shared(std::sync::Arc<Container>),
+}
+
+impl std::ops::Deref for Owner<'_> {
+    type Target = Container;
+    fn deref(&self) -> &Container {
+        match self {
+            Owner::Borrowed(c) => c,
+            #[cfg(feature = "tokio")]
+            Owner::Shared(c) => c,
+        }
+    }
+}
+
+/// Where the async front learns a session command's pidfd, to kill the
+/// command when its future is dropped (see `tokio::SessionCommand`).
+#[cfg(feature = "tokio")]
+#[derive(Debug, Default)]
+pub(crate) struct CancelSlot(std::sync::Mutex<(bool, Option<OwnedFd>)>);
+
+#[cfg(feature = "tokio")]
+impl CancelSlot {
+    /// The command started: kept to be killed, or killed now if the future
+    /// is gone already.
+    fn started(&self, pidfd: &OwnedFd) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if s.0 {
+            let _ = crate::attach::pidfd_kill(pidfd);
+        } else {
+            s.1 = pidfd.try_clone().ok();
+        }
+    }
+
+    /// The future was dropped: the command, if it started, is killed
+    /// (SIGKILL through its pidfd, so never a process that reused its pid;
+    /// the helper reaps it and the session goes on).
+    pub(crate) fn cancel(&self) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = true;
+        if let Some(fd) = s.1.take() {
+            let _ = crate::attach::pidfd_kill(&fd);
+        }
+    }
+
+    /// The command ended: nothing is left to kill.
+    pub(crate) fn finished(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1 = None;
+    }
+}
+
 /// One command of an [`AttachSession`], built like
 /// [`std::process::Command`].
 #[derive(Debug)]
 pub struct SessionCommand<'s, 'c> {
     session: &'s mut AttachSession<'c>,
-    program: String,
-    args: Vec<String>,
-    env: Vec<String>,
-    clear_env: bool,
-    cwd: Option<std::path::PathBuf>,
-    stdin: Option<Stdio>,
-    stdout: Option<Stdio>,
-    stderr: Option<Stdio>,
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<String>,
+    pub(crate) clear_env: bool,
+    pub(crate) cwd: Option<std::path::PathBuf>,
+    pub(crate) stdin: Option<Stdio>,
+    pub(crate) stdout: Option<Stdio>,
+    pub(crate) stderr: Option<Stdio>,
+    #[cfg(feature = "tokio")]
+    pub(crate) cancel: Option<std::sync::Arc<CancelSlot>>,
 }
 
 impl Container {
@@ -112,6 +169,21 @@ impl Container {
     /// every copy of the new terminal is closed, and the helper keeps it as
     /// its stdio for the life of the session.
     pub fn attach_session(&self, opts: &AttachOptions<'_>) -> Result<AttachSession<'_>> {
+        self.open_session(opts, Owner::Borrowed(self))
+    }
+
+    /// A session that holds its container through an `Arc` (the async
+    /// front's pool).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn attach_session_shared(
+        self: &std::sync::Arc<Self>,
+        opts: &AttachOptions<'_>,
+    ) -> Result<AttachSession<'static>> {
+        self.open_session(opts, Owner::Shared(std::sync::Arc::clone(self)))
+    }
+
+    /// `owner` is `self`, borrowed or shared.
+    fn open_session<'c>(&self, opts: &AttachOptions<'_>, owner: Owner<'c>) -> Result<AttachSession<'c>> {
         if opts.is_terminal() {
             return Err(Error::invalid(
                 "attach options",
@@ -155,7 +227,7 @@ impl Container {
             )
         };
         Ok(AttachSession {
-            container: self,
+            container: owner,
             helper: pid,
             pidfd,
             sock: Some(ours),
@@ -183,7 +255,16 @@ impl<'c> AttachSession<'c> {
             stdin: None,
             stdout: None,
             stderr: None,
+            #[cfg(feature = "tokio")]
+            cancel: None,
         }
+    }
+
+    /// Whether the helper can still take commands (no earlier failure
+    /// closed the session).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn is_open(&self) -> bool {
+        self.open && self.sock.is_some()
     }
 
     /// Runs `program` with `args` with the helper's stdio and waits for it.
@@ -378,22 +459,7 @@ impl Drop for AttachSession<'_> {
 
 impl<'s, 'c> SessionCommand<'s, 'c> {
     builder_args!(&mut "the program");
-    /// Sets an environment variable for this command.
-    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
-        self.env.push(format!("{key}={value}"));
-        self
-    }
-    /// Starts this command from an empty environment (plus its
-    /// [`SessionCommand::env`] variables).
-    pub fn env_clear(&mut self) -> &mut Self {
-        self.clear_env = true;
-        self
-    }
-    /// The working directory inside the container.
-    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
-        self.cwd = Some(dir.as_ref().to_owned());
-        self
-    }
+    session_command_setters!();
     stdio_setters!(
         "The command's stdin (default: the helper's).",
         "The command's stdout (default: the helper's; piped for `output`).",
@@ -500,6 +566,10 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         drop(in_w);
 
         let (tag, n, _, pidfd) = self.session.reply(None)?;
+        // Only a pidfd is polled (a descriptor of another kind, which a
+        // helper taken over inside the container could send, might block
+        // in poll: a FUSE file): its fdinfo has a `Pid:` line.
+        let pidfd = pidfd.filter(|fd| crate::attach::pidfd_pid(fd).is_some());
         match tag {
             REPLY_STARTED => {}
             REPLY_NOT_STARTED => {
@@ -511,6 +581,10 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
             }
             _ => return Err(self.session.closed("the helper sent a reply out of order")),
         }
+        #[cfg(feature = "tokio")]
+        if let (Some(slot), Some(fd)) = (&self.cancel, &pidfd) {
+            slot.started(fd);
+        }
         let (stdout, stderr) = match read2(out_r, err_r) {
             Ok(out) => out,
             Err(source) => {
@@ -521,10 +595,6 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
                 return Err(Error::Io { op: "read command output", source });
             }
         };
-        // Only a pidfd is polled (a descriptor of another kind, which a
-        // helper taken over inside the container could send, might block
-        // in poll: a FUSE file): its fdinfo has a `Pid:` line.
-        let pidfd = pidfd.filter(|fd| crate::attach::pidfd_pid(fd).is_some());
         // The command's pidfd (the helper's child: only polled, never
         // waited for or signalled here) says when it exits, the moment the
         // helper learns it too: its status follows within microseconds.
