@@ -18,17 +18,22 @@
 //!
 //! # Where the work runs
 //!
-//! liblxc's calls block: `start`, `stop`, `shutdown`, `create`, `destroy`,
-//! `copy`, `snapshot`, `freeze`, `unfreeze`, `state` and the attach that
-//! starts a [`Command`] (a few milliseconds: two forks, the container's
-//! namespaces and cgroups) run on tokio's blocking pool
+//! liblxc's calls block. `start`, `stop`, `shutdown`, `create`, `destroy`,
+//! `copy`, `snapshot`, `freeze`, `unfreeze`, `state` and liblxc's `wait`
+//! run on tokio's blocking pool
 //! ([`spawn_blocking`](::tokio::task::spawn_blocking)), one pool thread per
-//! call in flight. What waits does not: an attached program's end is the
-//! readiness of its pidfd ([`AsyncFd`]), its pipes are tokio pipes, and
-//! [`Container::wait`] for [`State::Stopped`] wakes on the readiness of the
-//! init's pidfd, then confirms with liblxc. No thread is started per child
-//! and no SIGCHLD handler is installed: the crate never reaps a child it did
-//! not start, and works beside [`tokio::process`](https://docs.rs/tokio/latest/tokio/process/index.html).
+//! call in flight. [`Container::open`] and the attach that starts a
+//! [`Command`] run on the crate's attach threads (one per CPU, see the
+//! README's "Async"): each attach forks the caller, and more at once than
+//! there are CPUs only adds page copies. What waits holds no thread: an
+//! attached program's end is the readiness of its pidfd ([`AsyncFd`]), its
+//! pipes are tokio pipes, and [`Container::wait`] for [`State::Stopped`]
+//! wakes on the readiness of the init's pidfd, then confirms with liblxc.
+//! No SIGCHLD handler is installed: the crate never reaps a child it did
+//! not start, and works beside
+//! [`tokio::process`](https://docs.rs/tokio/latest/tokio/process/index.html).
+//! [`Session`] commands and [`StateChanges`] take a pool thread each while
+//! they run (see each).
 //!
 //! The runtime needs its IO and time drivers (`#[tokio::main]` and
 //! `Builder::enable_all` have them), on a `current_thread` runtime as on a
@@ -39,10 +44,11 @@
 //! Dropping a [`Child`] that has not ended, or a future of [`Command`]
 //! (`spawn`, `status`, `output`) before it is done, kills the program
 //! (SIGKILL) and has it reaped: no zombie, no descriptor and no process
-//! left in the container. An attach already under way in the blocking pool
-//! finishes there first, and its child is killed as it arrives. A dropped
-//! lifecycle future cannot stop liblxc's call: it runs to its end in the
-//! pool, as a dropped `tokio::fs` future does; its result is dropped.
+//! left in the container. An attach already under way finishes on its
+//! thread first, and its child is killed as it arrives. A dropped
+//! [`SessionCommand`] future kills its command. A dropped lifecycle future
+//! cannot stop liblxc's call: it runs to its end in the pool, as a dropped
+//! `tokio::fs` future does; its result is dropped.
 //!
 //! Reaping after the kill: the child is asked at once; one that has not
 //! ended yet is handed to the crate's reaper thread (one for the whole
