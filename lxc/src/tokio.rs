@@ -415,8 +415,8 @@ fn attach_threads() -> Option<&'static AttachThreads> {
 }
 
 /// Runs `f` on the attach threads (on tokio's blocking pool when none could
-/// be started). A future dropped meanwhile drops the result where it is
-/// made.
+/// be started). A future dropped before its job starts skips `f` (what it
+/// owns is dropped); one dropped later drops the result where it is made.
 async fn on_attach_thread<T, F>(op: &'static str, f: F) -> Result<T>
 where
     T: Send + 'static,
@@ -427,7 +427,10 @@ where
     };
     let (tx, rx) = ::tokio::sync::oneshot::channel();
     let job: Box<dyn FnOnce() + Send> = Box::new(move || {
-        let _ = tx.send(f());
+        // A future dropped while its job waited: nothing to attach for.
+        if !tx.is_closed() {
+            let _ = tx.send(f());
+        }
     });
     if pool.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job).is_err() {
         return Err(Error::Io { op, source: io::Error::other("the attach threads are gone") });
