@@ -88,6 +88,11 @@ fn commands_on_both_runtimes() {
             let err = c.command("/no/such/program").spawn().await.unwrap_err();
             assert!(matches!(err, Error::ProgramNotStarted { .. }), "{kind}: {err:?}");
 
+            // A TERMINAL attach returns only when its program ends: refused.
+            let opts = lxc::AttachOptions::new().flags(lxc::AttachFlags::TERMINAL);
+            let err = c.command("true").options(opts).status().await.unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument { .. }), "{kind}: {err:?}");
+
             // Both pipes of one child, driven from the runtime.
             let mut child =
                 c.command("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().await.unwrap();
@@ -318,6 +323,29 @@ fn a_session_serves_many_tasks() {
         assert!(container_processes(init).len() <= before);
         assert_eq!(s.command("echo").arg("after").output().await.unwrap().stdout, b"after\n");
         s.close().await;
+
+        // One helper; a command whose background process keeps its stdout
+        // open: its dropped future does not hold the helper.
+        let one = c.attach_session(lxc::AttachOptions::new(), 1).await.unwrap();
+        let mut held = one.command("sh");
+        held.args(["-c", "sleep 30 & echo started"]);
+        assert!(tokio::time::timeout(Duration::from_millis(500), held.output()).await.is_err());
+        let mut next = one.command("echo");
+        next.arg("free");
+        let out = tokio::time::timeout(Duration::from_secs(5), next.output())
+            .await
+            .expect("the helper is free")
+            .unwrap();
+        assert_eq!(out.stdout, b"free\n");
+        one.close().await;
+        for (pid, cmd) in container_processes(init) {
+            if cmd.starts_with("sleep 30") {
+                // SAFETY: plain kill(2) of the test's own leftover sleep.
+                unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+            }
+        }
+        let err = c.attach_session(lxc::AttachOptions::new(), 5000).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     });
     assert!(
         zombies().is_empty() || {
@@ -356,6 +384,26 @@ fn wait_for_stopped_wakes_on_the_init_exit() {
         assert_eq!(c.state().await.unwrap(), State::Stopped);
         // And a stopped container's STOPPED is there at once.
         c.wait(State::Stopped, Duration::from_secs(5)).await.unwrap();
+
+        // A reboot passes through STOPPED to a new init: the wait ends.
+        c.start().await.unwrap();
+        c.wait(State::Running, Duration::from_secs(10)).await.unwrap();
+        t.wait_init_ready();
+        let before = c.init_pid().unwrap();
+        let waiter = {
+            let c = c.clone();
+            tokio::spawn(async move { c.wait(State::Stopped, Duration::from_secs(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let b = c.blocking().clone();
+        tokio::task::spawn_blocking(move || b.reboot()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(20), waiter)
+            .await
+            .expect("the wait ended")
+            .unwrap()
+            .unwrap();
+        c.wait(State::Running, Duration::from_secs(10)).await.unwrap();
+        assert_ne!(c.init_pid(), Some(before));
     });
 }
 
@@ -401,6 +449,29 @@ fn state_changes_follow_the_lifecycle() {
         }
         assert_eq!(s, State::Stopped);
     });
+}
+
+/// liblxc's waits run in steps: a wait on a container that never gets
+/// there times out on time, and a dropped one does not keep the runtime
+/// from shutting down.
+#[test]
+fn waits_in_steps() {
+    require_root!();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let t = TestContainer::new("tokio-steps");
+    let c = async_handle(&t);
+    rt.block_on(async {
+        let t0 = Instant::now();
+        let err = c.wait(State::Running, Duration::from_secs(3)).await.unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(6), "{took:?}");
+        let forever = c.wait(State::Running, Duration::MAX);
+        assert!(tokio::time::timeout(Duration::from_millis(300), forever).await.is_err());
+    });
+    let t0 = Instant::now();
+    drop(rt);
+    assert!(t0.elapsed() < Duration::from_secs(4), "the runtime's drop waited {:?}", t0.elapsed());
 }
 
 #[test]

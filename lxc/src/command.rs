@@ -267,14 +267,6 @@ impl AttachChild {
         self.pidfd.as_ref().map(|fd| fd.try_clone())
     }
 
-    /// Records a status waited for elsewhere (by pid, in the async front's
-    /// blocking pool).
-    #[cfg(feature = "tokio")]
-    pub(crate) fn settle(&mut self, status: ExitStatus) -> Result<ExitStatus> {
-        self.status = Some(status);
-        self.checked(status)
-    }
-
     /// The program's pid, as seen from the host.
     pub fn id(&self) -> u32 {
         self.pid as u32

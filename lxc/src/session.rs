@@ -112,10 +112,26 @@ pub(crate) struct CancelSlot(std::sync::Mutex<(bool, Option<OwnedFd>)>);
 
 #[cfg(feature = "tokio")]
 impl CancelSlot {
-    /// The command started: kept to be killed, or killed now if the future
-    /// is gone already.
-    fn started(&self, pidfd: &OwnedFd) {
-        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    fn lock(&self) -> std::sync::MutexGuard<'_, (bool, Option<OwnedFd>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the future is gone (its command is not to be sent).
+    fn cancelled(&self) -> bool {
+        self.lock().0
+    }
+
+    /// The command started: its pidfd is kept to be killed, or it is
+    /// killed now if the future is gone already. Only a pidfd of a child
+    /// of the session's helper is ever signalled: the helper runs inside
+    /// the container, and one taken over there could send a pidfd of any
+    /// process it sees (the container's init, another user's process) for
+    /// the caller to kill.
+    fn started(&self, pidfd: &OwnedFd, helper: libc::pid_t) {
+        if !is_child_of(pidfd, helper) {
+            return;
+        }
+        let mut s = self.lock();
         if s.0 {
             let _ = crate::attach::pidfd_kill(pidfd);
         } else {
@@ -127,7 +143,7 @@ impl CancelSlot {
     /// (SIGKILL through its pidfd, so never a process that reused its pid;
     /// the helper reaps it and the session goes on).
     pub(crate) fn cancel(&self) {
-        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.lock();
         s.0 = true;
         if let Some(fd) = s.1.take() {
             let _ = crate::attach::pidfd_kill(&fd);
@@ -136,8 +152,26 @@ impl CancelSlot {
 
     /// The command ended: nothing is left to kill.
     pub(crate) fn finished(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).1 = None;
+        self.lock().1 = None;
     }
+}
+
+/// Whether the process of `pidfd` is a child of `parent` (pids as the
+/// caller sees them): its `/proc` entry's parent, read while the pidfd
+/// shows it unreaped before and after (so the entry was this process's,
+/// not one that reused its pid).
+#[cfg(feature = "tokio")]
+fn is_child_of(pidfd: &OwnedFd, parent: libc::pid_t) -> bool {
+    let Some(pid) = crate::attach::pidfd_pid(pidfd).filter(|p| *p > 0) else { return false };
+    let mut buf = [0u8; 1024];
+    let stat = crate::running::read_small(std::path::Path::new(&format!("/proc/{pid}/stat")), &mut buf);
+    // The fields after the name's last ')': state, then the parent's pid.
+    let ppid = stat.and_then(|t| {
+        let close = t.iter().rposition(|b| *b == b')')?;
+        let mut f = t.get(close + 2..)?.split(|b| *b == b' ');
+        std::str::from_utf8(f.nth(1)?).ok()?.parse::<libc::pid_t>().ok()
+    });
+    ppid == Some(parent) && crate::attach::pidfd_pid(pidfd) == Some(pid)
 }
 
 /// One command of an [`AttachSession`], built like
@@ -552,6 +586,12 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         }
         req[0] = flags;
 
+        // A future of the async front dropped before its command was sent:
+        // nothing is sent.
+        #[cfg(feature = "tokio")]
+        if self.cancel.as_ref().is_some_and(|c| c.cancelled()) {
+            return Err(Error::Io { op: "run a session command", source: io::Error::other("cancelled") });
+        }
         let sock = self.session.sock()?;
         if let Err(e) = send_with_fds(sock, &req, &send) {
             return Err(match e.raw_os_error() {
@@ -583,7 +623,7 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         }
         #[cfg(feature = "tokio")]
         if let (Some(slot), Some(fd)) = (&self.cancel, &pidfd) {
-            slot.started(fd);
+            slot.started(fd, self.session.helper);
         }
         let (stdout, stderr) = match read2(out_r, err_r) {
             Ok(out) => out,
@@ -1125,6 +1165,24 @@ fn join_in(buf: &mut [u8], dir: &[u8], file: &[u8]) -> Option<*const c_char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a child of the given parent passes: the check the async front
+    /// makes before it signals a pidfd a session helper sent.
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn is_child_of_reads_the_parent() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        let fd = crate::attach::pidfd_open(pid).unwrap();
+        let me = libc::pid_t::try_from(std::process::id()).unwrap();
+        assert!(is_child_of(&fd, me));
+        assert!(!is_child_of(&fd, 1));
+        assert!(!is_child_of(&fd, pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: its pidfd names no process, so no parent either.
+        assert!(!is_child_of(&fd, me));
+    }
 
     #[test]
     fn requests_round_trip() {

@@ -43,10 +43,12 @@
 //!
 //! Dropping a [`Child`] that has not ended, or a future of [`Command`]
 //! (`spawn`, `status`, `output`) before it is done, kills the program
-//! (SIGKILL) and has it reaped: no zombie, no descriptor and no process
-//! left in the container. An attach already under way finishes on its
+//! (SIGKILL) and has it reaped: no zombie and no descriptor is left, nor
+//! the program in the container (processes the program itself started
+//! live on, as after std's `Child::kill`). A command whose attach had not
+//! begun is not started; an attach already under way finishes on its
 //! thread first, and its child is killed as it arrives. A dropped
-//! [`SessionCommand`] future kills its command. A dropped lifecycle future
+//! [`SessionCommand`] future kills its command (or does not send it). A dropped lifecycle future
 //! cannot stop liblxc's call: it runs to its end in the pool, as a dropped
 //! `tokio::fs` future does; its result is dropped.
 //!
@@ -70,8 +72,11 @@ use crate::{AttachChild, CloneOptions, CreateOptions, StartOptions, State, Stdio
 
 /// A container handle for async code: an [`Arc`] of a [`crate::Container`],
 /// cheap to clone and to move into tasks. The blocking handle stays at hand
-/// through [`Container::blocking`] (or `Deref`) for the calls that do not
-/// block (configuration, names, paths).
+/// through [`Container::blocking`] (or `Deref`): its quick calls (names,
+/// paths, reading the configuration) are fine on a runtime's worker. Calls
+/// that write the configuration wait for the handle's calls in flight,
+/// among them this front's liblxc waits (up to a [`WAIT_STEP`]): run them
+/// with `spawn_blocking`, or on a handle of their own.
 #[derive(Debug, Clone)]
 pub struct Container {
     inner: Arc<crate::Container>,
@@ -94,6 +99,16 @@ impl std::ops::Deref for Container {
     fn deref(&self) -> &crate::Container {
         &self.inner
     }
+}
+
+/// Runs `f` on `c` in tokio's blocking pool.
+async fn pool_on<T, F>(c: &Arc<crate::Container>, op: &'static str, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&crate::Container) -> Result<T> + Send + 'static,
+{
+    let c = Arc::clone(c);
+    joined(::tokio::task::spawn_blocking(move || f(&c)).await, op)?
 }
 
 /// A failed `spawn_blocking`: a panic is passed on to the caller, a task
@@ -140,8 +155,7 @@ impl Container {
         T: Send + 'static,
         F: FnOnce(&crate::Container) -> Result<T> + Send + 'static,
     {
-        let c = Arc::clone(&self.inner);
-        joined(::tokio::task::spawn_blocking(move || f(&c)).await, op)?
+        pool_on(&self.inner, op, f).await
     }
 
     /// [`crate::Container::start`], in the blocking pool.
@@ -204,44 +218,60 @@ impl Container {
 
     /// Waits up to `timeout` for the container to reach `state`, as
     /// [`crate::Container::wait`] does (same errors, same rounding of the
-    /// timeout).
+    /// timeout to whole seconds).
     ///
     /// For [`State::Stopped`] of a running container, the future first
     /// waits on the readiness of its init's pidfd, which comes as init
     /// exits (before liblxc's teardown), holding no thread; then liblxc's
-    /// `wait` in the blocking pool confirms STOPPED (the teardown, a few
-    /// milliseconds). Other states, and STOPPED where no init pidfd can be
-    /// had (a container not running, a liblxc or kernel without it), are
-    /// liblxc's `wait` in the blocking pool, which holds a pool thread for
-    /// as long as it waits, also after the future is dropped.
+    /// `wait` confirms STOPPED (the teardown, a few milliseconds). A reboot
+    /// passes through STOPPED to a new init: a new init found after the old
+    /// one exited counts as STOPPED reached. Other states, and STOPPED
+    /// where no init pidfd can be had, are liblxc's `wait` on the blocking
+    /// pool, in steps of at most [`WAIT_STEP`]: a dropped future lets its
+    /// pool thread go within a step, and a runtime can shut down.
     pub async fn wait(&self, state: State, timeout: Duration) -> Result<()> {
         let started = Instant::now();
+        let timed_out = || Error::Timeout { op: "wait", container: self.name().to_owned(), timeout };
+        let mut old_init = None;
         if state == State::Stopped {
             if let Some(init) = self.init_pidfd_async().await {
+                old_init = crate::attach::pidfd_pid(&init).filter(|p| *p > 0);
                 let ready = readiness(init, "register the init's pidfd")?;
                 if ::tokio::time::timeout(timeout, ready.readable()).await.is_err() {
-                    return Err(Error::Timeout { op: "wait", container: self.name().to_owned(), timeout });
+                    return Err(timed_out());
                 }
             }
         }
-        // What is left of the timeout; liblxc's wait rounds it up to whole
-        // seconds, and a zero checks once.
-        let left = timeout.saturating_sub(started.elapsed());
-        let left = if left.is_zero() && !timeout.is_zero() { Duration::from_secs(1) } else { left };
-        self.pool("wait", move |c| c.wait(state, left)).await
+        if timeout.is_zero() {
+            return self.pool("wait", move |c| c.wait(state, Duration::ZERO)).await;
+        }
+        loop {
+            let step_started = Instant::now();
+            match self.pool("wait", move |c| c.wait(state, WAIT_STEP)).await {
+                Err(Error::Timeout { .. }) => {}
+                r => return r,
+            }
+            if let Some(old) = old_init {
+                if self.pool("init_pid", |c| Ok(c.init_pid())).await?.is_some_and(|p| p != old) {
+                    return Ok(());
+                }
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                return Err(timed_out());
+            }
+            // liblxc's wait can give up at once (no monitor yet): not a
+            // loop that spins.
+            if step_started.elapsed() < Duration::from_millis(500) {
+                ::tokio::time::sleep((timeout - elapsed).min(Duration::from_secs(1))).await;
+            }
+        }
     }
 
     /// The container's states as they change: the state now, then each
-    /// state liblxc's monitor reports (STARTING, RUNNING, FREEZING,
-    /// FROZEN, THAWED, STOPPING, ABORTING), and STOPPED when the container
-    /// stopped; again STARTING and on if it is started again. See
-    /// [`StateChanges`].
+    /// change liblxc reports; see [`StateChanges`].
     pub fn state_changes(&self) -> StateChanges {
-        let (tx, rx) = ::tokio::sync::mpsc::channel(16);
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (c, flag) = (Arc::clone(&self.inner), Arc::clone(&stop));
-        drop(::tokio::task::spawn_blocking(move || watch_states(&c, &tx, &flag)));
-        StateChanges { rx, stop }
+        StateChanges { c: Arc::clone(&self.inner), last: None, done: false }
     }
 
     /// The init's pidfd, when the container runs and liblxc gives one.
@@ -266,8 +296,12 @@ impl Container {
         opts: crate::AttachOptions<'static>,
         max_helpers: usize,
     ) -> Result<Session> {
-        if max_helpers == 0 {
-            return Err(Error::invalid("max_helpers", "0", "a session needs at least one helper"));
+        if !(1..=MAX_HELPERS).contains(&max_helpers) {
+            return Err(Error::invalid(
+                "max_helpers",
+                max_helpers.to_string(),
+                "a session has from 1 to 1024 helpers",
+            ));
         }
         let pool = Arc::new(Pool {
             container: Arc::clone(&self.inner),
@@ -330,7 +364,7 @@ impl Command {
         "The program's stderr (default: inherited; piped for [`Command::output`])."
     );
 
-    /// Attaches in the blocking pool; the child is killed should it arrive
+    /// Attaches on the attach threads; the child is killed should it arrive
     /// after this future was dropped. The standard streams set on the
     /// builder are used up (as the blocking [`crate::Command`] does); the
     /// rest stays for the next spawn.
@@ -338,21 +372,32 @@ impl Command {
         let c = Arc::clone(&self.container);
         let (program, args, opts) = (self.program.clone(), self.args.clone(), self.opts.clone());
         let (stdin, stdout, stderr) = (self.stdin.take(), self.stdout.take(), self.stderr.take());
-        // A TERMINAL attach can last as long as its program: on the
-        // blocking pool, so that it never holds the attach threads up.
-        let terminal = opts.is_terminal();
-        let attach = move || {
+        // liblxc's TERMINAL attach returns only once the program has ended
+        // (it runs the terminal's loop inside the call): nothing a future
+        // could hand back, nor cancel.
+        if opts.is_terminal() {
+            return Err(Error::invalid(
+                "attach options",
+                "AttachFlags::TERMINAL",
+                "the async front cannot run a TERMINAL attach (liblxc returns only when the program ends); \
+                 use the blocking API on a thread of its own",
+            ));
+        }
+        let child = on_attach_thread("attach", move || {
             let mut cmd = crate::Command { container: &c, program, args, opts, stdin, stdout, stderr };
-            cmd.spawn_with(out_default, confirm).map(|mut child| {
-                child.kill_on_drop = true;
-                child
-            })
-        };
-        let child = if terminal {
-            joined(::tokio::task::spawn_blocking(attach).await, "attach")?
-        } else {
-            on_attach_thread("attach", attach).await?
-        };
+            let mut child = cmd.spawn_with(out_default, confirm)?;
+            child.kill_on_drop = true;
+            // Waited for through its pidfd alone: without one (Linux
+            // before 5.3) the child is killed and handed to the reaper.
+            if child.pidfd_dup().is_none() {
+                return Err(Error::Unsupported {
+                    op: "the async front's commands",
+                    reason: "they need pidfds (Linux 5.3 and later)",
+                });
+            }
+            Ok(child)
+        })
+        .await?;
         Child::new(child?)
     }
 
@@ -375,9 +420,9 @@ impl Command {
     }
 }
 
-/// The attaches of the async front run on threads of their own, one per
-/// CPU (`available_parallelism`, at least 2), started on first use and
-/// kept for the life of the process; jobs wait in one queue.
+/// The attaches of the async front run on threads of their own, as many as
+/// there are CPUs (`available_parallelism`, at least 2), started on first
+/// use and kept for the life of the process; jobs wait in one queue.
 ///
 /// Each attach forks the caller twice (liblxc's intermediate process and
 /// the attached child), and while a fork shares the caller's pages every
@@ -386,57 +431,134 @@ impl Command {
 /// time of C's sixteen threads for the same 128 attaches, two or three at
 /// once 1.07 to 1.10 times, with less CPU in all. A thread that finishes
 /// one attach takes the next from the queue without a wake-up.
+///
+/// An attach can also last: liblxc waits inside the call for a container
+/// frozen after the crate's check, for a foreground start holding the same
+/// handle, for an exec on a hung filesystem. So a job that waited
+/// [`STALL`] for a thread while none was idle gets one more (up to
+/// [`MAX_ATTACH_THREADS`]); threads beyond the CPU count end after 10 s
+/// without work.
 struct AttachThreads {
-    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+    state: std::sync::Mutex<PoolState>,
+    work: std::sync::Condvar,
+    base: usize,
 }
 
-fn attach_threads() -> Option<&'static AttachThreads> {
-    static POOL: std::sync::OnceLock<Option<AttachThreads>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let cpus = std::thread::available_parallelism().map_or(2, usize::from).max(2);
-        let mut started = 0;
-        for i in 0..cpus {
-            let rx = Arc::clone(&rx);
-            let spawned = std::thread::Builder::new().name(format!("lxc-attach-{i}")).spawn(move || loop {
-                // One thread at a time waits for the next job.
-                let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                match job {
-                    Ok(job) => job(),
-                    Err(_) => return,
-                }
-            });
-            started += usize::from(spawned.is_ok());
+#[derive(Default)]
+struct PoolState {
+    queue: std::collections::VecDeque<Box<dyn FnOnce() + Send>>,
+    threads: usize,
+    idle: usize,
+}
+
+/// How long a job waits for a thread before the pool grows.
+const STALL: Duration = Duration::from_secs(1);
+
+/// The most attach threads, stalled ones included.
+const MAX_ATTACH_THREADS: usize = 64;
+
+impl AttachThreads {
+    fn get() -> &'static AttachThreads {
+        static POOL: std::sync::OnceLock<AttachThreads> = std::sync::OnceLock::new();
+        POOL.get_or_init(|| AttachThreads {
+            state: std::sync::Mutex::new(PoolState::default()),
+            work: std::sync::Condvar::new(),
+            base: std::thread::available_parallelism().map_or(2, usize::from).max(2),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `job`: an idle thread takes it, or a new one while there are
+    /// fewer than `base`. False when no thread exists nor could be started.
+    fn submit(&'static self, job: Box<dyn FnOnce() + Send>) -> bool {
+        let mut s = self.lock();
+        s.queue.push_back(job);
+        if s.idle > 0 {
+            self.work.notify_one();
+            return true;
         }
-        (started > 0).then(|| AttachThreads { jobs: std::sync::Mutex::new(tx) })
-    })
-    .as_ref()
+        if s.threads < self.base {
+            self.start_thread(&mut s);
+        }
+        if s.threads == 0 {
+            s.queue.pop_back();
+            return false;
+        }
+        true
+    }
+
+    /// One more thread when jobs wait and no thread is idle (the ones there
+    /// are stuck in long attaches).
+    fn grow_if_stalled(&'static self) {
+        let mut s = self.lock();
+        if !s.queue.is_empty() && s.idle == 0 && s.threads < MAX_ATTACH_THREADS {
+            self.start_thread(&mut s);
+        }
+    }
+
+    fn start_thread(&'static self, s: &mut PoolState) {
+        let name = format!("lxc-attach-{}", s.threads);
+        if std::thread::Builder::new().name(name).spawn(move || self.run()).is_ok() {
+            s.threads += 1;
+        }
+    }
+
+    fn run(&'static self) {
+        let mut s = self.lock();
+        loop {
+            if let Some(job) = s.queue.pop_front() {
+                drop(s);
+                // A job catches its own panic (see `on_attach_thread`).
+                job();
+                s = self.lock();
+                continue;
+            }
+            s.idle += 1;
+            let (guard, waited) =
+                self.work.wait_timeout(s, Duration::from_secs(10)).unwrap_or_else(|e| e.into_inner());
+            s = guard;
+            s.idle -= 1;
+            if waited.timed_out() && s.queue.is_empty() && s.threads > self.base {
+                s.threads -= 1;
+                return;
+            }
+        }
+    }
 }
 
-/// Runs `f` on the attach threads (on tokio's blocking pool when none could
-/// be started). A future dropped before its job starts skips `f` (what it
-/// owns is dropped); one dropped later drops the result where it is made.
+/// Runs `f` on the attach threads. A future dropped before its job starts
+/// skips `f` (what it owns is dropped there); one dropped later drops the
+/// result where it is made. A panic of `f` is passed on to the caller.
 async fn on_attach_thread<T, F>(op: &'static str, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let Some(pool) = attach_threads() else {
-        return joined(::tokio::task::spawn_blocking(f).await, op);
-    };
-    let (tx, rx) = ::tokio::sync::oneshot::channel();
+    let (tx, mut rx) = ::tokio::sync::oneshot::channel();
     let job: Box<dyn FnOnce() + Send> = Box::new(move || {
-        // A future dropped while its job waited: nothing to attach for.
+        // A future dropped while its job waited: nothing to do it for.
         if !tx.is_closed() {
-            let _ = tx.send(f());
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
         }
     });
-    if pool.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job).is_err() {
-        return Err(Error::Io { op, source: io::Error::other("the attach threads are gone") });
+    let pool = AttachThreads::get();
+    if !pool.submit(job) {
+        return Err(Error::Io { op, source: io::Error::other("no attach thread could be started") });
     }
-    rx.await
-        .map_err(|_| Error::Io { op, source: io::Error::other("an attach thread ended without a result") })
+    let r = loop {
+        match ::tokio::time::timeout(STALL, &mut rx).await {
+            Ok(r) => break r,
+            Err(_) => pool.grow_if_stalled(),
+        }
+    };
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => Err(Error::Io { op, source: io::Error::other("an attach thread ended without a result") }),
+    }
 }
 
 /// Registers a descriptor with the runtime's reactor, for readability.
@@ -457,7 +579,7 @@ fn readiness(fd: OwnedFd, op: &'static str) -> Result<AsyncFd<OwnedFd>> {
 pub struct Child {
     /// A second descriptor of the child's pidfd, registered for its
     /// readiness (the program's end).
-    ready: Option<AsyncFd<OwnedFd>>,
+    ready: AsyncFd<OwnedFd>,
     child: AttachChild,
     /// The program's stdin, when it was [`Stdio::Piped`].
     pub stdin: Option<pipe::Sender>,
@@ -465,6 +587,15 @@ pub struct Child {
     pub stdout: Option<pipe::Receiver>,
     /// The program's stderr, when it was [`Stdio::Piped`].
     pub stderr: Option<pipe::Receiver>,
+}
+
+/// A pipe read to its end (nothing without a pipe).
+async fn read_all(p: Option<pipe::Receiver>) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    if let Some(mut p) = p {
+        p.read_to_end(&mut out).await?;
+    }
+    Ok(out)
 }
 
 fn io_err(op: &'static str) -> impl Fn(io::Error) -> Error {
@@ -481,12 +612,11 @@ impl Child {
         let register = io_err("register the child's pipes");
         let (stdin, stdout, stderr) =
             (stdin.map_err(&register)?, stdout.map_err(&register)?, stderr.map_err(&register)?);
-        let ready = match child.pidfd_dup() {
-            Some(fd) => {
-                Some(readiness(fd.map_err(io_err("dup the child's pidfd"))?, "register the child's pidfd")?)
-            }
-            None => None,
+        let fd = match child.pidfd_dup() {
+            Some(fd) => fd.map_err(io_err("dup the child's pidfd"))?,
+            None => return Err(Error::bad_return("attach", "a child without a pidfd")),
         };
+        let ready = readiness(fd, "register the child's pidfd")?;
         Ok(Child { ready, child, stdin, stdout, stderr })
     }
 
@@ -517,17 +647,7 @@ impl Child {
     pub async fn wait(&mut self) -> Result<ExitStatus> {
         drop(self.stdin.take());
         loop {
-            let Some(ready) = &self.ready else {
-                // No pidfd (a kernel before 5.3): its pid, in the pool.
-                let pid = self.child.id() as libc::pid_t;
-                let s = joined(
-                    ::tokio::task::spawn_blocking(move || crate::attach::wait_pid(pid)).await,
-                    "waitpid",
-                )?
-                .map_err(io_err("waitpid"))?;
-                return self.child.settle(s);
-            };
-            let mut guard = ready.readable().await.map_err(io_err("wait for the child's pidfd"))?;
+            let mut guard = self.ready.readable().await.map_err(io_err("wait for the child's pidfd"))?;
             if let Some(s) = self.child.try_wait()? {
                 return Ok(s);
             }
@@ -539,19 +659,20 @@ impl Child {
     /// and stderr, read at once.
     pub async fn wait_with_output(mut self) -> Result<Output> {
         drop(self.stdin.take());
-        async fn all(p: Option<pipe::Receiver>) -> io::Result<Vec<u8>> {
-            let mut out = Vec::new();
-            if let Some(mut p) = p {
-                p.read_to_end(&mut out).await?;
-            }
-            Ok(out)
-        }
-        let (stdout, stderr) = ::tokio::try_join!(all(self.stdout.take()), all(self.stderr.take()))
+        let (stdout, stderr) = ::tokio::try_join!(read_all(self.stdout.take()), read_all(self.stderr.take()))
             .map_err(io_err("read output"))?;
         let status = self.wait().await?;
         Ok(Output { status, stdout, stderr })
     }
 }
+
+/// The longest single liblxc `wait` of [`Container::wait`] (liblxc counts
+/// whole seconds; with 2, a container that has no monitor yet is asked
+/// twice a step).
+pub const WAIT_STEP: Duration = Duration::from_secs(2);
+
+/// The most helpers of one [`Session`].
+pub const MAX_HELPERS: usize = 1024;
 
 /// Commands through attach sessions, for many tasks at once: a pool of up
 /// to `max_helpers` session helpers ([`crate::AttachSession`]) attached
@@ -568,9 +689,12 @@ impl Child {
 ///
 /// A command runs on tokio's blocking pool while it runs (its helper's
 /// protocol blocks on the helper's socket and the command's pidfd): one
-/// pool thread per command in flight, at most `max_helpers`. Dropping its
-/// future kills the command (SIGKILL through the pidfd the helper sent);
-/// the helper reaps it and the session goes on. A helper whose command
+/// pool thread per command in flight, at most `max_helpers`; its captured
+/// output is read by the future. Dropping its future kills the command
+/// (SIGKILL through the pidfd the helper sent, once checked to be the
+/// helper's child), or, before it was sent, keeps it from being sent; the
+/// helper reaps it and the session goes on. Dropping the last clone of the
+/// session ends its idle helpers on the blocking pool. A helper whose command
 /// failed to be served (the container stopped, the helper was killed) is
 /// dropped from the pool and a new one attached when needed.
 ///
@@ -611,6 +735,22 @@ impl Pool {
     async fn attach(&self) -> Result<crate::AttachSession<'static>> {
         let (c, opts) = (Arc::clone(&self.container), self.opts.clone());
         joined(::tokio::task::spawn_blocking(move || c.attach_session_shared(&opts)).await, "attach_session")?
+    }
+}
+
+/// The last clone of a session is gone: its idle helpers end on the
+/// blocking pool when a runtime is at hand (ending one waits up to 2 s for
+/// a helper in a frozen container), else here.
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        if idle.is_empty() {
+            return;
+        }
+        match ::tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(idle))),
+            Err(_) => drop(idle),
+        }
     }
 }
 
@@ -701,60 +841,74 @@ impl SessionCommand {
             op: "run a session command",
             source: io::Error::other("the session's pool is closed"),
         })?;
-        let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut helper = match idle {
-            Some(h) => h,
-            None => pool.attach().await?,
+        // Captured output goes through pipes read here: a dropped future
+        // closes them, so that the command's blocking side never waits on
+        // a pipe a background process of the command keeps open.
+        let capture_pipe = |slot: &mut Option<Stdio>| -> Result<Option<pipe::Receiver>> {
+            if !capture || slot.is_some() {
+                return Ok(None);
+            }
+            let (r, w) = io::pipe().map_err(io_err("pipe"))?;
+            *slot = Some(Stdio::Fd(w.into()));
+            Ok(Some(pipe::Receiver::from_owned_fd(r.into()).map_err(io_err("register a pipe"))?))
         };
+        let out_r = capture_pipe(&mut self.stdout)?;
+        let err_r = capture_pipe(&mut self.stderr)?;
         let slot = Arc::new(crate::session::CancelSlot::default());
         let mut cancel = CancelOnDrop(Some(Arc::clone(&slot)));
         let (program, args, env, clear_env, cwd) =
             (self.program.clone(), self.args.clone(), self.env.clone(), self.clear_env, self.cwd.clone());
         let (stdin, stdout, stderr) = (self.stdin.take(), self.stdout.take(), self.stderr.take());
-        let back = Arc::clone(&pool);
+        let (c, opts) = (Arc::clone(&pool.container), pool.opts.clone());
         let task = ::tokio::task::spawn_blocking(move || {
+            // The permit goes with the helper: it is released only once the
+            // helper is back among the idle ones, or gone.
+            let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut helper = match idle {
+                Some(h) => h,
+                None => c.attach_session_shared(&opts)?,
+            };
             let mut cmd = helper.command(program);
             (cmd.args, cmd.env, cmd.clear_env, cmd.cwd) = (args, env, clear_env, cwd);
             (cmd.stdin, cmd.stdout, cmd.stderr) = (stdin, stdout, stderr);
             cmd.cancel = Some(Arc::clone(&slot));
-            let r = if capture {
-                cmd.output()
-            } else {
-                cmd.status().map(|status| Output { status, stdout: Vec::new(), stderr: Vec::new() })
-            };
+            let r = cmd.status();
             slot.finished();
             // Back to the pool while it can serve; else it drops here
             // (its helper ends and is reaped).
             if helper.is_open() {
-                back.idle.lock().unwrap_or_else(|e| e.into_inner()).push(helper);
+                pool.idle.lock().unwrap_or_else(|e| e.into_inner()).push(helper);
             } else {
                 drop(helper);
             }
             drop(permit);
             r
         });
-        let r = joined(task.await, "run a session command");
+        let (stdout, stderr, status) = ::tokio::join!(read_all(out_r), read_all(err_r), task);
         cancel.0 = None;
-        r?
+        let status = joined(status, "run a session command")??;
+        let read = io_err("read command output");
+        Ok(Output { status, stdout: stdout.map_err(&read)?, stderr: stderr.map_err(&read)? })
     }
 }
 
 /// The states of a container as they change; see
-/// [`Container::state_changes`]. `next` ends (`None`) only when the
-/// watching ends; an error (the container was destroyed, liblxc failed) is
-/// the last item.
+/// [`Container::state_changes`]. The first item is the state now; each
+/// next one a state different from the one before. An error (liblxc
+/// failed) is the last item; otherwise the stream does not end.
 ///
-/// Only liblxc's public API is used: liblxc's `wait` for every state but the
-/// current one, on tokio's blocking pool (one pool thread per stream while
-/// it lives; each wait lasts at most [`StateChanges::STEP`], so a dropped
-/// stream lets its thread go within that). liblxc's monitor reports the
-/// states it passes through to such a waiter. A stopped container has no
-/// monitor to report its start: its state is read every
-/// [`StateChanges::STOPPED_POLL`] instead (liblxc's own wait would try
-/// once a second). What liblxc does not report is not seen: a freeze
-/// made by writing the cgroup's freezer file directly, or a state that
-/// passes between two waits (the next wait starts from the state read
-/// then).
+/// Only liblxc's public API is used. While the container runs, `next`
+/// waits with liblxc's `wait` for every state but the current one, on
+/// tokio's blocking pool in steps of at most [`WAIT_STEP`] (a pool thread
+/// while `next` waits, given back within a step when the future is
+/// dropped); liblxc's monitor reports to such a waiter each state it
+/// enters. A stopped container has no monitor to report its start: `next`
+/// reads its state every [`StateChanges::STOPPED_POLL`] (a timer, no
+/// thread). What is reported is the state liblxc's `state` reads after the
+/// wait: a state that passes before that read is not seen (STARTING is
+/// seen only when the read falls in it), THAWED shows as RUNNING (liblxc
+/// records it so), a freeze made by writing the freezer file directly is
+/// not reported by the monitor, and a destroyed container reads STOPPED.
 ///
 /// ```no_run
 /// # async fn f(c: lxc::tokio::Container) -> lxc::Result<()> {
@@ -766,73 +920,84 @@ impl SessionCommand {
 /// ```
 #[derive(Debug)]
 pub struct StateChanges {
-    rx: ::tokio::sync::mpsc::Receiver<Result<State>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    c: Arc<crate::Container>,
+    last: Option<State>,
+    done: bool,
 }
 
 impl StateChanges {
-    /// The longest single liblxc wait of the watching thread.
-    pub const STEP: Duration = Duration::from_secs(2);
-
     /// How often the state of a stopped container is read (liblxc's
     /// `state`: a failed connect to its absent monitor, some 20 µs).
     pub const STOPPED_POLL: Duration = Duration::from_millis(100);
 
-    /// The next state, waiting for it without holding a worker.
+    /// The next state: the state now at first, then the next change.
     pub async fn next(&mut self) -> Option<Result<State>> {
-        self.rx.recv().await
+        if self.done {
+            return None;
+        }
+        loop {
+            let Some(last) = self.last else {
+                return self.report(pool_on(&self.c, "state", |c| c.state()).await);
+            };
+            let step_started = Instant::now();
+            if last == State::Stopped {
+                ::tokio::time::sleep(Self::STOPPED_POLL).await;
+            } else {
+                let others: Vec<State> = State::ALL.into_iter().filter(|s| *s != last).collect();
+                if let Err(e) = pool_on(&self.c, "wait", move |c| c.wait_any(&others, WAIT_STEP)).await {
+                    return self.report(Err(e));
+                }
+            }
+            match pool_on(&self.c, "state", |c| c.state()).await {
+                Ok(now) if now == last => {}
+                r => return self.report(r),
+            }
+            // liblxc's wait gave up at once with nothing changed: not a
+            // loop that spins.
+            if last != State::Stopped && step_started.elapsed() < Duration::from_millis(100) {
+                ::tokio::time::sleep(Self::STOPPED_POLL).await;
+            }
+        }
+    }
+
+    fn report(&mut self, r: Result<State>) -> Option<Result<State>> {
+        match &r {
+            Ok(s) => self.last = Some(*s),
+            Err(_) => self.done = true,
+        }
+        Some(r)
     }
 }
 
-impl Drop for StateChanges {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The watching thread of [`StateChanges`].
-fn watch_states(
-    c: &crate::Container,
-    tx: &::tokio::sync::mpsc::Sender<Result<State>>,
-    stop: &std::sync::atomic::AtomicBool,
-) {
-    let gone = || stop.load(std::sync::atomic::Ordering::Relaxed) || tx.is_closed();
-    let mut last = match c.state() {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-    };
-    if tx.blocking_send(Ok(last)).is_err() {
-        return;
-    }
-    while !gone() {
-        if last == State::Stopped {
-            // No monitor to ask: liblxc's wait would try once a second, and
-            // miss a container that starts and stops in between.
-            std::thread::sleep(StateChanges::STOPPED_POLL);
-        } else {
-            let others: Vec<State> = State::ALL.into_iter().filter(|s| *s != last).collect();
-            if let Err(e) = c.wait_any(&others, StateChanges::STEP) {
-                let _ = tx.blocking_send(Err(e));
-                return;
+    /// Jobs stuck on every attach thread do not hold the queue up for more
+    /// than about [`STALL`]: a job that waited gets a thread of its own.
+    #[test]
+    fn a_stalled_pool_grows() {
+        let rt = ::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let base = AttachThreads::get().base;
+            let stuck: Vec<_> = (0..base)
+                .map(|_| {
+                    ::tokio::spawn(on_attach_thread("test", || std::thread::sleep(Duration::from_secs(4))))
+                })
+                .collect();
+            ::tokio::time::sleep(Duration::from_millis(100)).await;
+            let t0 = Instant::now();
+            on_attach_thread("test", || ()).await.unwrap();
+            let took = t0.elapsed();
+            assert!(took >= STALL / 2 && took < Duration::from_secs(3), "{took:?}");
+            for s in stuck {
+                s.await.unwrap().unwrap();
             }
-        }
-        // Whether the wait saw a change or ended (timeout, monitor gone):
-        // the state now says.
-        let now = match c.state() {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        };
-        if now != last {
-            if tx.blocking_send(Ok(now)).is_err() {
-                return;
-            }
-            last = now;
-        }
+            // A panic on an attach thread reaches the caller; the thread
+            // goes on.
+            let r = ::tokio::spawn(on_attach_thread("test", || panic!("boom"))).await;
+            assert!(r.unwrap_err().is_panic());
+            assert_eq!(on_attach_thread("test", || 7).await.unwrap(), 7);
+        });
     }
 }
