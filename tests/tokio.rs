@@ -346,6 +346,35 @@ fn a_session_serves_many_tasks() {
         }
         let err = c.attach_session(lxc::AttachOptions::new(), 5000).await.unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+
+        // Stdout piped on purpose, with output(): captured the same.
+        let s = c.attach_session(lxc::AttachOptions::new(), 1).await.unwrap();
+        let mut cmd = s.command("echo");
+        cmd.arg("piped").stdout(Stdio::piped());
+        assert_eq!(cmd.output().await.unwrap().stdout, b"piped\n");
+
+        // A helper that no longer answers (stopped from inside the
+        // container): the dropped command's helper is ended after a grace
+        // period, and a new one serves the next command.
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+        let helper: Vec<i32> = container_processes(init)
+            .into_iter()
+            .filter(|(_, cmd)| cmd.starts_with(&*me.to_string_lossy()))
+            .map(|(pid, _)| pid.parse().unwrap())
+            .collect();
+        assert_eq!(helper.len(), 1, "{:?}", container_processes(init));
+        // SAFETY: plain kill(2) of the session's helper.
+        assert_eq!(unsafe { libc::kill(helper[0], libc::SIGSTOP) }, 0);
+        let mut stuck = s.command("true");
+        assert!(tokio::time::timeout(Duration::from_millis(300), stuck.status()).await.is_err());
+        let t0 = Instant::now();
+        let mut next = s.command("echo");
+        next.arg("new helper");
+        let out =
+            tokio::time::timeout(Duration::from_secs(10), next.output()).await.expect("served").unwrap();
+        assert_eq!(out.stdout, b"new helper\n");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        s.close().await;
     });
     assert!(
         zombies().is_empty() || {
@@ -384,6 +413,19 @@ fn wait_for_stopped_wakes_on_the_init_exit() {
         assert_eq!(c.state().await.unwrap(), State::Stopped);
         // And a stopped container's STOPPED is there at once.
         c.wait(State::Stopped, Duration::from_secs(5)).await.unwrap();
+
+        // Another state awaited while the container stops: interrupted at
+        // once, not a timeout.
+        c.start().await.unwrap();
+        c.wait(State::Running, Duration::from_secs(10)).await.unwrap();
+        let waiter = {
+            let c = c.clone();
+            tokio::spawn(async move { c.wait(State::Frozen, Duration::from_secs(60)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.stop().await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("the wait ended").unwrap();
+        assert!(matches!(r, Err(Error::WaitInterrupted { state: State::Stopped, .. })), "{r:?}");
 
         // A reboot passes through STOPPED to a new init: the wait ends.
         c.start().await.unwrap();

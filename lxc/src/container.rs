@@ -1144,7 +1144,7 @@ impl Container {
         }
     }
 
-    fn not_defined(&self, op: &'static str) -> Error {
+    pub(crate) fn not_defined(&self, op: &'static str) -> Error {
         if let Some(denied) = self.denied(op) {
             return denied;
         }

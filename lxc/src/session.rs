@@ -82,6 +82,8 @@ pub struct AttachSession<'c> {
     /// crate's reaper thread (`reaper.rs`) does it; this thread of the
     /// session's own does only when no pidfd could be had.
     fallback_reaper: Option<std::thread::JoinHandle<io::Result<ExitStatus>>>,
+    /// How long `shutdown` waits for the killed helper to end.
+    close_wait_ms: i32,
 }
 
 /// The container of a session: borrowed by a blocking session, shared by
@@ -106,11 +108,11 @@ impl std::ops::Deref for Owner<'_> {
 
 /// Where the async front learns a session command's pidfd, to kill the
 /// command when its future is dropped (see `tokio::SessionCommand`).
-#[cfg(feature = "tokio")]
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) struct CancelSlot(std::sync::Mutex<(bool, Option<OwnedFd>)>);
 
-#[cfg(feature = "tokio")]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 impl CancelSlot {
     fn lock(&self) -> std::sync::MutexGuard<'_, (bool, Option<OwnedFd>)> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
@@ -157,10 +159,11 @@ impl CancelSlot {
 }
 
 /// Whether the process of `pidfd` is a child of `parent` (pids as the
-/// caller sees them): its `/proc` entry's parent, read while the pidfd
-/// shows it unreaped before and after (so the entry was this process's,
-/// not one that reused its pid).
-#[cfg(feature = "tokio")]
+/// caller sees them): its `/proc` entry's parent, read between two reads of
+/// the pidfd's fdinfo that name the same pid (Linux 5.10 and later show -1
+/// there once it is reaped; before, a kill through the pidfd of a reaped
+/// process fails with ESRCH all the same, never reaching another).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 fn is_child_of(pidfd: &OwnedFd, parent: libc::pid_t) -> bool {
     let Some(pid) = crate::attach::pidfd_pid(pidfd).filter(|p| *p > 0) else { return false };
     let mut buf = [0u8; 1024];
@@ -267,6 +270,7 @@ impl Container {
             sock: Some(ours),
             open: true,
             fallback_reaper,
+            close_wait_ms: CLOSE_WAIT_MS,
         })
     }
 }
@@ -291,6 +295,24 @@ impl<'c> AttachSession<'c> {
             stderr: None,
             #[cfg(feature = "tokio")]
             cancel: None,
+        }
+    }
+
+    /// Ends idle sessions together: every helper is killed first, then all
+    /// get one shared wait of up to 2 s (not 2 s each, in a frozen
+    /// container), then each is closed as `close` does.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn end_all(sessions: Vec<AttachSession<'_>>) {
+        for s in &sessions {
+            if let (true, Some(fd)) = (s.open, &s.pidfd) {
+                let _ = crate::attach::pidfd_kill(fd);
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(CLOSE_WAIT_MS as u64);
+        for mut s in sessions {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            s.close_wait_ms = i32::try_from(left.as_millis()).unwrap_or(CLOSE_WAIT_MS);
+            drop(s);
         }
     }
 
@@ -323,7 +345,7 @@ impl<'c> AttachSession<'c> {
             // A helper in a frozen container does not die of SIGKILL until
             // the container is thawed: wait a bounded time, then leave the
             // reaper to reap it whenever it ends.
-            if !self.pidfd.as_ref().is_none_or(|fd| wait_readable(fd, CLOSE_WAIT_MS)) {
+            if !self.pidfd.as_ref().is_none_or(|fd| wait_readable(fd, self.close_wait_ms)) {
                 return Err(Error::WrongState {
                     op: "close the attach session",
                     container: self.container.name().to_owned(),
@@ -380,12 +402,24 @@ impl<'c> AttachSession<'c> {
     /// exited, the helper's reply is imminent (the helper is woken by the
     /// same exit), and the socket is polled without sleeping for up to
     /// `SPIN_US`, which spares the wake-up of a sleeping caller.
-    fn reply(&mut self, exit: Option<BorrowedFd<'_>>) -> Result<(u8, i32, i32, Option<OwnedFd>)> {
+    ///
+    /// `cancel`: the async front's slot of this command. Once its future is
+    /// gone, the helper has [`CANCEL_GRACE_MS`] to reply (its command was
+    /// killed, when its pidfd could be had and checked); then the session
+    /// is ended (the helper killed, its command left to the container's
+    /// init), so that no thread waits on a helper that does not answer.
+    fn reply(
+        &mut self,
+        exit: Option<BorrowedFd<'_>>,
+        cancel: Option<&CancelSlot>,
+    ) -> Result<(u8, i32, i32, Option<OwnedFd>)> {
         let mut exit = exit;
+        let mut cancelled_at: Option<std::time::Instant> = None;
         loop {
+            let ms = if cancelled_at.is_some() { 100 } else { 1000 };
             let sock = self.sock()?;
             let ready = match exit {
-                Some(fd) => match wait_either(sock, fd, 1000) {
+                Some(fd) => match wait_either(sock, fd, ms) {
                     Either::Second => {
                         exit = None;
                         spin_until_readable(sock, SPIN_US);
@@ -393,10 +427,20 @@ impl<'c> AttachSession<'c> {
                     }
                     other => other == Either::First,
                 },
-                None => wait_readable(sock, 1000),
+                None => wait_readable(sock, ms),
             };
             if ready {
                 break;
+            }
+            if let Some(at) = cancelled_at {
+                if at.elapsed() >= std::time::Duration::from_millis(CANCEL_GRACE_MS) {
+                    return Err(self.closed("the command's future was dropped and the helper did not answer"));
+                }
+                continue;
+            }
+            if cancel.is_some_and(CancelSlot::cancelled) {
+                cancelled_at = Some(std::time::Instant::now());
+                continue;
             }
             if let Ok(state @ (State::Frozen | State::Freezing)) = self.container.state() {
                 let _ = self.shutdown();
@@ -468,6 +512,10 @@ fn spin_until_readable(fd: BorrowedFd<'_>, us: u64) {
 /// not while its container is frozen).
 const CLOSE_WAIT_MS: i32 = 2000;
 
+/// How long a helper has to answer once the future of its command was
+/// dropped (see `AttachSession::reply`).
+const CANCEL_GRACE_MS: u64 = 1000;
+
 /// Whether `fd` polls readable within `ms` milliseconds (a pidfd: the
 /// process ended).
 pub(crate) fn wait_readable(fd: impl AsFd, ms: i32) -> bool {
@@ -509,6 +557,14 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
     /// waits for it.
     pub fn output(&mut self) -> Result<Output> {
         self.run(true)
+    }
+
+    /// The async front's cancel slot of this command, if any.
+    fn cancel_slot(&self) -> Option<std::sync::Arc<CancelSlot>> {
+        #[cfg(feature = "tokio")]
+        return self.cancel.clone();
+        #[cfg(not(feature = "tokio"))]
+        None
     }
 
     fn run(&mut self, capture: bool) -> Result<Output> {
@@ -605,7 +661,8 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         // Our stdin end: nothing is written through output()/status().
         drop(in_w);
 
-        let (tag, n, _, pidfd) = self.session.reply(None)?;
+        let cancel = self.cancel_slot();
+        let (tag, n, _, pidfd) = self.session.reply(None, cancel.as_deref())?;
         // Only a pidfd is polled (a descriptor of another kind, which a
         // helper taken over inside the container could send, might block
         // in poll: a FUSE file): its fdinfo has a `Pid:` line.
@@ -638,7 +695,7 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         // The command's pidfd (the helper's child: only polled, never
         // waited for or signalled here) says when it exits, the moment the
         // helper learns it too: its status follows within microseconds.
-        match self.session.reply(pidfd.as_ref().map(AsFd::as_fd))? {
+        match self.session.reply(pidfd.as_ref().map(AsFd::as_fd), cancel.as_deref())? {
             (REPLY_EXITED, status, _, _) => {
                 Ok(Output { status: ExitStatus::from_raw(status), stdout, stderr })
             }

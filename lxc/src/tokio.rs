@@ -217,18 +217,24 @@ impl Container {
     }
 
     /// Waits up to `timeout` for the container to reach `state`, as
-    /// [`crate::Container::wait`] does (same errors, same rounding of the
-    /// timeout to whole seconds).
+    /// [`crate::Container::wait`] does: `Ok` once reached;
+    /// [`Error::Timeout`] when the timeout (rounded up to whole seconds)
+    /// passed; [`Error::WaitInterrupted`] when the container's monitor went
+    /// away meanwhile (it stopped while another state was awaited), or
+    /// [`Error::NotDefined`] when the container is gone then. A container
+    /// that is not running is waited for until the timeout (it may be
+    /// started meanwhile).
     ///
     /// For [`State::Stopped`] of a running container, the future first
     /// waits on the readiness of its init's pidfd, which comes as init
     /// exits (before liblxc's teardown), holding no thread; then liblxc's
     /// `wait` confirms STOPPED (the teardown, a few milliseconds). A reboot
     /// passes through STOPPED to a new init: a new init found after the old
-    /// one exited counts as STOPPED reached. Other states, and STOPPED
-    /// where no init pidfd can be had, are liblxc's `wait` on the blocking
-    /// pool, in steps of at most [`WAIT_STEP`]: a dropped future lets its
-    /// pool thread go within a step, and a runtime can shut down.
+    /// one exited counts as STOPPED reached. Otherwise liblxc's `wait` runs
+    /// on the blocking pool in steps of at most [`WAIT_STEP`], each after a
+    /// read of the state (which says whether a monitor answers): a dropped
+    /// future lets its pool thread go within a step, and a runtime can
+    /// shut down.
     pub async fn wait(&self, state: State, timeout: Duration) -> Result<()> {
         let started = Instant::now();
         let timed_out = || Error::Timeout { op: "wait", container: self.name().to_owned(), timeout };
@@ -245,25 +251,51 @@ impl Container {
         if timeout.is_zero() {
             return self.pool("wait", move |c| c.wait(state, Duration::ZERO)).await;
         }
+        // liblxc counts whole seconds.
+        let whole =
+            Duration::from_secs(timeout.as_secs().saturating_add(u64::from(timeout.subsec_nanos() > 0)));
         loop {
+            let before = self.state().await?;
+            if before == state {
+                return Ok(());
+            }
+            let step = whole.saturating_sub(started.elapsed()).clamp(Duration::from_secs(1), WAIT_STEP);
             let step_started = Instant::now();
-            match self.pool("wait", move |c| c.wait(state, WAIT_STEP)).await {
-                Err(Error::Timeout { .. }) => {}
-                r => return r,
+            if self.pool("wait", move |c| c.wait_any(&[state], step)).await? {
+                return Ok(());
+            }
+            let took = step_started.elapsed();
+            let now = self.state().await?;
+            if now == state {
+                return Ok(());
             }
             if let Some(old) = old_init {
                 if self.pool("init_pid", |c| Ok(c.init_pid())).await?.is_some_and(|p| p != old) {
                     return Ok(());
                 }
             }
-            let elapsed = started.elapsed();
-            if elapsed >= timeout {
+            // A monitor answered before the step, and liblxc gave up before
+            // the step's end: the monitor went away (liblxc reads STOPPED
+            // from its closed socket).
+            if before != State::Stopped && took + Duration::from_millis(200) < step {
+                if !self.is_defined() {
+                    return Err(self.inner.not_defined("wait"));
+                }
+                return Err(Error::WaitInterrupted {
+                    container: self.name().to_owned(),
+                    wanted: state,
+                    state: now,
+                    after: started.elapsed(),
+                });
+            }
+            if started.elapsed() >= whole {
                 return Err(timed_out());
             }
-            // liblxc's wait can give up at once (no monitor yet): not a
-            // loop that spins.
-            if step_started.elapsed() < Duration::from_millis(500) {
-                ::tokio::time::sleep((timeout - elapsed).min(Duration::from_secs(1))).await;
+            // No monitor: liblxc's wait of one second gives up at once, not
+            // a loop that spins.
+            if took < Duration::from_millis(500) {
+                ::tokio::time::sleep(whole.saturating_sub(started.elapsed()).min(Duration::from_secs(1)))
+                    .await;
             }
         }
     }
@@ -369,13 +401,10 @@ impl Command {
     /// builder are used up (as the blocking [`crate::Command`] does); the
     /// rest stays for the next spawn.
     async fn spawn_with(&mut self, out_default: fn() -> Stdio, confirm: bool) -> Result<Child> {
-        let c = Arc::clone(&self.container);
-        let (program, args, opts) = (self.program.clone(), self.args.clone(), self.opts.clone());
-        let (stdin, stdout, stderr) = (self.stdin.take(), self.stdout.take(), self.stderr.take());
         // liblxc's TERMINAL attach returns only once the program has ended
         // (it runs the terminal's loop inside the call): nothing a future
         // could hand back, nor cancel.
-        if opts.is_terminal() {
+        if self.opts.is_terminal() {
             return Err(Error::invalid(
                 "attach options",
                 "AttachFlags::TERMINAL",
@@ -383,6 +412,9 @@ impl Command {
                  use the blocking API on a thread of its own",
             ));
         }
+        let c = Arc::clone(&self.container);
+        let (program, args, opts) = (self.program.clone(), self.args.clone(), self.opts.clone());
+        let (stdin, stdout, stderr) = (self.stdin.take(), self.stdout.take(), self.stderr.take());
         let child = on_attach_thread("attach", move || {
             let mut cmd = crate::Command { container: &c, program, args, opts, stdin, stdout, stderr };
             let mut child = cmd.spawn_with(out_default, confirm)?;
@@ -434,10 +466,11 @@ impl Command {
 ///
 /// An attach can also last: liblxc waits inside the call for a container
 /// frozen after the crate's check, for a foreground start holding the same
-/// handle, for an exec on a hung filesystem. So a job that waited
-/// [`STALL`] for a thread while none was idle gets one more (up to
-/// [`MAX_ATTACH_THREADS`]); threads beyond the CPU count end after 10 s
-/// without work.
+/// handle, for an exec on a hung filesystem. A job running for [`STALL`]
+/// counts as stuck: while jobs wait and no thread is idle, the pool keeps
+/// `base` threads that are not stuck (up to [`MAX_ATTACH_THREADS`] in all),
+/// and a thread ends after its job when there are more than that; one
+/// beyond `base` also ends after 10 s without work.
 struct AttachThreads {
     state: std::sync::Mutex<PoolState>,
     work: std::sync::Condvar,
@@ -449,12 +482,22 @@ struct PoolState {
     queue: std::collections::VecDeque<Box<dyn FnOnce() + Send>>,
     threads: usize,
     idle: usize,
+    /// When each running job started, by its number.
+    running: std::collections::BTreeMap<u64, Instant>,
+    jobs: u64,
 }
 
-/// How long a job waits for a thread before the pool grows.
+impl PoolState {
+    /// The threads whose job has run for [`STALL`] or more.
+    fn stuck(&self) -> usize {
+        self.running.values().filter(|t| t.elapsed() >= STALL).count()
+    }
+}
+
+/// How long a job runs before it counts as stuck.
 const STALL: Duration = Duration::from_secs(1);
 
-/// The most attach threads, stalled ones included.
+/// The most attach threads, stuck ones included.
 const MAX_ATTACH_THREADS: usize = 64;
 
 impl AttachThreads {
@@ -471,18 +514,16 @@ impl AttachThreads {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job`: an idle thread takes it, or a new one while there are
-    /// fewer than `base`. False when no thread exists nor could be started.
+    /// Queues `job`: an idle thread takes it, or a new one while jobs
+    /// outnumber idle threads and fewer than `base` threads are not stuck.
+    /// False when no thread exists nor could be started.
     fn submit(&'static self, job: Box<dyn FnOnce() + Send>) -> bool {
         let mut s = self.lock();
         s.queue.push_back(job);
         if s.idle > 0 {
             self.work.notify_one();
-            return true;
         }
-        if s.threads < self.base {
-            self.start_thread(&mut s);
-        }
+        self.grow(&mut s);
         if s.threads == 0 {
             s.queue.pop_back();
             return false;
@@ -490,30 +531,44 @@ impl AttachThreads {
         true
     }
 
-    /// One more thread when jobs wait and no thread is idle (the ones there
-    /// are stuck in long attaches).
+    /// Called by a waiting job every [`STALL`]: the ones running may have
+    /// become stuck since.
     fn grow_if_stalled(&'static self) {
         let mut s = self.lock();
-        if !s.queue.is_empty() && s.idle == 0 && s.threads < MAX_ATTACH_THREADS {
-            self.start_thread(&mut s);
-        }
+        self.grow(&mut s);
     }
 
-    fn start_thread(&'static self, s: &mut PoolState) {
-        let name = format!("lxc-attach-{}", s.threads);
-        if std::thread::Builder::new().name(name).spawn(move || self.run()).is_ok() {
-            s.threads += 1;
+    fn grow(&'static self, s: &mut PoolState) {
+        if s.queue.len() > s.idle && s.threads - s.stuck() < self.base && s.threads < MAX_ATTACH_THREADS {
+            let name = format!("lxc-attach-{}", s.threads);
+            if std::thread::Builder::new().name(name).spawn(move || self.run()).is_ok() {
+                s.threads += 1;
+                // It counts as idle until it takes a job, so that the next
+                // submit does not start another for the same job.
+                s.idle += 1;
+            }
         }
     }
 
     fn run(&'static self) {
         let mut s = self.lock();
+        // Started as idle (see `grow`).
+        s.idle -= 1;
         loop {
             if let Some(job) = s.queue.pop_front() {
+                s.jobs += 1;
+                let n = s.jobs;
+                s.running.insert(n, Instant::now());
                 drop(s);
                 // A job catches its own panic (see `on_attach_thread`).
                 job();
                 s = self.lock();
+                s.running.remove(&n);
+                // More threads than needed now that stuck ones came back.
+                if s.threads - s.stuck() > self.base {
+                    s.threads -= 1;
+                    return;
+                }
                 continue;
             }
             s.idle += 1;
@@ -693,7 +748,9 @@ pub const MAX_HELPERS: usize = 1024;
 /// output is read by the future. Dropping its future kills the command
 /// (SIGKILL through the pidfd the helper sent, once checked to be the
 /// helper's child), or, before it was sent, keeps it from being sent; the
-/// helper reaps it and the session goes on. Dropping the last clone of the
+/// helper reaps it and the session goes on. A helper that does not answer
+/// within a second after that (stopped or taken over inside the container)
+/// is ended, and its command left to the container's init. Dropping the last clone of the
 /// session ends its idle helpers on the blocking pool. A helper whose command
 /// failed to be served (the container stopped, the helper was killed) is
 /// dropped from the pool and a new one attached when needed.
@@ -738,18 +795,26 @@ impl Pool {
     }
 }
 
-/// The last clone of a session is gone: its idle helpers end on the
-/// blocking pool when a runtime is at hand (ending one waits up to 2 s for
-/// a helper in a frozen container), else here.
+/// The last clone of a session is gone: its idle helpers end on a thread
+/// of their own (ending them waits up to 2 s in a frozen container), or
+/// here when no thread can be had.
 impl Drop for Pool {
     fn drop(&mut self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
         if idle.is_empty() {
             return;
         }
-        match ::tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(move || drop(idle))),
-            Err(_) => drop(idle),
+        let slot = Arc::new(std::sync::Mutex::new(Some(idle)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new().name("lxc-session-end".into()).spawn(move || {
+            if let Some(idle) = theirs.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                crate::AttachSession::end_all(idle);
+            }
+        });
+        if spawned.is_err() {
+            if let Some(idle) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                crate::AttachSession::end_all(idle);
+            }
         }
     }
 }
@@ -785,7 +850,7 @@ impl Session {
     /// session is dropped. Dropping every clone ends them all as well.
     pub async fn close(self) {
         let idle = std::mem::take(&mut *self.pool.idle.lock().unwrap_or_else(|e| e.into_inner()));
-        let _ = ::tokio::task::spawn_blocking(move || drop(idle)).await;
+        let _ = ::tokio::task::spawn_blocking(move || crate::AttachSession::end_all(idle)).await;
     }
 }
 
@@ -845,7 +910,12 @@ impl SessionCommand {
         // closes them, so that the command's blocking side never waits on
         // a pipe a background process of the command keeps open.
         let capture_pipe = |slot: &mut Option<Stdio>| -> Result<Option<pipe::Receiver>> {
-            if !capture || slot.is_some() {
+            let piped = match slot {
+                None => capture,
+                Some(Stdio::Piped) => true,
+                Some(_) => false,
+            };
+            if !piped {
                 return Ok(None);
             }
             let (r, w) = io::pipe().map_err(io_err("pipe"))?;
@@ -884,11 +954,24 @@ impl SessionCommand {
             drop(permit);
             r
         });
-        let (stdout, stderr, status) = ::tokio::join!(read_all(out_r), read_all(err_r), task);
-        cancel.0 = None;
-        let status = joined(status, "run a session command")??;
-        let read = io_err("read command output");
-        Ok(Output { status, stdout: stdout.map_err(&read)?, stderr: stderr.map_err(&read)? })
+        // The output to its end, and the status; a failure of the blocking
+        // side (the helper gone, the container frozen) is returned at
+        // once, without waiting for the end of pipes that an orphaned
+        // command may keep open.
+        let reads = async { ::tokio::try_join!(read_all(out_r), read_all(err_r)) };
+        let (mut reads, mut task) = (std::pin::pin!(reads), std::pin::pin!(task));
+        let (mut output, mut status) = (None, None);
+        while output.is_none() || status.is_none() {
+            ::tokio::select! {
+                r = &mut reads, if output.is_none() => output = Some(r.map_err(io_err("read command output"))),
+                r = &mut task, if status.is_none() => {
+                    cancel.0 = None;
+                    status = Some(joined(r, "run a session command")??);
+                }
+            }
+        }
+        let (stdout, stderr) = output.expect("read")?;
+        Ok(Output { status: status.expect("waited"), stdout, stderr })
     }
 }
 
@@ -973,13 +1056,28 @@ impl StateChanges {
 mod tests {
     use super::*;
 
-    /// Jobs stuck on every attach thread do not hold the queue up for more
-    /// than about [`STALL`]: a job that waited gets a thread of its own.
+    /// A backlog of ordinary jobs keeps `base` threads; jobs stuck on every
+    /// attach thread do not hold the queue up for much more than
+    /// [`STALL`]: the pool grows, and shrinks back once they are done.
     #[test]
     fn a_stalled_pool_grows() {
-        let rt = ::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt =
+            ::tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
-            let base = AttachThreads::get().base;
+            let pool = AttachThreads::get();
+            let base = pool.base;
+            // 3 s of 20 ms jobs on `base` threads: waits beyond STALL, but
+            // nothing is stuck.
+            let backlog: Vec<_> = (0..150 * base)
+                .map(|_| {
+                    ::tokio::spawn(on_attach_thread("test", || std::thread::sleep(Duration::from_millis(20))))
+                })
+                .collect();
+            for b in backlog {
+                b.await.unwrap().unwrap();
+            }
+            assert!(pool.lock().threads <= base, "a backlog grew the pool to {}", pool.lock().threads);
+
             let stuck: Vec<_> = (0..base)
                 .map(|_| {
                     ::tokio::spawn(on_attach_thread("test", || std::thread::sleep(Duration::from_secs(4))))
@@ -993,6 +1091,8 @@ mod tests {
             for s in stuck {
                 s.await.unwrap().unwrap();
             }
+            on_attach_thread("test", || ()).await.unwrap();
+            assert!(pool.lock().threads <= base + 1, "the pool kept {} threads", pool.lock().threads);
             // A panic on an attach thread reaches the caller; the thread
             // goes on.
             let r = ::tokio::spawn(on_attach_thread("test", || panic!("boom"))).await;
