@@ -383,6 +383,39 @@ fn thread_sampler(
     (peak, h)
 }
 
+/// Rounds of `FAN_WORKERS` tasks made by `task` on `rt`; one sample is the
+/// wall time of a round, from spawning the tasks until all have ended.
+fn fan_rounds<F, Fut>(rt: &tokio::runtime::Runtime, n: usize, what: &str, task: F) -> Result<Vec<f64>, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let r: Result<(), String> = rt.block_on(async {
+            let tasks: Vec<_> = (0..FAN_WORKERS).map(|_| tokio::spawn(task())).collect();
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            Ok(())
+        });
+        s.push(micros(t0));
+        r.map_err(|e| format!("{what} failed: {e}"))?;
+    }
+    Ok(s)
+}
+
+/// `/bin/true`'s status: success, or the error to report.
+fn true_ran(st: lxc::Result<std::process::ExitStatus>) -> Result<(), String> {
+    let st = st.map_err(|e| e.to_string())?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("/bin/true exited with {st}"))
+    }
+}
+
 /// `attach_fanout_async`: the same rounds as `attach_fanout` (16 workers x
 /// 8 attaches of `/bin/true`), as 16 tasks of one multi-thread runtime
 /// (its default workers: one per CPU) through the async front, each task
@@ -400,35 +433,18 @@ fn op_attach_fanout_async(path: &Path, n: usize) -> Result<(Vec<f64>, String), S
     let workers = rt.metrics().num_workers();
     let (peak, sampler) = thread_sampler(&rt);
     let path: Arc<Path> = Arc::from(path);
-    let mut s = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        let r: Result<(), String> = rt.block_on(async {
-            let tasks: Vec<_> = (0..FAN_WORKERS)
-                .map(|_| {
-                    let path = Arc::clone(&path);
-                    tokio::spawn(async move {
-                        let c = lxc::tokio::Container::open_in(RUN_NAME, &*path)
-                            .await
-                            .map_err(|e| format!("open run0: {e}"))?;
-                        for _ in 0..FAN_EACH {
-                            let st = c.command("/bin/true").status().await.map_err(|e| e.to_string())?;
-                            if !st.success() {
-                                return Err(format!("/bin/true exited with {st}"));
-                            }
-                        }
-                        Ok::<(), String>(())
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.map_err(|e| e.to_string())??;
+    let s = fan_rounds(&rt, n, "an attach", || {
+        let path = Arc::clone(&path);
+        async move {
+            let c = lxc::tokio::Container::open_in(RUN_NAME, &*path)
+                .await
+                .map_err(|e| format!("open run0: {e}"))?;
+            for _ in 0..FAN_EACH {
+                true_ran(c.command("/bin/true").status().await)?;
             }
             Ok(())
-        });
-        s.push(micros(t0));
-        r.map_err(|e| format!("an attach failed: {e}"))?;
-    }
+        }
+    })?;
     sampler.abort();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     Ok((s, format!(" workers={workers} threads_peak={peak}")))
@@ -464,33 +480,15 @@ fn op_attach_fanout_session(path: &Path, n: usize) -> Result<(Vec<f64>, String),
         })
         .map_err(|e| format!("attach the session: {e}"))?;
     let (peak, sampler) = thread_sampler(&rt);
-    let mut s = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        let r: Result<(), String> = rt.block_on(async {
-            let tasks: Vec<_> = (0..FAN_WORKERS)
-                .map(|_| {
-                    let session = session.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..FAN_EACH {
-                            let st =
-                                session.command("/bin/true").status().await.map_err(|e| e.to_string())?;
-                            if !st.success() {
-                                return Err(format!("/bin/true exited with {st}"));
-                            }
-                        }
-                        Ok::<(), String>(())
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.map_err(|e| e.to_string())??;
+    let s = fan_rounds(&rt, n, "a session command", || {
+        let session = session.clone();
+        async move {
+            for _ in 0..FAN_EACH {
+                true_ran(session.command("/bin/true").status().await)?;
             }
             Ok(())
-        });
-        s.push(micros(t0));
-        r.map_err(|e| format!("a session command failed: {e}"))?;
-    }
+        }
+    })?;
     sampler.abort();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     rt.block_on(session.close());

@@ -8,23 +8,6 @@ mod common;
 use common::TestContainer;
 use lxc::AttachOptions;
 
-/// Zombie children of this process.
-fn zombies() -> Vec<String> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|s| {
-            let after = s.rsplit_once(") ").map(|x| x.1).unwrap_or("");
-            let mut f = after.split_whitespace();
-            let state = f.next();
-            let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
-            state == Some("Z") && ppid == Some(me)
-        })
-        .collect()
-}
-
 #[test]
 fn attaches_and_sessions_leak_nothing() {
     require_root!();
@@ -47,7 +30,7 @@ fn attaches_and_sessions_leak_nothing() {
         assert!(unsafe { t.c.attach_wait(&o, || 0) }.unwrap().success());
     }
     assert_eq!(common::fd_count(), fds, "attach leaked descriptors");
-    assert!(zombies().is_empty(), "zombies after attach: {:?}", zombies());
+    assert!(common::zombies().is_empty(), "zombies after attach: {:?}", common::zombies());
 
     // The first session starts the crate's reaper thread, whose eventfd
     // stays for the life of the process.
@@ -60,5 +43,5 @@ fn attaches_and_sessions_leak_nothing() {
         }
     }
     assert_eq!(common::settled_fd_count(), fds, "sessions leaked descriptors");
-    assert!(zombies().is_empty(), "zombies after sessions: {:?}", zombies());
+    assert!(common::zombies().is_empty(), "zombies after sessions: {:?}", common::zombies());
 }

@@ -26,25 +26,9 @@ fn async_handle(t: &TestContainer) -> lxc::tokio::Container {
     lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap().into()
 }
 
-/// Zombie children of this process.
-fn zombies() -> Vec<String> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|s| {
-            let mut f = s.rsplit_once(") ").map_or("", |x| x.1).split_whitespace();
-            let state = f.next();
-            let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
-            state == Some("Z") && ppid == Some(me)
-        })
-        .collect()
-}
-
 /// The pids of the processes in the pid namespace of `init`, as the host
 /// sees them, with their command lines; zombies (no command line) left
-/// out: the caller's own are `zombies()`, the others the container's init
+/// out: the caller's own are `common::zombies()`, the others the container's init
 /// reaps.
 fn container_processes(init: i32) -> Vec<(String, String)> {
     let ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
@@ -131,7 +115,7 @@ fn commands_on_both_runtimes() {
             }
         });
     }
-    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+    assert!(common::zombies().is_empty(), "zombies: {:?}", common::zombies());
 }
 
 /// The futures are `Send`: they can be spawned on a multi-thread runtime.
@@ -182,7 +166,7 @@ fn dropped_futures_and_children_leave_nothing() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    settled("the warm-up", &|| zombies().is_empty());
+    settled("the warm-up", &|| common::zombies().is_empty());
     let procs = container_processes(init);
     let fds = common::settled_fd_count();
 
@@ -233,7 +217,7 @@ fn dropped_futures_and_children_leave_nothing() {
     rt.block_on(session.close());
     // Attaches still under way in the blocking pool end there, and the
     // reaper takes what was killed.
-    settled("zombies", &|| zombies().is_empty());
+    settled("zombies", &|| common::zombies().is_empty());
     settled("the container's processes", &|| {
         let now = container_processes(init);
         if now != procs {
@@ -379,9 +363,9 @@ fn a_session_serves_many_tasks() {
         s.close().await;
     });
     assert!(
-        zombies().is_empty() || {
+        common::zombies().is_empty() || {
             std::thread::sleep(Duration::from_millis(500));
-            zombies().is_empty()
+            common::zombies().is_empty()
         }
     );
 }

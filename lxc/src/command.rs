@@ -135,11 +135,6 @@ fn pipe_err(source: io::Error) -> Error {
 impl<'c> Command<'c> {
     builder_args!(&mut "the program");
     command_setters!();
-    stdio_setters!(
-        "The program's stdin (default [`Stdio::Null`]).",
-        "The program's stdout (default: inherited; piped for [`Command::output`]).",
-        "The program's stderr (default: inherited; piped for [`Command::output`])."
-    );
 
     fn setup(
         s: Option<&mut Option<Stdio>>,

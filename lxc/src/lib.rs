@@ -79,6 +79,11 @@ macro_rules! builder_args {
 /// [`Command`] and, with the `tokio` feature, `tokio::Command`.
 macro_rules! command_setters {
     () => {
+        stdio_setters!(
+            "The program's stdin (default [`Stdio::Null`]).",
+            "The program's stdout (default: inherited; piped for `output`).",
+            "The program's stderr (default: inherited; piped for `output`)."
+        );
         /// Sets an environment variable.
         pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
             self.opts = std::mem::take(&mut self.opts).env(key, value);

@@ -390,11 +390,6 @@ pub struct Command {
 impl Command {
     builder_args!(&mut "the program");
     command_setters!();
-    stdio_setters!(
-        "The program's stdin (default [`Stdio::Null`]).",
-        "The program's stdout (default: inherited; piped for [`Command::output`]).",
-        "The program's stderr (default: inherited; piped for [`Command::output`])."
-    );
 
     /// Attaches on the attach threads; the child is killed should it arrive
     /// after this future was dropped. The standard streams set on the

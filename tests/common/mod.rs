@@ -656,3 +656,19 @@ impl Drop for Busy {
         assert!(spawned > 0 || std::thread::panicking());
     }
 }
+
+/// Zombie children of this process.
+pub fn zombies() -> Vec<String> {
+    let me = std::process::id();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| {
+            let mut f = s.rsplit_once(") ").map_or("", |x| x.1).split_whitespace();
+            let state = f.next();
+            let ppid = f.next().and_then(|p| p.parse::<u32>().ok());
+            state == Some("Z") && ppid == Some(me)
+        })
+        .collect()
+}
