@@ -465,7 +465,8 @@ fn state_changes_follow_the_lifecycle() {
         }
         assert_eq!(s, State::Frozen);
         c.unfreeze().await.unwrap();
-        assert!(matches!(next().await, State::Thawed | State::Running));
+        assert_eq!(next().await, State::Thawed);
+        assert_eq!(next().await, State::Running);
         // Killed from outside: the stream says STOPPED (after STOPPING,
         // when it was seen).
         let init = c.init_pid().unwrap();

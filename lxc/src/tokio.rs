@@ -984,9 +984,11 @@ impl SessionCommand {
 /// reads its state every [`StateChanges::STOPPED_POLL`] (a timer, no
 /// thread). What is reported is the state liblxc's `state` reads after the
 /// wait: a state that passes before that read is not seen (STARTING is
-/// seen only when the read falls in it), THAWED shows as RUNNING (liblxc
-/// records it so), a freeze made by writing the freezer file directly is
-/// not reported by the monitor, and a destroyed container reads STOPPED.
+/// seen only when the read falls in it); RUNNING read after FROZEN or
+/// FREEZING comes as THAWED, then RUNNING (liblxc reports the thaw as
+/// THAWED and records it as RUNNING); a freeze made by writing the freezer
+/// file directly is not reported by the monitor (it is seen at the next
+/// read); and a destroyed container reads STOPPED.
 ///
 /// ```no_run
 /// # async fn f(c: lxc::tokio::Container) -> lxc::Result<()> {
@@ -1028,6 +1030,12 @@ impl StateChanges {
             }
             match pool_on(&self.c, "state", |c| c.state()).await {
                 Ok(now) if now == last => {}
+                // liblxc reports a thaw as THAWED and records it as
+                // RUNNING: THAWED first, then RUNNING, as `lxc-monitor`
+                // shows them.
+                Ok(State::Running) if matches!(last, State::Frozen | State::Freezing) => {
+                    return self.report(Ok(State::Thawed));
+                }
                 r => return self.report(r),
             }
             // liblxc's wait gave up at once with nothing changed: not a
