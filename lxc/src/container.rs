@@ -419,8 +419,14 @@ fn missing_nic_on_4_0_6(key: &str, nic_type: impl FnOnce() -> Option<String>) ->
 }
 
 pub(crate) fn clear_errno() {
+    set_errno(0);
+}
+
+/// Sets this thread's errno (to keep liblxc's through calls made before the
+/// error is built).
+fn set_errno(e: i32) {
     // SAFETY: __errno_location returns this thread's errno, always valid.
-    unsafe { *libc::__errno_location() = 0 };
+    unsafe { *libc::__errno_location() = e };
 }
 
 fn last_errno() -> Option<i32> {
@@ -1686,14 +1692,19 @@ impl Container {
         let ok = unsafe { f(self.ptr.as_ptr()) };
         drop(g);
         if ok {
-            Ok(())
-        } else if done_when_stopped && self.reached_stopped(op == "stop") {
+            return Ok(());
+        }
+        // The checks below make calls of their own: liblxc's errno is put
+        // back for the error.
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if done_when_stopped && self.reached_stopped(op == "stop") {
             // liblxc said no, but the goal is reached: its stop fails with
             // ECONNRESET when the monitor's end of the command connection
             // closes with data unread (the cgroup v2 guest, kernel 6.1:
             // every stop of 20 at once), after the kill went out.
             self.stopped_already(op)
         } else {
+            set_errno(errno);
             Err(self.explain(op, from, expected))
         }
     }
