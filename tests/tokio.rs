@@ -360,6 +360,16 @@ fn a_session_serves_many_tasks() {
             tokio::time::timeout(Duration::from_secs(10), next.output()).await.expect("served").unwrap();
         assert_eq!(out.stdout, b"new helper\n");
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        // An idle helper killed inside the container: the next command
+        // gets a new one, not an error.
+        for (pid, _) in container_processes(init).into_iter().filter(|(pid, _)| parent(pid) == me) {
+            // SAFETY: plain kill(2) of the session's idle helper.
+            unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut after = s.command("echo");
+        after.arg("after a kill");
+        assert_eq!(after.output().await.unwrap().stdout, b"after a kill\n");
         s.close().await;
     });
     assert!(

@@ -316,6 +316,13 @@ impl<'c> AttachSession<'c> {
         }
     }
 
+    /// Whether the helper can take commands and has not ended (its pidfd
+    /// does not poll readable).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn is_alive(&self) -> bool {
+        self.is_open() && self.pidfd.as_ref().is_none_or(|fd| !wait_readable(fd, 0))
+    }
+
     /// Whether the helper can still take commands (no earlier failure
     /// closed the session).
     #[cfg(feature = "tokio")]

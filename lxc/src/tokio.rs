@@ -904,7 +904,9 @@ impl SessionCommand {
         // Captured output goes through pipes read here: a dropped future
         // closes them, so that the command's blocking side never waits on
         // a pipe a background process of the command keeps open.
-        let capture_pipe = |slot: &mut Option<Stdio>| -> Result<Option<pipe::Receiver>> {
+        // Both made before the builder is changed: a failure leaves it as
+        // it was.
+        let capture_pipe = |slot: &Option<Stdio>| -> Result<Option<(pipe::Receiver, OwnedFd)>> {
             let piped = match slot {
                 None => capture,
                 Some(Stdio::Piped) => true,
@@ -914,11 +916,18 @@ impl SessionCommand {
                 return Ok(None);
             }
             let (r, w) = io::pipe().map_err(io_err("pipe"))?;
-            *slot = Some(Stdio::Fd(w.into()));
-            Ok(Some(pipe::Receiver::from_owned_fd(r.into()).map_err(io_err("register a pipe"))?))
+            let r = pipe::Receiver::from_owned_fd(r.into()).map_err(io_err("register a pipe"))?;
+            Ok(Some((r, w.into())))
         };
-        let out_r = capture_pipe(&mut self.stdout)?;
-        let err_r = capture_pipe(&mut self.stderr)?;
+        let (out, err) = (capture_pipe(&self.stdout)?, capture_pipe(&self.stderr)?);
+        let ours = |slot: &mut Option<Stdio>, made: Option<(pipe::Receiver, OwnedFd)>| {
+            made.map(|(r, w)| {
+                *slot = Some(Stdio::Fd(w));
+                r
+            })
+        };
+        let out_r = ours(&mut self.stdout, out);
+        let err_r = ours(&mut self.stderr, err);
         let slot = Arc::new(crate::session::CancelSlot::default());
         let mut cancel = CancelOnDrop(Some(Arc::clone(&slot)));
         let (program, args, env, clear_env, cwd) =
@@ -928,7 +937,15 @@ impl SessionCommand {
         let task = ::tokio::task::spawn_blocking(move || {
             // The permit goes with the helper: it is released only once the
             // helper is back among the idle ones, or gone.
-            let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            // An idle helper that died meanwhile (the container restarted,
+            // it was killed inside) is ended here, not given the command.
+            let idle = loop {
+                let h = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                match h {
+                    Some(h) if !h.is_alive() => drop(h),
+                    h => break h,
+                }
+            };
             let mut helper = match idle {
                 Some(h) => h,
                 None => c.attach_session_shared(&opts)?,
