@@ -6,6 +6,7 @@
  *
  * Usage:
  *   lxc-rs-helper RESULT_FD OP NAME LXCPATH [OPTION VALUE]... [-- ARG...]
+ *   lxc-rs-helper serve SOCKET_FD   (the server: see its section below)
  *
  * OP is one of create, clone, snapshot, restore, start, destroy,
  * destroy_with_snapshots, snapshot_destroy, snapshot_destroy_all, rename.
@@ -46,6 +47,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <lxc/lxccontainer.h>
@@ -216,7 +221,7 @@ static void init_log(void)
 	(void)lxc_log_init(&log);
 }
 
-int main(int argc, char *argv[])
+static int run_op(int argc, char *argv[])
 {
 	struct lxc_container *c;
 	const char *op, *name, *lxcpath, *v;
@@ -224,8 +229,6 @@ int main(int argc, char *argv[])
 	bool ok = false;
 	long long value = -1;
 	int err, i;
-
-	reset_signals();
 
 	if (argc < 5)
 		return usage("too few arguments");
@@ -374,4 +377,247 @@ int main(int argc, char *argv[])
 	report(ok, err > 0 ? err : 0, c->error_num, value);
 	lxc_container_put(c);
 	return 0;
+}
+
+/* ----- the server ---------------------------------------------------------
+ *
+ * "lxc-rs-helper serve FD": FD is one end of a SOCK_SEQPACKET socket pair
+ * whose other end the crate keeps. The program forks at once and its parent
+ * exits, so the server is nobody's child to wait for (it goes to the
+ * nearest subreaper, as a daemon does); then it reads one request per
+ * message, forks a child per request and goes on, until the crate's end is
+ * closed (the process that started it ended). The child runs the request as
+ * a fresh helper would: the same code, in a copy of a single-threaded
+ * process that has called nothing of liblxc's, so the exec and the dynamic
+ * loading of liblxc (about 1.5 ms) are paid once, not per call.
+ *
+ * A request is one message of NUL-terminated strings: the umask in octal,
+ * which of the standard descriptors follow ("012", a subset), the number of
+ * arguments, the arguments (those of the usage above after RESULT_FD; a
+ * value "@config" stands for the configuration descriptor), then the
+ * environment, one "NAME=VALUE" each. Its descriptors, in order: the result
+ * pipe, the working directory, the standard descriptors named, and the
+ * configuration memfd when an argument is "@config". Anything malformed is
+ * dropped, with its descriptors closed: the caller then reads the end of
+ * its result pipe without a line.
+ */
+
+#define MAX_REQUEST (256 * 1024)
+#define MAX_REQUEST_FDS 8
+#define MAX_REQUEST_ARGS 256
+
+/* The next NUL-terminated string of [*p, end), or NULL. */
+static char *next_string(char **p, char *end)
+{
+	char *s = *p, *z;
+
+	if (s >= end)
+		return NULL;
+	z = memchr(s, '\0', (size_t)(end - s));
+	if (!z)
+		return NULL;
+	*p = z + 1;
+	return s;
+}
+
+/* In the forked child: sets up what the caller's own helper would have
+ * inherited, then runs the request. Returns the exit status. */
+static int serve_one(char *buf, size_t len, int *fds, int nfds)
+{
+	char *p = buf, *end = buf + len, *s, *stdio, *args[MAX_REQUEST_ARGS + 3];
+	char result_arg[16], config_arg[32];
+	int next = 0, result, cwd, config = -1, nargs;
+	bool options = true;
+	long n;
+
+	s = next_string(&p, end);
+	if (!s || nfds < 2)
+		return 2;
+	umask((mode_t)strtol(s, NULL, 8) & 0777);
+	stdio = next_string(&p, end);
+	s = next_string(&p, end);
+	if (!stdio || !s)
+		return 2;
+	n = strtol(s, NULL, 10);
+	if (n < 0 || n > MAX_REQUEST_ARGS)
+		return 2;
+	nargs = (int)n;
+	result = fds[next++];
+	cwd = fds[next++];
+	for (int std = 0; std < 3; std++) {
+		if (strchr(stdio, '0' + std)) {
+			if (next >= nfds || dup2(fds[next++], std) < 0)
+				return 2;
+		} else {
+			close(std);
+		}
+	}
+	if (fchdir(cwd) < 0)
+		return 2;
+	args[0] = "lxc-rs-helper";
+	snprintf(result_arg, sizeof(result_arg), "%d", result);
+	args[1] = result_arg;
+	for (int i = 0; i < nargs; i++) {
+		s = next_string(&p, end);
+		if (!s)
+			return 2;
+		/* The value of the "config" option only (options come in
+		 * pairs after OP NAME LXCPATH, before "--"). */
+		if (strcmp(s, "--") == 0)
+			options = false;
+		if (options && i >= 4 && (i - 3) % 2 == 1 && strcmp(args[1 + i], "config") == 0 &&
+		    strcmp(s, "@config") == 0) {
+			if (config < 0) {
+				if (next >= nfds)
+					return 2;
+				config = fds[next++];
+			}
+			snprintf(config_arg, sizeof(config_arg), "/proc/self/fd/%d", config);
+			s = config_arg;
+		}
+		args[2 + i] = s;
+	}
+	args[2 + nargs] = NULL;
+	/* The rest is the caller's environment. */
+	if (clearenv() != 0)
+		return 2;
+	while ((s = next_string(&p, end)))
+		if (strchr(s, '=') && putenv(s) != 0)
+			return 2;
+	/* Only the result pipe and the configuration stay open (both
+	 * close-on-exec: received with MSG_CMSG_CLOEXEC). */
+	for (int i = 0; i < nfds; i++)
+		if (fds[i] != result && fds[i] != config)
+			close(fds[i]);
+	return run_op(2 + nargs, args);
+}
+
+/* Closes every descriptor from FIRST up (close_range, or one by one up to
+ * the limit on kernels before 5.9). */
+static void close_from(int first)
+{
+	struct rlimit rl;
+
+	if (syscall(SYS_close_range, (unsigned int)first, ~0U, 0) == 0)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1048576)
+		rl.rlim_cur = 1048576;
+	for (int fd = first; fd < (int)rl.rlim_cur; fd++)
+		close(fd);
+}
+
+static int serve(const char *arg)
+{
+	static char buf[MAX_REQUEST];
+	static const int quiet[] = {SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
+	char *end;
+	long v = strtol(arg, &end, 10);
+	int sock, null, one = 1;
+	pid_t caller, self;
+
+	if (*arg == '\0' || *end != '\0' || v < 3 || v > 65535)
+		return usage("bad socket descriptor");
+	sock = (int)v;
+	if (fcntl(sock, F_SETFD, FD_CLOEXEC) < 0)
+		return usage("bad socket descriptor");
+	/* Nothing of the caller's kept open but the socket (moved to 3): its
+	 * standard descriptors come with each request, its directory too, and
+	 * whatever else it left inheritable must not stay open in a process
+	 * that outlives the caller's use of it, nor reach a helper. */
+	if (sock != 3) {
+		if (dup3(sock, 3, O_CLOEXEC) < 0)
+			return 1;
+		sock = 3;
+	}
+	close_from(4);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || chdir("/") < 0)
+		return 1;
+	if (null > 3)
+		close(null);
+	/* Only the crate's process may ask: each request carries its sender's
+	 * credentials, checked below. */
+	if (setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return 1;
+	caller = getppid();
+	self = fork();
+	if (self < 0)
+		return 1;
+	if (self > 0) {
+		/* The server's pid, sent before this process exits: the crate
+		 * reads it once it has waited for this process. */
+		if (send(sock, &self, sizeof(self), MSG_NOSIGNAL) != (ssize_t)sizeof(self))
+			return 1;
+		_exit(0);
+	}
+	/* A terminal's signals to the caller's process group do not stop or
+	 * end the server (its helpers get their defaults back). The children
+	 * are reaped by the kernel. */
+	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+		signal(quiet[i], SIG_IGN);
+	signal(SIGCHLD, SIG_IGN);
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(MAX_REQUEST_FDS * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf)};
+		int fds[MAX_REQUEST_FDS], nfds = 0;
+		bool from_caller = false;
+		ssize_t got;
+		pid_t pid;
+
+		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return 0; /* the crate's end is closed: done */
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+				struct ucred cred;
+
+				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+				/* The process that started the server, with the
+				 * ids it had then (a process that dropped its
+				 * privileges since gets a new server). */
+				from_caller = cred.pid == caller && cred.uid == getuid() && cred.gid == getgid();
+				continue;
+			}
+			if (cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (nfds < MAX_REQUEST_FDS)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (from_caller && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			pid = fork();
+			if (pid == 0) {
+				close(sock);
+				reset_signals();
+				exit(serve_one(buf, (size_t)got, fds, nfds));
+			}
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	reset_signals();
+	if (argc == 3 && strcmp(argv[1], "serve") == 0)
+		return serve(argv[2]);
+	return run_op(argc, argv);
 }

@@ -11,7 +11,7 @@
 //! safe after fork, taking a lock is not).
 
 use std::ffi::c_int;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 const SLOTS: usize = 256;
@@ -250,6 +250,29 @@ fn sweep_proc_self_fd(action: FdAction, keep: RawFd) -> bool {
     // SAFETY: closes the directory descriptor opened above.
     unsafe { libc::close(dir) };
     ok
+}
+
+/// Sends one message with up to eight descriptors (rustix's typed
+/// `sendmsg`; `MSG_NOSIGNAL` keeps a dead peer from raising SIGPIPE).
+/// Used by the caller's side only: it allocates.
+pub(crate) fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> std::io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(8))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(std::io::Error::from_raw_os_error(libc::E2BIG));
+    }
+    loop {
+        match sendmsg(sock, &[std::io::IoSlice::new(data)], &mut control, SendFlags::NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Whether this process has a single thread (`/proc/self/task` has one

@@ -259,8 +259,37 @@ fn parse(line: &str) -> Option<Outcome> {
     Some(Outcome { ok, errno, error_num, value, refused })
 }
 
-/// Runs one call in the helper and returns what it reported.
+/// The helper's arguments after its result descriptor, with `config_path`
+/// naming the configuration memfd.
+fn helper_args(req: &Request<'_>, config_path: &str) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![req.op.into(), req.name.into(), req.lxcpath.into()];
+    match &req.config {
+        Config::Disk => {}
+        Config::Cleared => args.extend(["noconfig".into(), "1".into()]),
+        Config::Memfd(_) => args.extend(["config".into(), config_path.into()]),
+    }
+    for (k, v) in LOG_OPTS.lock().unwrap_or_else(|e| e.into_inner()).iter().flatten() {
+        args.extend([OsString::from(k), v.clone()]);
+    }
+    for (k, v) in &req.opts {
+        args.extend([OsString::from(k), v.clone()]);
+    }
+    if let Some(a) = &req.args {
+        args.push("--".into());
+        args.extend(a.iter().map(OsString::from));
+    }
+    args
+}
+
+/// Runs one call in the helper and returns what it reported: through the
+/// helper server when it can take it (see [`server`]), else in a helper of
+/// its own.
 pub(crate) fn run(req: Request<'_>) -> Result<Outcome> {
+    run_via(req, true)
+}
+
+/// [`run`], through the server only when `serve`.
+fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
     let exe = helper_fd()?;
     let io_err = |op: &'static str| move |source: io::Error| Error::Io { op, source };
     let (r, w) = io::pipe().map_err(io_err("pipe for lxc-rs-helper"))?;
@@ -268,44 +297,20 @@ pub(crate) fn run(req: Request<'_>) -> Result<Outcome> {
     // a copy they kept would delay the end of the pipe if the helper died
     // before its result line.
     let w = crate::fds::Guarded::new(w);
-    let w_fd = w.as_raw_fd();
-    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{exe}"));
-    cmd.arg(w_fd.to_string()).arg(req.op).arg(req.name).arg(req.lxcpath);
-    let mut keep = vec![w_fd];
-    match &req.config {
-        Config::Disk => {}
-        Config::Cleared => {
-            cmd.args(["noconfig", "1"]);
-        }
-        Config::Memfd(fd) => {
-            cmd.arg("config").arg(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-            keep.push(fd.as_raw_fd());
-        }
-    }
-    for (k, v) in LOG_OPTS.lock().unwrap_or_else(|e| e.into_inner()).iter().flatten() {
-        cmd.arg(k).arg(v);
-    }
-    for (k, v) in &req.opts {
-        cmd.arg(k).arg(v);
-    }
-    if let Some(args) = &req.args {
-        cmd.arg("--").args(args);
-    }
-    // SAFETY: the closure runs in the forked child before exec and calls
-    // only fcntl, which is async-signal-safe; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &fd in &keep {
-                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(io_err("start lxc-rs-helper"))?;
+    let config_fd = match &req.config {
+        Config::Memfd(fd) => Some(std::os::fd::AsFd::as_fd(fd)),
+        _ => None,
+    };
+    let served = serve
+        && server::submit(
+            exe,
+            &helper_args(&req, server::CONFIG_ARG),
+            std::os::fd::AsFd::as_fd(&w),
+            config_fd,
+        );
+    let child =
+        if served { None } else { Some(spawn_one(exe, &req, &w).map_err(io_err("start lxc-rs-helper"))?) };
     drop(w);
-    drop(cmd);
     drop(req.config);
     // One line, then the helper exits. The line is read up to its newline,
     // not to the end of the pipe: a start's monitor holds a copy of the
@@ -327,17 +332,17 @@ pub(crate) fn run(req: Request<'_>) -> Result<Outcome> {
         }
     };
     // A caller that ignores SIGCHLD has its children reaped by the kernel;
-    // waitpid would block until every child of the process has ended.
-    let status = if sigchld_ignored() {
-        None
-    } else {
-        match child.wait() {
+    // waitpid would block until every child of the process has ended. (A
+    // served call's helper is the server's child, not this process's.)
+    let status = match child {
+        Some(mut child) if !sigchld_ignored() => match child.wait() {
             Ok(s) => Some(s),
             // Reaped by someone else (a SIGCHLD handler that waits for any
             // child): the result line is all we need.
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => None,
             Err(e) => return Err(Error::Io { op: "wait for lxc-rs-helper", source: e }),
-        }
+        },
+        _ => None,
     };
     read.map_err(io_err("read the result of lxc-rs-helper"))?;
     let text = String::from_utf8_lossy(&line);
@@ -348,6 +353,408 @@ pub(crate) fn run(req: Request<'_>) -> Result<Outcome> {
             None => "the helper ended without a result".to_owned(),
         }),
     })
+}
+
+/// Starts a helper of the call's own (fork and exec of the embedded
+/// program), writing its result to `w`.
+fn spawn_one(exe: RawFd, req: &Request<'_>, w: &crate::fds::Guarded) -> io::Result<std::process::Child> {
+    let w_fd = w.as_raw_fd();
+    let mut keep = vec![w_fd];
+    let config_path = match &req.config {
+        Config::Memfd(fd) => {
+            keep.push(fd.as_raw_fd());
+            format!("/proc/self/fd/{}", fd.as_raw_fd())
+        }
+        _ => String::new(),
+    };
+    let mut cmd = helper_command(exe, keep);
+    cmd.arg(w_fd.to_string()).args(helper_args(req, &config_path));
+    cmd.spawn()
+}
+
+/// A command running the helper program, in which the descriptors `keep`
+/// (close-on-exec here) stay open across the exec.
+fn helper_command(exe: RawFd, keep: Vec<RawFd>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{exe}"));
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only fcntl, which is async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &fd in &keep {
+                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+pub(crate) mod server {
+    //! The helper server: one `lxc-rs-helper serve` per process, started at
+    //! the first helper call, which forks a helper per call instead of an
+    //! exec of the program each time. An exec of the helper costs about
+    //! 1.5 ms on the project's VM (the dynamic loading of liblxc and its
+    //! libraries, mostly), against about 0.2 ms for a fork of the server:
+    //! a daemonized start took 5.9 ms through an exec'd helper and 3.5 ms in
+    //! C (`lifecycle` in the README's Performance section).
+    //!
+    //! The server is single-threaded and calls nothing of liblxc's, so each
+    //! forked helper is what an exec'd one is, as far as liblxc can tell,
+    //! with what a request brings: the caller's environment, working
+    //! directory, umask and the standard descriptors that are not
+    //! close-on-exec, of the moment. What a request cannot carry
+    //! (credentials and capabilities, namespaces, cgroups, LSM labels,
+    //! resource limits, scheduling, the session and process group, the root
+    //! directory, `no_new_privs`, the variables read at load time, ...) the
+    //! server kept from the thread that started it; each call compares the
+    //! calling thread's with it (see [`context`]), and a thread where any of
+    //! it differs gets a server of its own (up to [`MAX_SERVERS`] are kept).
+    //! A thread under seccomp, a subreaper (which would adopt the server)
+    //! and requests the server cannot take (more than [`MAX_ARGS`]
+    //! arguments, [`MAX_REQUEST`] bytes) run a helper of their own.
+    //! Descriptors that the caller left inheritable do not reach a served
+    //! helper: the server closes all but its socket at its start.
+    //!
+    //! The server is nobody's child (the program forks and its first
+    //! process exits: it goes to init or the nearest subreaper), so a
+    //! caller that waits for all its children does not wait for it. It
+    //! ignores the terminal's signals, and serves only the process that
+    //! started it with the ids it had then (it checks each request's
+    //! `SCM_CREDENTIALS`): a closure child that kept a copy of the socket,
+    //! or this process after it dropped its privileges, is refused. It
+    //! ends when the crate's end of its socket pair is closed: at the
+    //! caller's exit. A server that died is replaced at the next call; a
+    //! call whose request reached a server that then died gets "the helper
+    //! ended without a result". `LXC_RS_HELPER_SERVER=0` in the
+    //! environment turns the server off (each call then execs the helper).
+
+    use std::ffi::OsString;
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::sync::{Arc, Mutex};
+
+    use crate::fds::Guarded;
+
+    /// The argument the server replaces with the path of the request's
+    /// configuration descriptor.
+    pub(crate) const CONFIG_ARG: &str = "@config";
+
+    /// Larger requests (a huge environment) go to a helper of their own.
+    const MAX_REQUEST: usize = 128 * 1024;
+
+    /// A running server.
+    struct Server {
+        sock: Guarded,
+        #[cfg_attr(not(test), allow(dead_code))]
+        pid: libc::pid_t,
+        context: Vec<u8>,
+    }
+
+    /// The servers, most recently started last: one per context, at most
+    /// [`MAX_SERVERS`] (threads of different contexts, such as workers
+    /// pinned to different CPUs, each keep theirs).
+    static SERVERS: Mutex<Vec<Arc<Server>>> = Mutex::new(Vec::new());
+    const MAX_SERVERS: usize = 4;
+
+    /// The helper's argument count the server takes (`MAX_REQUEST_ARGS`
+    /// in the C program); more go to a helper of their own.
+    const MAX_ARGS: usize = 256;
+
+    /// Hands the call to the server started from the calling thread's
+    /// context, starting one when there is none (or it has ended); `false`
+    /// when it could not be sent, and nothing was run: the caller runs a
+    /// helper of its own.
+    pub(crate) fn submit(
+        exe: RawFd,
+        args: &[OsString],
+        result: BorrowedFd<'_>,
+        config: Option<BorrowedFd<'_>>,
+    ) -> bool {
+        if std::env::var_os("LXC_RS_HELPER_SERVER").is_some_and(|v| v == "0") {
+            return false;
+        }
+        if args.len() > MAX_ARGS || args.iter().any(|a| a.as_bytes().contains(&0)) {
+            return false;
+        }
+        // A subreaper would adopt the server as its child, which it may
+        // wait for.
+        if !matches!(rustix::process::child_subreaper(), Ok(None)) {
+            return false;
+        }
+        let Some((context, umask)) = context() else {
+            return false;
+        };
+        let Ok(cwd) = rustix::fs::open(
+            ".",
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) else {
+            return false;
+        };
+        // Copies of the standard descriptors an exec'd helper would get:
+        // open now and not close-on-exec (another thread may close or
+        // replace one meanwhile: the copy is what was there).
+        let (stdin, stdout, stderr) = (io::stdin(), io::stdout(), io::stderr());
+        let stdio: Vec<(u8, OwnedFd)> = (0u8..)
+            .zip([stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])
+            .filter_map(|(n, fd)| {
+                let inherited = rustix::io::fcntl_getfd(fd).ok()?.is_empty();
+                Some((b'0' + n, inherited.then(|| rustix::io::fcntl_dupfd_cloexec(fd, 3).ok())??))
+            })
+            .collect();
+        let mut msg = Vec::with_capacity(4096);
+        let mut push = |s: &[u8]| {
+            msg.extend_from_slice(s);
+            msg.push(0);
+        };
+        push(format!("{umask:o}").as_bytes());
+        push(&stdio.iter().map(|(n, _)| *n).collect::<Vec<u8>>());
+        push(args.len().to_string().as_bytes());
+        for a in args {
+            push(a.as_bytes());
+        }
+        for (k, v) in std::env::vars_os() {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            push(&kv);
+        }
+        if msg.len() > MAX_REQUEST {
+            return false;
+        }
+        let mut fds = vec![result, cwd.as_fd()];
+        fds.extend(stdio.iter().map(|(_, fd)| fd.as_fd()));
+        fds.extend(config);
+        for _ in 0..2 {
+            let Some(server) = server_for(exe, &context) else {
+                return false;
+            };
+            match crate::fds::send_with_fds(server.sock.as_fd(), &msg, &fds) {
+                Ok(()) => return true,
+                // Ended (killed, or its start failed half-way): the next
+                // try starts another.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN)) =>
+                {
+                    forget(&server);
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// The server of `context`: a running one, or a new one started from
+    /// this thread (which replaces the oldest when there are
+    /// [`MAX_SERVERS`]: its end of the socket closes when no call is
+    /// sending to it any more, and it ends).
+    fn server_for(exe: RawFd, context: &[u8]) -> Option<Arc<Server>> {
+        let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = servers.iter().find(|s| s.context == context) {
+            return Some(Arc::clone(s));
+        }
+        let s = Arc::new(start(exe, context.to_vec())?);
+        if servers.len() == MAX_SERVERS {
+            servers.remove(0);
+        }
+        servers.push(Arc::clone(&s));
+        Some(s)
+    }
+
+    fn forget(server: &Arc<Server>) {
+        SERVERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| !Arc::ptr_eq(s, server));
+    }
+
+    /// Starts a server: `lxc-rs-helper serve FD`, whose first process
+    /// forks the server, sends its pid and exits.
+    fn start(exe: RawFd, context: Vec<u8>) -> Option<Server> {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let (ours, theirs) =
+            socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).ok()?;
+        // Never on 0 to 2 (a caller whose standard descriptors are closed):
+        // a write to "standard output" would reach the server.
+        let high = |fd: OwnedFd| -> Option<OwnedFd> {
+            if fd.as_raw_fd() > 2 {
+                Some(fd)
+            } else {
+                rustix::io::fcntl_dupfd_cloexec(&fd, 3).ok()
+            }
+        };
+        let (ours, theirs) = (Guarded::new(high(ours)?), Guarded::new(high(theirs)?));
+        let fd = theirs.as_raw_fd();
+        let mut cmd = super::helper_command(exe, vec![fd]);
+        cmd.arg("serve").arg(fd.to_string());
+        let mut child = cmd.spawn().ok()?;
+        drop(cmd);
+        drop(theirs);
+        if !super::sigchld_ignored() {
+            match child.wait() {
+                Ok(s) if s.success() => {}
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {}
+                _ => return None,
+            }
+        }
+        // The server's pid, sent by the first process before it exited
+        // (waited for above, unless the kernel reaps this process's
+        // children: then at most 5 s). No answer: no server.
+        let mut pollfd = [rustix::event::PollFd::new(&ours, rustix::event::PollFlags::IN)];
+        let timeout = rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 };
+        match rustix::event::poll(&mut pollfd, Some(&timeout)) {
+            Ok(1) => {}
+            _ => return None,
+        }
+        let mut pid = [0u8; 4];
+        match rustix::net::recv(&ours, &mut pid, rustix::net::RecvFlags::DONTWAIT) {
+            Ok((4, _)) => {}
+            _ => return None,
+        }
+        Some(Server { sock: ours, pid: libc::pid_t::from_ne_bytes(pid), context })
+    }
+
+    /// The pid of the current server, if any (tests).
+    #[cfg(test)]
+    pub(crate) fn current_pid() -> Option<libc::pid_t> {
+        SERVERS.lock().unwrap_or_else(|e| e.into_inner()).last().map(|s| s.pid)
+    }
+
+    /// The lines of `/proc/thread-self/status` a helper inherits.
+    const STATUS_KEPT: [&str; 15] = [
+        "Uid:",
+        "Gid:",
+        "Groups:",
+        "CapInh:",
+        "CapPrm:",
+        "CapEff:",
+        "CapBnd:",
+        "CapAmb:",
+        "NoNewPrivs:",
+        "Seccomp:",
+        "Seccomp_filters:",
+        "Speculation_Store_Bypass:",
+        "SpeculationIndirectBranch:",
+        "Cpus_allowed_list:",
+        "Mems_allowed_list:",
+    ];
+
+    /// The namespaces a helper is made in.
+    const NAMESPACES: [&str; 8] =
+        ["cgroup", "ipc", "mnt", "net", "pid_for_children", "time_for_children", "user", "uts"];
+
+    /// What a helper forked or exec'd from the calling thread inherits and
+    /// a request cannot carry, as bytes to compare, and the umask (which
+    /// the request carries). `None` when it cannot be read (a kernel
+    /// before 4.7 shows no umask): the call then runs a helper of its own.
+    fn context() -> Option<(Vec<u8>, u32)> {
+        let mut ctx = Vec::with_capacity(2048);
+        let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+        let mut umask = None;
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("Umask:") {
+                umask = u32::from_str_radix(v.trim(), 8).ok();
+            } else if line.starts_with("Seccomp:") && line.split_ascii_whitespace().nth(1) != Some("0") {
+                // Filters cannot be compared (only counted): a thread
+                // under seccomp gets a helper of its own.
+                return None;
+            } else if STATUS_KEPT.iter().any(|k| line.starts_with(k)) {
+                ctx.extend_from_slice(line.as_bytes());
+                ctx.push(b'\n');
+            }
+        }
+        for ns in NAMESPACES {
+            match std::fs::read_link(format!("/proc/thread-self/ns/{ns}")) {
+                Ok(l) => ctx.extend_from_slice(l.as_os_str().as_bytes()),
+                Err(_) => ctx.push(b'-'),
+            }
+            ctx.push(b'\n');
+        }
+        for file in [
+            "/proc/thread-self/cgroup",
+            "/proc/thread-self/attr/current",
+            "/proc/thread-self/attr/exec",
+            "/proc/self/oom_score_adj",
+            "/proc/thread-self/loginuid",
+        ] {
+            match std::fs::read(file) {
+                Ok(b) => ctx.extend_from_slice(&b),
+                Err(_) => ctx.push(b'-'),
+            }
+            ctx.push(b'\n');
+        }
+        // The dynamic loader's and the allocator's settings, read at the
+        // server's exec.
+        for (k, v) in std::env::vars_os() {
+            let k = k.as_bytes();
+            if k.starts_with(b"LD_")
+                || k.starts_with(b"MALLOC_")
+                || k == b"GLIBC_TUNABLES"
+                || k == b"LXC_MEMFD_REXEC"
+            {
+                ctx.extend_from_slice(k);
+                ctx.push(b'=');
+                ctx.extend_from_slice(v.as_bytes());
+                ctx.push(b'\n');
+            }
+        }
+        // The process group, session, controlling terminal, nice value,
+        // real-time priority and scheduling policy of this thread (fields 5,
+        // 6, 7, 19, 40 and 41 of its stat, counted after the name).
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_ascii_whitespace().collect();
+        for i in [2, 3, 4, 16, 37, 38] {
+            ctx.extend_from_slice(fields.get(i)?.as_bytes());
+            ctx.push(b' ');
+        }
+        match std::fs::read("/proc/thread-self/personality") {
+            Ok(b) => ctx.extend_from_slice(&b),
+            Err(_) => ctx.push(b'-'),
+        }
+        let mut num = |v: i64| ctx.extend_from_slice(&v.to_ne_bytes());
+        // The root directory (chroot), with its mount.
+        let root = rustix::fs::statx(
+            rustix::fs::CWD,
+            "/",
+            rustix::fs::AtFlags::empty(),
+            rustix::fs::StatxFlags::INO | rustix::fs::StatxFlags::MNT_ID,
+        )
+        .ok()?;
+        num(root.stx_dev_major as i64);
+        num(root.stx_dev_minor as i64);
+        num(root.stx_ino as i64);
+        num(root.stx_mnt_id as i64);
+        use rustix::process::Resource as R;
+        for res in [
+            R::Cpu,
+            R::Fsize,
+            R::Data,
+            R::Stack,
+            R::Core,
+            R::Rss,
+            R::Nproc,
+            R::Nofile,
+            R::Memlock,
+            R::As,
+            R::Locks,
+            R::Sigpending,
+            R::Msgqueue,
+            R::Nice,
+            R::Rtprio,
+            R::Rttime,
+        ] {
+            let lim = rustix::process::getrlimit(res);
+            num(lim.current.map_or(-1, |v| v as i64));
+            num(lim.maximum.map_or(-1, |v| v as i64));
+        }
+        num(rustix::thread::capabilities_secure_bits().map_or(-1, |b| b.bits() as i64));
+        num(rustix::process::child_subreaper()
+            .map_or(-1, |p| p.map_or(0, |p| p.as_raw_nonzero().get() as i64)));
+        // SAFETY: ioprio_get(IOPRIO_WHO_PROCESS, 0) only reads the calling
+        // thread's I/O priority (rustix has no wrapper).
+        num(unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) });
+        Some((ctx, umask?))
+    }
 }
 
 #[cfg(test)]
@@ -401,5 +808,122 @@ mod tests {
         .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         assert!(!out.ok);
+    }
+
+    /// Serializes the tests that start, replace or kill the server.
+    static SERVER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// A temporary lxcpath with a template that writes what its process
+    /// inherited (environment, directory, umask, standard output, nice
+    /// value, credentials, namespaces, cgroups, limits) to the file named
+    /// by its last argument, and fails.
+    struct Probe {
+        dir: std::path::PathBuf,
+    }
+
+    impl Probe {
+        fn new(tag: &str) -> Probe {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = std::env::temp_dir().join(format!("lxc-rs-server-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let script = dir.join("template");
+            std::fs::write(
+                &script,
+                "#!/bin/sh\nfor last; do :; done\nout=$(readlink /proc/$$/fd/1)\n{\n  env | grep -v '^_=' | sort\n  pwd; umask; echo \"$out\"\n  \
+                 grep -E '^(Uid|Gid|Groups|Cap...|NoNewPrivs|Seccomp|Cpus_allowed_list):' /proc/self/status\n  \
+                 ls -l /proc/self/ns | sed 's/.*-> //'; cat /proc/self/cgroup; ulimit -a; nice\n} > \"$last\" 2>&1\nexit 1\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            Probe { dir }
+        }
+
+        /// What the template saw, run through the server or not.
+        fn run(&self, serve: bool, name: &str) -> String {
+            let out = self.dir.join(format!("{name}.out"));
+            let template = self.dir.join("template");
+            let outcome = run_via(
+                Request {
+                    op: "create",
+                    name,
+                    lxcpath: &self.dir,
+                    config: Config::Cleared,
+                    opts: vec![("template", template.into_os_string())],
+                    args: Some(vec![out.to_str().unwrap().to_owned()]),
+                },
+                serve,
+            )
+            .unwrap();
+            assert!(!outcome.ok, "the template fails");
+            std::fs::read_to_string(&out).unwrap()
+        }
+    }
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn a_served_helper_inherits_what_an_execd_one_does() {
+        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let probe = Probe::new("same");
+        let execd = probe.run(false, "a");
+        let served = probe.run(true, "b");
+        assert!(server::current_pid().is_some(), "the call was served");
+        assert!(execd.contains("PATH="), "{execd}");
+        assert_eq!(served, execd);
+
+        // A thread with another nice value (per thread on Linux) gets a
+        // server of its own, and its helper has that nice value.
+        let before = server::current_pid();
+        let (niced, pid) = std::thread::scope(|s| {
+            s.spawn(|| {
+                // This thread's nice value (PRIO_PROCESS of 0 is the
+                // calling thread on Linux).
+                rustix::process::setpriority_process(None, 7).unwrap();
+                (probe.run(true, "c"), server::current_pid())
+            })
+            .join()
+            .unwrap()
+        });
+        assert_ne!(pid, before, "a new server for the new context");
+        assert_eq!(niced.lines().last(), Some("7"), "{niced}");
+        assert_eq!(probe.run(false, "d"), execd);
+    }
+
+    #[test]
+    fn a_killed_server_is_replaced() {
+        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let probe = Probe::new("kill");
+        let first = probe.run(true, "a");
+        let pid = server::current_pid().expect("served");
+        // It keeps only its socket and /dev/null open.
+        let mut open: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        open.sort();
+        assert_eq!(open, ["0", "1", "2", "3"]);
+        // The server is not this process's child.
+        let pid = rustix::process::Pid::from_raw(pid).unwrap();
+        let r = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+        assert_eq!(r.unwrap_err(), rustix::io::Errno::CHILD, "not a child");
+        // The server this test's process started.
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        let pid = pid.as_raw_nonzero().get();
+        let t0 = std::time::Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}/stat"))
+            .exists()
+            .then(|| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+            .is_some_and(|s| !s.contains(") Z "))
+        {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(probe.run(true, "b"), first);
+        assert_ne!(server::current_pid(), Some(pid));
     }
 }

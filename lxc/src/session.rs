@@ -656,7 +656,8 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
             return Err(Error::Io { op: "run a session command", source: io::Error::other("cancelled") });
         }
         let sock = self.session.sock()?;
-        if let Err(e) = send_with_fds(sock, &req, &send) {
+        let borrowed: Vec<BorrowedFd<'_>> = send.iter().map(AsFd::as_fd).collect();
+        if let Err(e) = crate::fds::send_with_fds(sock, &req, &borrowed) {
             return Err(match e.raw_os_error() {
                 Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ENOTCONN) => {
                     self.session.closed("the helper is gone (did the container stop?)")
@@ -725,25 +726,6 @@ fn push_strings<'a>(req: &mut Vec<u8>, items: impl Iterator<Item = &'a [u8]>) ->
     }
     req[at..at + 4].copy_from_slice(&n.to_ne_bytes());
     Ok(())
-}
-
-/// Sends one message with up to three descriptors (rustix's typed
-/// `sendmsg`; `MSG_NOSIGNAL` keeps a dead peer from raising SIGPIPE).
-fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[Guarded]) -> io::Result<()> {
-    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
-    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    if !borrowed.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&borrowed)) {
-        return Err(io::Error::from_raw_os_error(libc::E2BIG));
-    }
-    loop {
-        match sendmsg(sock, &[io::IoSlice::new(data)], &mut control, SendFlags::NOSIGNAL) {
-            Ok(_) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 // ----- the helper, in the attached child ----------------------------------
