@@ -498,8 +498,10 @@ static void close_from(int first)
 {
 	struct rlimit rl;
 
+#ifdef SYS_close_range
 	if (syscall(SYS_close_range, (unsigned int)first, ~0U, 0) == 0)
 		return;
+#endif
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1048576)
 		rl.rlim_cur = 1048576;
 	for (int fd = first; fd < (int)rl.rlim_cur; fd++)
