@@ -614,10 +614,12 @@ pub(crate) mod server {
         Some(Server { sock: ours, pid: libc::pid_t::from_ne_bytes(pid), context })
     }
 
-    /// The pid of the current server, if any (tests).
+    /// The pid of the server of the calling thread's context, if any
+    /// (tests).
     #[cfg(test)]
     pub(crate) fn current_pid() -> Option<libc::pid_t> {
-        SERVERS.lock().unwrap_or_else(|e| e.into_inner()).last().map(|s| s.pid)
+        let (context, _) = context()?;
+        SERVERS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|s| s.context == context).map(|s| s.pid)
     }
 
     /// The lines of `/proc/thread-self/status` a helper inherits.
