@@ -394,11 +394,12 @@ fn helper_command(exe: RawFd, keep: Vec<RawFd>) -> std::process::Command {
 pub(crate) mod server {
     //! The helper server: one `lxc-rs-helper serve` per process, started at
     //! the first helper call, which forks a helper per call instead of an
-    //! exec of the program each time. An exec of the helper costs about
-    //! 1.5 ms on the project's VM (the dynamic loading of liblxc and its
-    //! libraries, mostly), against about 0.2 ms for a fork of the server:
-    //! a daemonized start took 5.9 ms through an exec'd helper and 3.5 ms in
-    //! C (`lifecycle` in the README's Performance section).
+    //! exec of the program each time. A helper call that fails at once
+    //! (`snapshot_destroy_all` of a container that does not exist) took
+    //! about 1.35 ms with an exec of the helper on the project's VM (the
+    //! dynamic loading of liblxc and its libraries, mostly) and about
+    //! 0.35 ms through the server, against a daemonized start of 3.5 ms in
+    //! C (the README's "The helper server").
     //!
     //! The server is single-threaded and calls nothing of liblxc's, so each
     //! forked helper is what an exec'd one is, as far as liblxc can tell,
