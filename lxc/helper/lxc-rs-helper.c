@@ -46,6 +46,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -405,6 +406,8 @@ static int run_op(int argc, char *argv[])
 #define MAX_REQUEST (256 * 1024)
 #define MAX_REQUEST_FDS 8
 #define MAX_REQUEST_ARGS 256
+/* A server with no request for this long ends (see serve()). */
+#define IDLE_MS 5000
 
 /* The next NUL-terminated string of [*p, end), or NULL. */
 static char *next_string(char **p, char *end)
@@ -463,7 +466,7 @@ static int serve_one(char *buf, size_t len, int *fds, int nfds)
 			return 2;
 		/* The value of the "config" option only (options come in
 		 * pairs after OP NAME LXCPATH, before "--"). */
-		if (strcmp(s, "--") == 0)
+		if (i >= 3 && (i - 3) % 2 == 0 && strcmp(s, "--") == 0)
 			options = false;
 		if (options && i >= 4 && (i - 3) % 2 == 1 && strcmp(args[1 + i], "config") == 0 &&
 		    strcmp(s, "@config") == 0) {
@@ -515,6 +518,7 @@ static int serve(const char *arg)
 	char *end;
 	long v = strtol(arg, &end, 10);
 	int sock, null, one = 1;
+	bool draining = false;
 	pid_t caller, self;
 
 	if (*arg == '\0' || *end != '\0' || v < 3 || v > 65535)
@@ -573,11 +577,28 @@ static int serve(const char *arg)
 		ssize_t got;
 		pid_t pid;
 
-		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (!draining) {
+			struct pollfd pfd = {.fd = sock, .events = POLLIN};
+			int ready = poll(&pfd, 1, IDLE_MS);
+
+			if (ready < 0 && errno == EINTR)
+				continue;
+			if (ready == 0) {
+				/* Idle: no new request is accepted (a sender gets
+				 * EPIPE and starts another server), the ones
+				 * already queued are served, then the server
+				 * ends, so that it does not keep the cgroups and
+				 * namespaces of a context no longer used. */
+				if (shutdown(sock, SHUT_RD) < 0)
+					return 0;
+				draining = true;
+			}
+		}
+		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (draining ? MSG_DONTWAIT : 0));
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
-			return 0; /* the crate's end is closed: done */
+			return 0; /* the crate's end is closed, or drained: done */
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET)
 				continue;

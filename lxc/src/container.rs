@@ -1774,6 +1774,16 @@ impl Container {
         if ok {
             return Ok(());
         }
+        // liblxc 5.0.2 also fails a shutdown whose container stopped
+        // meanwhile (adding the state client or signalling the init's
+        // pidfd fails): the goal is reached, as for `stop`. (Its checks
+        // make calls of their own: liblxc's errno is put back for the
+        // error.)
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if self.reached_stopped(false) {
+            return self.stopped_already("shutdown");
+        }
+        set_errno(errno);
         match self.explain(
             "shutdown",
             &[State::Running, State::Starting, State::Stopping],

@@ -291,6 +291,31 @@ pub fn wait_states() -> Result<Vec<State>> {
         .collect()
 }
 
+/// Turns the crate's helper server on (the default) or off for the rest
+/// of the process.
+///
+/// The calls that run in the crate's helper process (create, copy,
+/// snapshot, restore, rename, the destroys, a daemonized start) are forked
+/// by a helper server started at the first of them, which saves an exec of
+/// the helper per call (about 1 ms; README, "The helper server"). The
+/// crate compares what a helper inherits from the calling thread with the
+/// server's before each call, but some restrictions cannot be read back
+/// from the kernel: a program that confines itself after its first helper
+/// call with a Landlock ruleset (as root, without `no_new_privs`; a thread
+/// with `no_new_privs` set always gets a helper of its own), a session
+/// keyring, a memory policy or a timer slack of its own should turn the
+/// server off, so that every call execs a helper from the calling thread.
+/// Servers already running end when idle (5 s). The environment variable
+/// `LXC_RS_HELPER_SERVER=0` turns it off too.
+///
+/// ```
+/// lxc::set_helper_server(false);
+/// # lxc::set_helper_server(true);
+/// ```
+pub fn set_helper_server(enabled: bool) {
+    crate::helper::server::set_enabled(enabled);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

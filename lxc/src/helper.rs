@@ -412,9 +412,14 @@ pub(crate) mod server {
     //! server kept from the thread that started it; each call compares the
     //! calling thread's with it (see [`context`]), and a thread where any of
     //! it differs gets a server of its own (up to [`MAX_SERVERS`] are kept).
-    //! A thread under seccomp, a subreaper (which would adopt the server)
-    //! and requests the server cannot take (more than [`MAX_ARGS`]
-    //! arguments, [`MAX_REQUEST`] bytes) run a helper of their own.
+    //! Up to [`MAX_SERVERS`] are kept, the least recently used giving way
+    //! unless it served within [`BUSY`]; a server idle for 5 s ends. A
+    //! thread with `no_new_privs` or seccomp filters (Landlock domains and
+    //! filters cannot be compared), a subreaper or the first process of a
+    //! pid namespace (which would adopt the server), requests the server
+    //! cannot take (more than [`MAX_ARGS`] arguments, [`MAX_REQUEST`]
+    //! bytes) and [`crate::set_helper_server`]`(false)` run a helper of
+    //! their own.
     //! Descriptors that the caller left inheritable do not reach a served
     //! helper: the server closes all but its socket at its start.
     //!
@@ -424,7 +429,8 @@ pub(crate) mod server {
     //! ignores the terminal's signals, and serves only the process that
     //! started it with the ids it had then (it checks each request's
     //! `SCM_CREDENTIALS`): a closure child that kept a copy of the socket,
-    //! or this process after it dropped its privileges, is refused. It
+    //! or this process after it dropped its privileges, is refused (a
+    //! `fork()`ed copy of this process starts servers of its own). It
     //! ends when the crate's end of its socket pair is closed: at the
     //! caller's exit. A server that died is replaced at the next call; a
     //! call whose request reached a server that then died gets "the helper
@@ -435,7 +441,9 @@ pub(crate) mod server {
     use std::io;
     use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
     use crate::fds::Guarded;
 
@@ -451,14 +459,29 @@ pub(crate) mod server {
         sock: Guarded,
         #[cfg_attr(not(test), allow(dead_code))]
         pid: libc::pid_t,
+        /// The process that started it, the only one it serves (a
+        /// `fork()`ed child of that process starts its own).
+        owner: rustix::process::Pid,
         context: Vec<u8>,
+        /// When it was last handed a call.
+        used: Mutex<Instant>,
     }
 
-    /// The servers, most recently started last: one per context, at most
-    /// [`MAX_SERVERS`] (threads of different contexts, such as workers
-    /// pinned to different CPUs, each keep theirs).
+    /// The servers: one per context, at most [`MAX_SERVERS`]. When all are
+    /// taken, the least recently used one gives way, unless it was used
+    /// within [`BUSY`]: then the call runs a helper of its own, rather than
+    /// threads of more contexts than that (workers pinned to different
+    /// CPUs, say) starting servers in turn.
     static SERVERS: Mutex<Vec<Arc<Server>>> = Mutex::new(Vec::new());
     const MAX_SERVERS: usize = 4;
+    const BUSY: Duration = Duration::from_secs(1);
+
+    /// [`crate::set_helper_server`].
+    static ENABLED: AtomicBool = AtomicBool::new(true);
+
+    pub(crate) fn set_enabled(enabled: bool) {
+        ENABLED.store(enabled, Ordering::Relaxed);
+    }
 
     /// The helper's argument count the server takes (`MAX_REQUEST_ARGS`
     /// in the C program); more go to a helper of their own.
@@ -474,15 +497,17 @@ pub(crate) mod server {
         result: BorrowedFd<'_>,
         config: Option<BorrowedFd<'_>>,
     ) -> bool {
-        if std::env::var_os("LXC_RS_HELPER_SERVER").is_some_and(|v| v == "0") {
+        if !ENABLED.load(Ordering::Relaxed)
+            || std::env::var_os("LXC_RS_HELPER_SERVER").is_some_and(|v| v == "0")
+        {
             return false;
         }
-        if args.len() > MAX_ARGS || args.iter().any(|a| a.as_bytes().contains(&0)) {
+        if args.len() > MAX_ARGS || args.iter().any(|a| a.as_bytes().contains(&0)) || under_valgrind() {
             return false;
         }
-        // A subreaper would adopt the server as its child, which it may
-        // wait for.
-        if !matches!(rustix::process::child_subreaper(), Ok(None)) {
+        // A subreaper, or the first process of a pid namespace, would
+        // adopt the server as its child, which it may wait for.
+        if !matches!(rustix::process::child_subreaper(), Ok(None)) || rustix::process::getpid().is_init() {
             return false;
         }
         let Some((context, umask)) = context() else {
@@ -499,13 +524,18 @@ pub(crate) mod server {
         // open now and not close-on-exec (another thread may close or
         // replace one meanwhile: the copy is what was there).
         let (stdin, stdout, stderr) = (io::stdin(), io::stdout(), io::stderr());
-        let stdio: Vec<(u8, OwnedFd)> = (0u8..)
-            .zip([stdin.as_fd(), stdout.as_fd(), stderr.as_fd()])
-            .filter_map(|(n, fd)| {
-                let inherited = rustix::io::fcntl_getfd(fd).ok()?.is_empty();
-                Some((b'0' + n, inherited.then(|| rustix::io::fcntl_dupfd_cloexec(fd, 3).ok())??))
-            })
-            .collect();
+        let mut stdio: Vec<(u8, OwnedFd)> = Vec::with_capacity(3);
+        for (n, fd) in (0u8..).zip([stdin.as_fd(), stdout.as_fd(), stderr.as_fd()]) {
+            // Not open (EBADF), or close-on-exec: not passed on.
+            if !rustix::io::fcntl_getfd(fd).is_ok_and(|f| f.is_empty()) {
+                continue;
+            }
+            // A copy that cannot be made (EMFILE): a helper of its own.
+            let Ok(dup) = rustix::io::fcntl_dupfd_cloexec(fd, 3) else {
+                return false;
+            };
+            stdio.push((b'0' + n, dup));
+        }
         let mut msg = Vec::with_capacity(4096);
         let mut push = |s: &[u8]| {
             msg.extend_from_slice(s);
@@ -549,18 +579,26 @@ pub(crate) mod server {
     }
 
     /// The server of `context`: a running one, or a new one started from
-    /// this thread (which replaces the oldest when there are
-    /// [`MAX_SERVERS`]: its end of the socket closes when no call is
-    /// sending to it any more, and it ends).
+    /// this thread (in place of the least recently used one when there are
+    /// [`MAX_SERVERS`]; that one's end of the socket closes when no call is
+    /// sending to it any more, and it ends); `None` when it cannot be had.
     fn server_for(exe: RawFd, context: &[u8]) -> Option<Arc<Server>> {
         let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+        let me = rustix::process::getpid();
+        servers.retain(|s| s.owner == me);
+        let used = |s: &Server| *s.used.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = servers.iter().find(|s| s.context == context) {
+            *s.used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             return Some(Arc::clone(s));
         }
-        let s = Arc::new(start(exe, context.to_vec())?);
-        if servers.len() == MAX_SERVERS {
-            servers.remove(0);
+        if servers.len() >= MAX_SERVERS {
+            let (i, oldest) = servers.iter().enumerate().min_by_key(|(_, s)| used(s))?;
+            if used(oldest).elapsed() < BUSY {
+                return None;
+            }
+            servers.remove(i);
         }
+        let s = Arc::new(start(exe, context.to_vec())?);
         servers.push(Arc::clone(&s));
         Some(s)
     }
@@ -612,7 +650,13 @@ pub(crate) mod server {
             Ok((4, _)) => {}
             _ => return None,
         }
-        Some(Server { sock: ours, pid: libc::pid_t::from_ne_bytes(pid), context })
+        Some(Server {
+            sock: ours,
+            pid: libc::pid_t::from_ne_bytes(pid),
+            owner: rustix::process::getpid(),
+            context,
+            used: Mutex::new(Instant::now()),
+        })
     }
 
     /// The pid of the server of the calling thread's context, if any
@@ -621,6 +665,14 @@ pub(crate) mod server {
     pub(crate) fn current_pid() -> Option<libc::pid_t> {
         let (context, _) = context()?;
         SERVERS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|s| s.context == context).map(|s| s.pid)
+    }
+
+    /// Whether this process runs under valgrind, which rewrites the
+    /// environment of the programs it execs (its preloaded libraries are
+    /// taken out of `LD_PRELOAD`): a request could not carry that, so
+    /// every call execs a helper.
+    pub(crate) fn under_valgrind() -> bool {
+        std::env::var_os("LD_PRELOAD").is_some_and(|v| v.as_bytes().windows(9).any(|w| w == b"vgpreload"))
     }
 
     /// The lines of `/proc/thread-self/status` a helper inherits.
@@ -657,9 +709,13 @@ pub(crate) mod server {
         for line in status.lines() {
             if let Some(v) = line.strip_prefix("Umask:") {
                 umask = u32::from_str_radix(v.trim(), 8).ok();
-            } else if line.starts_with("Seccomp:") && line.split_ascii_whitespace().nth(1) != Some("0") {
-                // Filters cannot be compared (only counted): a thread
-                // under seccomp gets a helper of its own.
+            } else if (line.starts_with("Seccomp:") || line.starts_with("NoNewPrivs:"))
+                && line.split_ascii_whitespace().nth(1) != Some("0")
+            {
+                // Seccomp filters cannot be compared (only counted), nor
+                // Landlock domains (not shown at all), which go with
+                // `no_new_privs` but for a privileged caller: a thread
+                // under either gets a helper of its own.
                 return None;
             } else if STATUS_KEPT.iter().any(|k| line.starts_with(k)) {
                 ctx.extend_from_slice(line.as_bytes());
@@ -833,7 +889,7 @@ mod tests {
             let script = dir.join("template");
             std::fs::write(
                 &script,
-                "#!/bin/sh\nfor last; do :; done\nout=$(readlink /proc/$$/fd/1)\n{\n  env | grep -v '^_=' | sort\n  pwd; umask; echo \"$out\"\n  \
+                "#!/bin/sh\nfor last; do :; done\nout=$(readlink /proc/$$/fd/1)\n{\n  sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f2\n  env | grep -v '^_=' | sort\n  pwd; umask; echo \"$out\"\n  \
                  grep -E '^(Uid|Gid|Groups|Cap...|NoNewPrivs|Seccomp|Cpus_allowed_list):' /proc/self/status\n  \
                  ls -l /proc/self/ns | sed 's/.*-> //'; cat /proc/self/cgroup; ulimit -a; nice\n} > \"$last\" 2>&1\nexit 1\n",
             )
@@ -842,8 +898,9 @@ mod tests {
             Probe { dir }
         }
 
-        /// What the template saw, run through the server or not.
-        fn run(&self, serve: bool, name: &str) -> String {
+        /// What the template saw, run through the server or not: the pid
+        /// of its helper's parent, and the rest.
+        fn run(&self, serve: bool, name: &str) -> (libc::pid_t, String) {
             let out = self.dir.join(format!("{name}.out"));
             let template = self.dir.join("template");
             let outcome = run_via(
@@ -859,7 +916,9 @@ mod tests {
             )
             .unwrap();
             assert!(!outcome.ok, "the template fails");
-            std::fs::read_to_string(&out).unwrap()
+            let text = std::fs::read_to_string(&out).unwrap();
+            let (parent, rest) = text.split_once('\n').unwrap();
+            (parent.parse().unwrap(), rest.to_owned())
         }
     }
 
@@ -871,18 +930,23 @@ mod tests {
 
     #[test]
     fn a_served_helper_inherits_what_an_execd_one_does() {
+        if server::under_valgrind() {
+            eprintln!("no helper server under valgrind: skipped");
+            return;
+        }
         let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let probe = Probe::new("same");
-        let execd = probe.run(false, "a");
-        let served = probe.run(true, "b");
-        assert!(server::current_pid().is_some(), "the call was served");
+        let (parent, execd) = probe.run(false, "a");
+        assert_eq!(parent, std::process::id() as libc::pid_t, "an exec'd helper is ours");
+        let (parent, served) = probe.run(true, "b");
+        assert_eq!(Some(parent), server::current_pid(), "the call was served");
         assert!(execd.contains("PATH="), "{execd}");
         assert_eq!(served, execd);
 
         // A thread with another nice value (per thread on Linux) gets a
         // server of its own, and its helper has that nice value.
         let before = server::current_pid();
-        let (niced, pid) = std::thread::scope(|s| {
+        let ((parent, niced), pid) = std::thread::scope(|s| {
             s.spawn(|| {
                 // This thread's nice value (PRIO_PROCESS of 0 is the
                 // calling thread on Linux).
@@ -892,16 +956,21 @@ mod tests {
             .join()
             .unwrap()
         });
+        assert_eq!(Some(parent), pid, "served");
         assert_ne!(pid, before, "a new server for the new context");
         assert_eq!(niced.lines().last(), Some("7"), "{niced}");
-        assert_eq!(probe.run(false, "d"), execd);
+        assert_eq!(probe.run(false, "d").1, execd);
     }
 
     #[test]
     fn a_killed_server_is_replaced() {
+        if server::under_valgrind() {
+            eprintln!("no helper server under valgrind: skipped");
+            return;
+        }
         let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let probe = Probe::new("kill");
-        let first = probe.run(true, "a");
+        let (_, first) = probe.run(true, "a");
         let pid = server::current_pid().expect("served");
         // It keeps only its socket and /dev/null open.
         let mut open: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -926,7 +995,40 @@ mod tests {
             assert!(t0.elapsed() < std::time::Duration::from_secs(10));
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert_eq!(probe.run(true, "b"), first);
-        assert_ne!(server::current_pid(), Some(pid));
+        let (parent, again) = probe.run(true, "b");
+        assert_eq!(again, first);
+        assert_ne!(parent, pid, "another server");
+        assert_eq!(Some(parent), server::current_pid());
+    }
+
+    #[test]
+    fn an_idle_server_ends_and_a_subreaper_execs() {
+        if server::under_valgrind() {
+            eprintln!("no helper server under valgrind: skipped");
+            return;
+        }
+        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let probe = Probe::new("idle");
+        let (_, first) = probe.run(true, "a");
+        let pid = server::current_pid().expect("served");
+        // Idle for 5 s, it ends (a zombie of init's until reaped, or gone).
+        let t0 = std::time::Instant::now();
+        let stat = format!("/proc/{pid}/stat");
+        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(15), "the idle server still runs");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(t0.elapsed() >= std::time::Duration::from_secs(4), "it ended before its idle time");
+        let (parent, again) = probe.run(true, "b");
+        assert_eq!(again, first);
+        assert_eq!(Some(parent), server::current_pid());
+        assert_ne!(parent, pid);
+
+        // A subreaper would adopt the server: its calls exec a helper each.
+        let me = rustix::process::getpid();
+        rustix::process::set_child_subreaper(Some(me)).unwrap();
+        let (parent, _) = probe.run(true, "c");
+        rustix::process::set_child_subreaper(None).unwrap();
+        assert_eq!(parent, me.as_raw_nonzero().get(), "an exec'd helper");
     }
 }

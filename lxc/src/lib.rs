@@ -238,7 +238,8 @@ pub use create::{BackingStore, BdevSpecs, CreateOptions};
 pub use error::{Error, Result};
 pub use global::{
     check_container_name, config_item_is_supported, config_key_is_known, default_lxcpath, global_config_item,
-    has_api_extension, has_container_member, header_version, runtime_version, version, wait_states, Version,
+    has_api_extension, has_container_member, header_version, runtime_version, set_helper_server, version,
+    wait_states, Version,
 };
 pub use list::{containers, list_active_containers, list_all_containers, list_defined_containers, ListKind};
 pub use log::{log_close, Log, LogLevel};
