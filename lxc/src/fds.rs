@@ -36,6 +36,12 @@ impl Guarded {
         Guarded { fd, slot }
     }
 
+    /// Makes this descriptor's number refer to what `fd` refers to
+    /// (`dup3`, close-on-exec), keeping the number and its listing.
+    pub(crate) fn replace(&mut self, fd: impl std::os::fd::AsFd) -> std::io::Result<()> {
+        Ok(rustix::io::dup3(fd, &mut self.fd, rustix::io::DupFlags::CLOEXEC)?)
+    }
+
     fn unlist(&mut self) {
         if let Some(s) = self.slot.take() {
             TABLE[s].store(-1, Ordering::Release);

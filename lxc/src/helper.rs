@@ -559,18 +559,21 @@ pub(crate) mod server {
         let mut fds = vec![result, cwd.as_fd()];
         fds.extend(stdio.iter().map(|(_, fd)| fd.as_fd()));
         fds.extend(config);
+        let mut reuse = None;
         for _ in 0..2 {
-            let Some(server) = server_for(exe, &context) else {
+            let Some(server) = server_for(exe, &context, reuse.take()) else {
                 return false;
             };
             match crate::fds::send_with_fds(server.sock.as_fd(), &msg, &fds) {
                 Ok(()) => return true,
-                // Ended (killed, or its start failed half-way): the next
-                // try starts another.
+                // Ended (idle, killed, or its start failed half-way): the
+                // next try starts another, on the same descriptor number
+                // when no other call holds this one.
                 Err(e)
                     if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN)) =>
                 {
                     forget(&server);
+                    reuse = Arc::try_unwrap(server).ok().map(|s| s.sock);
                 }
                 Err(_) => return false,
             }
@@ -582,7 +585,7 @@ pub(crate) mod server {
     /// this thread (in place of the least recently used one when there are
     /// [`MAX_SERVERS`]; that one's end of the socket closes when no call is
     /// sending to it any more, and it ends); `None` when it cannot be had.
-    fn server_for(exe: RawFd, context: &[u8]) -> Option<Arc<Server>> {
+    fn server_for(exe: RawFd, context: &[u8], reuse: Option<Guarded>) -> Option<Arc<Server>> {
         let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
         let me = rustix::process::getpid();
         servers.retain(|s| s.owner == me);
@@ -598,7 +601,7 @@ pub(crate) mod server {
             }
             servers.remove(i);
         }
-        let s = Arc::new(start(exe, context.to_vec())?);
+        let s = Arc::new(start(exe, context.to_vec(), reuse)?);
         servers.push(Arc::clone(&s));
         Some(s)
     }
@@ -608,8 +611,10 @@ pub(crate) mod server {
     }
 
     /// Starts a server: `lxc-rs-helper serve FD`, whose first process
-    /// forks the server, sends its pid and exits.
-    fn start(exe: RawFd, context: Vec<u8>) -> Option<Server> {
+    /// forks the server, sends its pid and exits. The crate's end of its
+    /// socket takes the number of `reuse` (the end of a server that ended),
+    /// so that a program counting its descriptors sees the same ones.
+    fn start(exe: RawFd, context: Vec<u8>, reuse: Option<Guarded>) -> Option<Server> {
         use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
         let (ours, theirs) =
             socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).ok()?;
@@ -622,7 +627,15 @@ pub(crate) mod server {
                 rustix::io::fcntl_dupfd_cloexec(&fd, 3).ok()
             }
         };
-        let (ours, theirs) = (Guarded::new(high(ours)?), Guarded::new(high(theirs)?));
+        let ours = match reuse {
+            Some(mut slot) => {
+                slot.replace(&ours).ok()?;
+                drop(ours);
+                slot
+            }
+            None => Guarded::new(high(ours)?),
+        };
+        let theirs = Guarded::new(high(theirs)?);
         let fd = theirs.as_raw_fd();
         let mut cmd = super::helper_command(exe, vec![fd]);
         cmd.arg("serve").arg(fd.to_string());
@@ -663,8 +676,16 @@ pub(crate) mod server {
     /// (tests).
     #[cfg(test)]
     pub(crate) fn current_pid() -> Option<libc::pid_t> {
+        current().map(|(pid, _)| pid)
+    }
+
+    /// The pid of the server of the calling thread's context and the
+    /// crate's end of its socket (tests).
+    #[cfg(test)]
+    pub(crate) fn current() -> Option<(libc::pid_t, RawFd)> {
         let (context, _) = context()?;
-        SERVERS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|s| s.context == context).map(|s| s.pid)
+        let servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+        servers.iter().find(|s| s.context == context).map(|s| (s.pid, s.sock.as_raw_fd()))
     }
 
     /// Whether this process runs under valgrind, which rewrites the
@@ -1010,7 +1031,7 @@ mod tests {
         let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let probe = Probe::new("idle");
         let (_, first) = probe.run(true, "a");
-        let pid = server::current_pid().expect("served");
+        let (pid, sock) = server::current().expect("served");
         // Idle for 5 s, it ends (a zombie of init's until reaped, or gone).
         let t0 = std::time::Instant::now();
         let stat = format!("/proc/{pid}/stat");
@@ -1021,7 +1042,7 @@ mod tests {
         assert!(t0.elapsed() >= std::time::Duration::from_secs(4), "it ended before its idle time");
         let (parent, again) = probe.run(true, "b");
         assert_eq!(again, first);
-        assert_eq!(Some(parent), server::current_pid());
+        assert_eq!(Some((parent, sock)), server::current(), "the new server's socket has the old number");
         assert_ne!(parent, pid);
 
         // A subreaper would adopt the server: its calls exec a helper each.
