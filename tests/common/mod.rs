@@ -473,6 +473,20 @@ impl FdSnapshot {
             let kept = *KEPT_EVENTFD.get_or_init(|| fd);
             new.retain(|f| f.0 != kept || f.1 != Path::new("anon_inode:[eventfd]"));
         }
+        // And the crate's end of its helper server's socket, made by the
+        // first helper call: a server idle for 5 s ends, and the one that
+        // replaces it gets the same number (a socket of another inode).
+        static KEPT_SERVER: OnceLock<i32> = OnceLock::new();
+        let is_socket = |p: &Path| p.to_str().is_some_and(|p| p.starts_with("socket:["));
+        let replaced: Vec<i32> = new
+            .iter()
+            .filter(|fd| is_socket(&fd.1) && self.0.iter().any(|old| old.0 == fd.0 && is_socket(&old.1)))
+            .map(|fd| fd.0)
+            .collect();
+        if let [fd] = replaced[..] {
+            let kept = *KEPT_SERVER.get_or_init(|| fd);
+            new.retain(|f| f.0 != kept || !is_socket(&f.1));
+        }
         if let Some(allowed) = allowed {
             new.retain(|f| !allowed(&f.1));
         }
