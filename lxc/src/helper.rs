@@ -943,6 +943,16 @@ mod tests {
         }
     }
 
+    /// The lock of the server tests and a probe, or `None` under valgrind
+    /// (no server there).
+    fn server_test(tag: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Probe)> {
+        if server::under_valgrind() {
+            eprintln!("no helper server under valgrind: skipped");
+            return None;
+        }
+        Some((SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner()), Probe::new(tag)))
+    }
+
     impl Drop for Probe {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -951,12 +961,9 @@ mod tests {
 
     #[test]
     fn a_served_helper_inherits_what_an_execd_one_does() {
-        if server::under_valgrind() {
-            eprintln!("no helper server under valgrind: skipped");
+        let Some((_g, probe)) = server_test("same") else {
             return;
-        }
-        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
-        let probe = Probe::new("same");
+        };
         let (parent, execd) = probe.run(false, "a");
         assert_eq!(parent, std::process::id() as libc::pid_t, "an exec'd helper is ours");
         let (parent, served) = probe.run(true, "b");
@@ -985,12 +992,9 @@ mod tests {
 
     #[test]
     fn a_killed_server_is_replaced() {
-        if server::under_valgrind() {
-            eprintln!("no helper server under valgrind: skipped");
+        let Some((_g, probe)) = server_test("kill") else {
             return;
-        }
-        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
-        let probe = Probe::new("kill");
+        };
         let (_, first) = probe.run(true, "a");
         let pid = server::current_pid().expect("served");
         // It keeps only its socket and /dev/null open.
@@ -1024,12 +1028,9 @@ mod tests {
 
     #[test]
     fn an_idle_server_ends_and_a_subreaper_execs() {
-        if server::under_valgrind() {
-            eprintln!("no helper server under valgrind: skipped");
+        let Some((_g, probe)) = server_test("idle") else {
             return;
-        }
-        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
-        let probe = Probe::new("idle");
+        };
         let (_, first) = probe.run(true, "a");
         let (pid, sock) = server::current().expect("served");
         // Idle for 5 s, it ends (a zombie of init's until reaped, or gone).
