@@ -411,12 +411,15 @@ pub(crate) mod server {
     //! directory, `no_new_privs`, the variables read at load time, ...) the
     //! server kept from the thread that started it; each call compares the
     //! calling thread's with it (see [`context`]), and a thread where any of
-    //! it differs gets a server of its own (up to [`MAX_SERVERS`] are kept).
-    //! Up to [`MAX_SERVERS`] are kept, the least recently used giving way
-    //! unless it served within [`BUSY`]; a server idle for 5 s ends. A
-    //! thread with `no_new_privs` or seccomp filters (Landlock domains and
-    //! filters cannot be compared), a subreaper or the first process of a
-    //! pid namespace (which would adopt the server), requests the server
+    //! it differs gets a server of its own. Up to [`MAX_SERVERS`] are kept,
+    //! the least recently used giving way unless it served within [`BUSY`];
+    //! a server process idle for 5 s ends, and the next call starts another
+    //! behind the same descriptor number. A thread with `no_new_privs` or
+    //! seccomp filters (Landlock domains and filters cannot be compared), a
+    //! subreaper or the first process of a pid namespace (which would adopt
+    //! the server), a thread whose children go to another pid namespace
+    //! than its own (the server would be that namespace's init, or live in
+    //! it), requests the server
     //! cannot take (more than [`MAX_ARGS`] arguments, [`MAX_REQUEST`]
     //! bytes) and [`crate::set_helper_server`]`(false)` run a helper of
     //! their own.
@@ -442,7 +445,7 @@ pub(crate) mod server {
     use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, RwLock};
     use std::time::{Duration, Instant};
 
     use crate::fds::Guarded;
@@ -454,17 +457,30 @@ pub(crate) mod server {
     /// Larger requests (a huge environment) go to a helper of their own.
     const MAX_REQUEST: usize = 128 * 1024;
 
-    /// A running server.
+    /// The server of one context: its entry lasts while the context is
+    /// kept, the process behind it is replaced when it ends (idle, killed).
     struct Server {
-        sock: Guarded,
-        #[cfg_attr(not(test), allow(dead_code))]
-        pid: libc::pid_t,
         /// The process that started it, the only one it serves (a
         /// `fork()`ed child of that process starts its own).
         owner: rustix::process::Pid,
         context: Vec<u8>,
         /// When it was last handed a call.
         used: Mutex<Instant>,
+        /// The process now serving: calls send under the read lock, a
+        /// replacement takes the write lock.
+        live: RwLock<Live>,
+    }
+
+    /// A server process and the crate's end of its socket.
+    struct Live {
+        /// Keeps its number across replacements (`dup3` onto it), so that
+        /// a program counting its descriptors sees the same ones.
+        sock: Guarded,
+        #[cfg_attr(not(test), allow(dead_code))]
+        pid: libc::pid_t,
+        /// Counts the replacements: a call that saw the process end
+        /// replaces it only if nobody did meanwhile.
+        generation: u64,
     }
 
     /// The servers: one per context, at most [`MAX_SERVERS`]. When all are
@@ -559,21 +575,28 @@ pub(crate) mod server {
         let mut fds = vec![result, cwd.as_fd()];
         fds.extend(stdio.iter().map(|(_, fd)| fd.as_fd()));
         fds.extend(config);
-        let mut reuse = None;
+        let Some(server) = server_for(exe, &context) else {
+            return false;
+        };
         for _ in 0..2 {
-            let Some(server) = server_for(exe, &context, reuse.take()) else {
-                return false;
+            let (sent, generation) = {
+                let live = server.live.read().unwrap_or_else(|e| e.into_inner());
+                (crate::fds::send_with_fds(live.sock.as_fd(), &msg, &fds), live.generation)
             };
-            match crate::fds::send_with_fds(server.sock.as_fd(), &msg, &fds) {
+            match sent {
                 Ok(()) => return true,
-                // Ended (idle, killed, or its start failed half-way): the
-                // next try starts another, on the same descriptor number
-                // when no other call holds this one.
+                // Ended (idle, killed): the next try goes to another,
+                // started on the same descriptor number. (ECONNREFUSED:
+                // kernels before 6.1 and its stable backports.)
                 Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN)) =>
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNREFUSED)
+                    ) =>
                 {
-                    forget(&server);
-                    reuse = Arc::try_unwrap(server).ok().map(|s| s.sock);
+                    if !replace(&server, exe, generation) {
+                        return false;
+                    }
                 }
                 Err(_) => return false,
             }
@@ -581,11 +604,11 @@ pub(crate) mod server {
         false
     }
 
-    /// The server of `context`: a running one, or a new one started from
+    /// The server of `context`: a kept one, or a new one started from
     /// this thread (in place of the least recently used one when there are
     /// [`MAX_SERVERS`]; that one's end of the socket closes when no call is
     /// sending to it any more, and it ends); `None` when it cannot be had.
-    fn server_for(exe: RawFd, context: &[u8], reuse: Option<Guarded>) -> Option<Arc<Server>> {
+    fn server_for(exe: RawFd, context: &[u8]) -> Option<Arc<Server>> {
         let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
         let me = rustix::process::getpid();
         servers.retain(|s| s.owner == me);
@@ -601,20 +624,41 @@ pub(crate) mod server {
             }
             servers.remove(i);
         }
-        let s = Arc::new(start(exe, context.to_vec(), reuse)?);
+        let (sock, pid) = start(exe)?;
+        let s = Arc::new(Server {
+            owner: me,
+            context: context.to_vec(),
+            used: Mutex::new(Instant::now()),
+            live: RwLock::new(Live { sock, pid, generation: 0 }),
+        });
         servers.push(Arc::clone(&s));
         Some(s)
     }
 
-    fn forget(server: &Arc<Server>) {
-        SERVERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|s| !Arc::ptr_eq(s, server));
+    /// Replaces the process of `server` that ended, unless a call did
+    /// since it was seen at `generation`: a new one is started from this
+    /// thread (of the server's context), and the crate's end of its socket
+    /// takes the old one's number. `false` when it could not be started.
+    fn replace(server: &Server, exe: RawFd, generation: u64) -> bool {
+        let mut live = server.live.write().unwrap_or_else(|e| e.into_inner());
+        if live.generation != generation {
+            return true;
+        }
+        let Some((sock, pid)) = start(exe) else {
+            return false;
+        };
+        if live.sock.replace(&sock).is_err() {
+            return false;
+        }
+        live.pid = pid;
+        live.generation += 1;
+        true
     }
 
-    /// Starts a server: `lxc-rs-helper serve FD`, whose first process
-    /// forks the server, sends its pid and exits. The crate's end of its
-    /// socket takes the number of `reuse` (the end of a server that ended),
-    /// so that a program counting its descriptors sees the same ones.
-    fn start(exe: RawFd, context: Vec<u8>, reuse: Option<Guarded>) -> Option<Server> {
+    /// Starts a server process: `lxc-rs-helper serve FD`, whose first
+    /// process forks the server, sends its pid and exits. Returns the
+    /// crate's end of its socket and the server's pid.
+    fn start(exe: RawFd) -> Option<(Guarded, libc::pid_t)> {
         use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
         let (ours, theirs) =
             socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).ok()?;
@@ -627,15 +671,9 @@ pub(crate) mod server {
                 rustix::io::fcntl_dupfd_cloexec(&fd, 3).ok()
             }
         };
-        let ours = match reuse {
-            Some(mut slot) => {
-                slot.replace(&ours).ok()?;
-                drop(ours);
-                slot
-            }
-            None => Guarded::new(high(ours)?),
-        };
-        let theirs = Guarded::new(high(theirs)?);
+        // Listed while they exist, so that the crate's closure children
+        // forked meanwhile close them.
+        let (ours, theirs) = (Guarded::new(high(ours)?), Guarded::new(high(theirs)?));
         let fd = theirs.as_raw_fd();
         let mut cmd = super::helper_command(exe, vec![fd]);
         cmd.arg("serve").arg(fd.to_string());
@@ -654,22 +692,19 @@ pub(crate) mod server {
         // children: then at most 5 s). No answer: no server.
         let mut pollfd = [rustix::event::PollFd::new(&ours, rustix::event::PollFlags::IN)];
         let timeout = rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 };
-        match rustix::event::poll(&mut pollfd, Some(&timeout)) {
-            Ok(1) => {}
-            _ => return None,
+        loop {
+            match rustix::event::poll(&mut pollfd, Some(&timeout)) {
+                Ok(1) => break,
+                Err(rustix::io::Errno::INTR) => {}
+                _ => return None,
+            }
         }
         let mut pid = [0u8; 4];
         match rustix::net::recv(&ours, &mut pid, rustix::net::RecvFlags::DONTWAIT) {
             Ok((4, _)) => {}
             _ => return None,
         }
-        Some(Server {
-            sock: ours,
-            pid: libc::pid_t::from_ne_bytes(pid),
-            owner: rustix::process::getpid(),
-            context,
-            used: Mutex::new(Instant::now()),
-        })
+        Some((ours, libc::pid_t::from_ne_bytes(pid)))
     }
 
     /// The pid of the server of the calling thread's context, if any
@@ -685,7 +720,9 @@ pub(crate) mod server {
     pub(crate) fn current() -> Option<(libc::pid_t, RawFd)> {
         let (context, _) = context()?;
         let servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
-        servers.iter().find(|s| s.context == context).map(|s| (s.pid, s.sock.as_raw_fd()))
+        let live =
+            servers.iter().find(|s| s.context == context)?.live.read().unwrap_or_else(|e| e.into_inner());
+        Some((live.pid, live.sock.as_raw_fd()))
     }
 
     /// Whether this process runs under valgrind, which rewrites the
@@ -742,6 +779,15 @@ pub(crate) mod server {
                 ctx.extend_from_slice(line.as_bytes());
                 ctx.push(b'\n');
             }
+        }
+        // A thread whose children go to another pid namespace (after
+        // `unshare(CLONE_NEWPID)` or a `setns`): the server's first process
+        // would be that namespace's init, whose exit ends the server, or the
+        // server would live in the container's namespace.
+        if std::fs::read_link("/proc/thread-self/ns/pid").ok()?
+            != std::fs::read_link("/proc/thread-self/ns/pid_for_children").ok()?
+        {
+            return None;
         }
         for ns in NAMESPACES {
             match std::fs::read_link(format!("/proc/thread-self/ns/{ns}")) {
@@ -875,6 +921,7 @@ mod tests {
 
     #[test]
     fn an_unknown_container_fails_cleanly() {
+        let _g = SERVER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("lxc-rs-helper-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = run(Request {
@@ -895,8 +942,9 @@ mod tests {
 
     /// A temporary lxcpath with a template that writes what its process
     /// inherited (environment, directory, umask, standard output, nice
-    /// value, credentials, namespaces, cgroups, limits) to the file named
-    /// by its last argument, and fails.
+    /// value, credentials, cgroups, limits) and its helper's namespaces
+    /// (liblxc runs a template in a mount namespace of its own) to the file
+    /// named by its last argument, and fails.
     struct Probe {
         dir: std::path::PathBuf,
     }
@@ -912,7 +960,7 @@ mod tests {
                 &script,
                 "#!/bin/sh\nfor last; do :; done\nout=$(readlink /proc/$$/fd/1)\n{\n  sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f2\n  env | grep -v '^_=' | sort\n  pwd; umask; echo \"$out\"\n  \
                  grep -E '^(Uid|Gid|Groups|Cap...|NoNewPrivs|Seccomp|Cpus_allowed_list):' /proc/self/status\n  \
-                 ls -l /proc/self/ns | sed 's/.*-> //'; cat /proc/self/cgroup; ulimit -a; nice\n} > \"$last\" 2>&1\nexit 1\n",
+                 ls -l /proc/$PPID/ns | sed 's/.*-> //'; cat /proc/self/cgroup; ulimit -a; nice\n} > \"$last\" 2>&1\nexit 1\n",
             )
             .unwrap();
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -1046,11 +1094,36 @@ mod tests {
         assert_eq!(Some((parent, sock)), server::current(), "the new server's socket has the old number");
         assert_ne!(parent, pid);
 
+        // Four calls at once after the next idle end: one replaces the
+        // process, on the same number again.
+        let (pid, _) = server::current().expect("served");
+        let stat = format!("/proc/{pid}/stat");
+        while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(40), "the idle server still runs");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::thread::scope(|s| {
+            for i in 0..4 {
+                let (probe, first) = (&probe, &first);
+                s.spawn(move || assert_eq!(&probe.run(true, &format!("m{i}")).1, first));
+            }
+        });
+        let (again, number) = server::current().expect("served");
+        assert_ne!(again, pid);
+        assert_eq!(number, sock, "the same number after concurrent calls");
+
         // A subreaper would adopt the server: its calls exec a helper each.
+        struct Subreaper;
+        impl Drop for Subreaper {
+            fn drop(&mut self) {
+                let _ = rustix::process::set_child_subreaper(None);
+            }
+        }
         let me = rustix::process::getpid();
         rustix::process::set_child_subreaper(Some(me)).unwrap();
+        let guard = Subreaper;
         let (parent, _) = probe.run(true, "c");
-        rustix::process::set_child_subreaper(None).unwrap();
+        drop(guard);
         assert_eq!(parent, me.as_raw_nonzero().get(), "an exec'd helper");
     }
 }

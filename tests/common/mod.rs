@@ -477,7 +477,7 @@ impl FdSnapshot {
         // first helper call: a server idle for 5 s ends, and the one that
         // replaces it gets the same number (a socket of another inode).
         static KEPT_SERVER: OnceLock<i32> = OnceLock::new();
-        let is_socket = |p: &Path| p.to_str().is_some_and(|p| p.starts_with("socket:["));
+        let is_socket = |p: &Path| is_seqpacket_socket(p);
         let replaced: Vec<i32> = new
             .iter()
             .filter(|fd| is_socket(&fd.1) && self.0.iter().any(|old| old.0 == fd.0 && is_socket(&old.1)))
@@ -494,6 +494,20 @@ impl FdSnapshot {
             panic!("descriptors left open by the test of {what}: {new:?}");
         }
     }
+}
+
+/// Whether `link` (a `/proc/self/fd` target) is a unix socket of type
+/// `SOCK_SEQPACKET` (type 0005 in `/proc/net/unix`), as the crate's end of
+/// its helper server's socket is.
+fn is_seqpacket_socket(link: &Path) -> bool {
+    let Some(inode) = link.to_str().and_then(|l| l.strip_prefix("socket:[")?.strip_suffix(']')) else {
+        return false;
+    };
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.get(4) == Some(&"0005") && f.get(6) == Some(&inode)
+    })
 }
 
 /// The busybox base copied to `lxcpath/name` without liblxc (like
