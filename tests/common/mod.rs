@@ -477,10 +477,12 @@ impl FdSnapshot {
         // first helper call: a server idle for 5 s ends, and the one that
         // replaces it gets the same number (a socket of another inode).
         static KEPT_SERVER: OnceLock<i32> = OnceLock::new();
+        // (The old socket is closed by now: only its link says it was one.)
+        let was_socket = |p: &Path| p.to_str().is_some_and(|p| p.starts_with("socket:["));
         let is_socket = |p: &Path| is_seqpacket_socket(p);
         let replaced: Vec<i32> = new
             .iter()
-            .filter(|fd| is_socket(&fd.1) && self.0.iter().any(|old| old.0 == fd.0 && is_socket(&old.1)))
+            .filter(|fd| is_socket(&fd.1) && self.0.iter().any(|old| old.0 == fd.0 && was_socket(&old.1)))
             .map(|fd| fd.0)
             .collect();
         if let [fd] = replaced[..] {
