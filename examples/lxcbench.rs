@@ -95,19 +95,9 @@ fn op_attach(op: &str, path: &Path, n: usize, pipe_out: bool) -> OpResult {
     let opts = AttachOptions::new();
     timed(op, n, || {
         if pipe_out {
-            let out = c
-                .command("echo")
-                .arg("hello")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                return Err(format!("echo exited with {}", out.status));
-            }
-            if out.stdout != b"hello\n" {
-                return Err("unexpected output".into());
-            }
+            echo_output(
+                c.command("echo").arg("hello").stdout(Stdio::piped()).stderr(Stdio::inherit()).output(),
+            )?;
         } else {
             let st = c.attach_run_wait(&opts, "/bin/true", &[]).map_err(|e| e.to_string())?;
             if !st.success() {
@@ -118,16 +108,26 @@ fn op_attach(op: &str, path: &Path, n: usize, pipe_out: bool) -> OpResult {
     })
 }
 
+/// Checks what `echo hello` with its stdout captured gave.
+fn echo_output(out: lxc::Result<std::process::Output>) -> Result<(), String> {
+    let out = out.map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("echo exited with {}", out.status));
+    }
+    if out.stdout != b"hello\n" {
+        return Err("unexpected output".into());
+    }
+    Ok(())
+}
+
 fn op_session(op: &str, path: &Path, n: usize, pipe_out: bool) -> OpResult {
     let c = open_running(path)?;
     let mut s = c.attach_session(&AttachOptions::new()).map_err(|e| e.to_string())?;
     let r = timed(op, n, || {
         if pipe_out {
-            let out =
-                s.command("echo").arg("hello").stdout(Stdio::piped()).output().map_err(|e| e.to_string())?;
-            if !out.status.success() || out.stdout != b"hello\n" {
-                return Err("unexpected output".into());
-            }
+            echo_output(
+                s.command("echo").arg("hello").stdout(Stdio::piped()).stderr(Stdio::inherit()).output(),
+            )?;
         } else {
             let st = s.run("/bin/true", &[]).map_err(|e| e.to_string())?;
             if !st.success() {

@@ -472,16 +472,27 @@ fn attach_sees_a_stop_a_restart_and_a_freeze_made_outside_liblxc() {
     let t = TestContainer::running("gate");
     let opts = AttachOptions::new();
     assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+    // Handles of the same container share the run the first one noted: a
+    // second handle opened now, and one opened after the stop, must each
+    // see the stop and the new run, not the old run.
+    let early = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
     t.c.stop().unwrap();
     t.c.wait(lxc::State::Stopped, Duration::from_secs(10)).unwrap();
-    match t.c.attach_run_wait(&opts, "/bin/true", &[]) {
-        Err(Error::WrongState { state: lxc::State::Stopped, .. }) => {}
-        other => panic!("attach to a stopped container: {other:?}"),
+    let late = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    for (h, what) in
+        [(&t.c, "the handle"), (&early, "a handle opened before"), (&late, "a handle opened after")]
+    {
+        match h.attach_run_wait(&opts, "/bin/true", &[]) {
+            Err(Error::WrongState { state: lxc::State::Stopped, .. }) => {}
+            other => panic!("attach through {what} to a stopped container: {other:?}"),
+        }
     }
     t.c.start().unwrap();
     t.c.wait(lxc::State::Running, Duration::from_secs(10)).unwrap();
     t.wait_init_ready();
-    assert!(t.c.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+    for h in [&late, &early, &t.c] {
+        assert!(h.attach_run_wait(&opts, "/bin/true", &[]).unwrap().success());
+    }
 
     let freezer = Freezer::of_pid(t.c.init_pid().unwrap());
     freezer.set(true);
@@ -496,8 +507,9 @@ fn attach_sees_a_stop_a_restart_and_a_freeze_made_outside_liblxc() {
         }
     });
     let r = t.c.attach_run_wait(&opts, "/bin/true", &[]);
-    // A new handle has no run cached yet: the first attach through it,
-    // which asks liblxc (blind to this freeze), reads the freezer too.
+    // A new handle has no run of its own yet: its first attach takes the
+    // run the other handle noted, and reads the freezer files all the
+    // same.
     let fresh = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
     let r_fresh = fresh.attach_run_wait(&opts, "/bin/true", &[]);
     drop(done_tx);
@@ -663,6 +675,60 @@ fn a_container_whose_seccomp_refuses_pidfd_open() {
         Err(Error::AttachFailed { status: Some(s), .. }) if hung_up(&s) => {}
         Err(e @ Error::Failed { .. }) => eprintln!("terminal attach refused by liblxc: {e}"),
         Err(e) => panic!("{e}"),
+    }
+    t.c.stop().unwrap();
+}
+
+/// The zombies among this process's children.
+fn zombie_children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Some(close) = stat.rfind(')') else { continue };
+        let mut f = stat[close + 2..].split(' ');
+        if let (Some("Z"), Some(ppid)) = (f.next(), f.next()) {
+            if ppid == me {
+                found.push(e.file_name().to_string_lossy().parse().unwrap_or(0));
+            }
+        }
+    }
+    found
+}
+
+/// liblxc 4.0.7 to 7.0 take an end of file on their sync socket for the go:
+/// when the caller's part of the attach fails after the fork of its
+/// intermediate process (here the container's resource limits, refused),
+/// the intermediate still makes the attached process, this process's child.
+/// It must run nothing, and must not stay a zombie (a container's dying
+/// init waits until every process of its pid namespace is reaped).
+#[test]
+fn an_attach_that_liblxc_fails_after_its_fork_runs_nothing_and_leaves_no_zombie() {
+    require_root!();
+    let t = TestContainer::running("abandon");
+    let h = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    // Above the kernel's ceiling (fs.nr_open): liblxc's prlimit fails.
+    h.set_config_item("lxc.prlimit.nofile", "2000000").unwrap();
+    let opts = AttachOptions::new();
+    let touch = ["-c", "touch /tmp/abandoned-ran"];
+    let r = h.attach_run_wait(&opts, "/bin/sh", &touch);
+    assert!(matches!(r, Err(Error::Failed { .. } | Error::AttachFailed { .. })), "{r:?}");
+    let r = h.command("/bin/sh").args(touch).status();
+    assert!(matches!(r, Err(Error::Failed { .. } | Error::AttachFailed { .. })), "{r:?}");
+    let ran = t.c.attach_run_wait(&opts, "/bin/sh", &["-c", "test -e /tmp/abandoned-ran"]).unwrap();
+    assert_eq!(ran.code(), Some(1), "a program ran although its attach failed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !zombie_children().is_empty() {
+        if std::time::Instant::now() > deadline {
+            let left = zombie_children();
+            // Reaped here, so that the container can stop after the panic.
+            for pid in &left {
+                // SAFETY: waits for a zombie child of this process.
+                unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG) };
+            }
+            panic!("zombies left: {left:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     t.c.stop().unwrap();
 }

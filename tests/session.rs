@@ -107,9 +107,28 @@ fn a_frozen_container_refuses_attaches_and_sessions_end_without_hanging() {
     let t = TestContainer::running("frozen");
     let mut s = t.c.attach_session(&AttachOptions::new()).unwrap();
     assert!(s.run("/bin/true", &[]).unwrap().success());
+    let mut piped = t.c.attach_session(&AttachOptions::new()).unwrap();
     t.c.freeze().unwrap();
     t.c.wait(lxc::State::Frozen, std::time::Duration::from_secs(10)).unwrap();
     let before = std::time::Instant::now();
+    // A command whose output is captured: the blocking API reads the pipes
+    // first, and must still see the freeze (a thaw after 20 s turns a miss
+    // into a failure, not a hang).
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let (name, lxcpath) = (t.name.clone(), t.lxcpath.clone());
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(std::time::Duration::from_secs(20)).is_err() {
+            let _ = lxc::Container::with_lxcpath(&name, &lxcpath).and_then(|c| c.unfreeze());
+        }
+    });
+    let out = piped.command("echo").arg("hi").stdout(lxc::Stdio::piped()).output();
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
+    match out {
+        Err(lxc::Error::WrongState { state: lxc::State::Frozen, .. }) => {}
+        other => panic!("captured session command in a frozen container: {other:?}"),
+    }
+    drop(piped);
     // A new attach would freeze before it could report.
     match t.c.command("/bin/true").status() {
         Err(lxc::Error::WrongState { state: lxc::State::Frozen, .. }) => {}

@@ -936,6 +936,44 @@ impl Handle {
     }
 }
 
+/// How long a failed attach waits for its child's marker or for the end of
+/// file on the status socket (see [`reap_abandoned`]).
+const ABANDONED_WAIT_MS: i32 = 1000;
+
+/// After liblxc's attach failed: hands the child it may still have made to
+/// the reaper. liblxc 4.0.7 to 7.0 read an end of file on their sync socket
+/// as the go (`sync_wait`), so when the caller's part fails before it lets
+/// the intermediate process go on (moving it into the cgroups, the
+/// container's resource limits), the intermediate still clones the attached
+/// process, a child of this process. That child reaches the handshake, gets
+/// no go, and ends without running anything; unreaped, it would stay a
+/// zombie that keeps the container from stopping. Its marker, which only it
+/// can send (other children close the crate's listed sockets first), brings
+/// its pidfd. The socket gives the marker or an end of file at once in
+/// practice (liblxc has reaped its intermediate before it returns); a
+/// process that inherited the socket from another thread's fork can hold
+/// the end of file back, hence the bound.
+fn reap_abandoned(status_r: OwnedFd) {
+    if !crate::session::wait_readable(&status_r, ABANDONED_WAIT_MS) {
+        return;
+    }
+    let mut buf = [0u8; 8];
+    if let Ok(Some((2, [fd0, fd1]))) = recv_with_fds(&status_r, &mut buf) {
+        let pidfd = match (buf[0] == REACHED, buf[1] & HAS_PIDFD != 0, buf[1] & HAS_PRIVATE != 0) {
+            (true, true, _) => fd0,
+            // No pidfd of its own: its private socket names it (Linux 6.5).
+            (true, false, true) => fd0.and_then(|private| peer_pidfd(&private).ok()),
+            _ => None,
+        };
+        drop(fd1);
+        if let Some(fd) = pidfd {
+            if let Some(pid) = pidfd_pid(&fd).filter(|pid| *pid > 0) {
+                crate::reaper::reap_spawned(Spawned { pid, pidfd: Some(fd) });
+            }
+        }
+    }
+}
+
 /// A child of this process that nothing names for sure (no proven pidfd):
 /// waited for by pid, so that it never stays a zombie that would keep its
 /// container from stopping, but only while `SIGCHLD` has its default
@@ -1470,7 +1508,7 @@ impl Container {
             // ends without running anything.
             drop(go_w);
             let err = self.failed("attach");
-            drop(status_r);
+            reap_abandoned(status_r);
             if !self.is_running() {
                 return Err(self.wrong_state("attach", "it must be running", State::Stopped));
             }

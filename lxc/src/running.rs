@@ -31,16 +31,63 @@
 //! of that run asks liblxc's `state`, as before; once init has gone (the
 //! container stopped, or restarted since), the check asks liblxc and starts
 //! over.
+//!
+//! A run made by one handle serves every handle of the same container (the
+//! same lxcpath, as `config_path` gives it, and name) in the process: a
+//! program that opens a handle per task or per thread pays liblxc's `state`
+//! and `init_pidfd` and the search of init's freezer files once per run of
+//! the container, not once per handle. A shared run is checked like a
+//! handle's own (init alive, freezer files thawed) before each attach.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::{Container, State};
 
 /// What a handle knows of the container's current run (see the module).
 #[derive(Debug, Default)]
-pub(crate) struct RunCache(Mutex<Option<Run>>);
+pub(crate) struct RunCache(Mutex<Option<Arc<Run>>>);
+
+/// The runs made by any handle, by lxcpath and name (see the module); at
+/// most [`SHARED_MAX`], the oldest dropped first. The lxcpath is compared
+/// byte for byte, as liblxc names the container's command socket after it
+/// (`a//b` is not `a/b` there).
+static SHARED: Mutex<Vec<SharedRun>> = Mutex::new(Vec::new());
+/// A container's lxcpath and name, and its run.
+type SharedRun = (PathBuf, Box<str>, Arc<Run>);
+const SHARED_MAX: usize = 64;
+
+/// The shared run of the container at `key`.
+fn shared_get(key: &(PathBuf, Box<str>)) -> Option<Arc<Run>> {
+    let shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    shared
+        .iter()
+        .find(|(p, n, _)| p.as_os_str() == key.0.as_os_str() && *n == key.1)
+        .map(|(_, _, r)| Arc::clone(r))
+}
+
+/// Makes `run` the shared run of the container at `key` (`None`: forgets
+/// it, when it is still `old`).
+fn shared_set(key: (PathBuf, Box<str>), run: Option<Arc<Run>>, old: Option<&Arc<Run>>) {
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let at = shared.iter().position(|(p, n, _)| p.as_os_str() == key.0.as_os_str() && *n == key.1);
+    match (at, run) {
+        (Some(i), None) => {
+            if old.is_some_and(|o| Arc::ptr_eq(o, &shared[i].2)) {
+                shared.remove(i);
+            }
+        }
+        (Some(i), Some(run)) => shared[i].2 = run,
+        (None, Some(run)) => {
+            if shared.len() >= SHARED_MAX {
+                shared.remove(0);
+            }
+            shared.push((key.0, key.1, run));
+        }
+        (None, None) => {}
+    }
+}
 
 #[derive(Debug)]
 struct Run {
@@ -165,24 +212,35 @@ impl RunCache {
     /// attach reports.
     pub(crate) fn check_attachable(&self, c: &Container) -> Result<()> {
         let mut run = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match run.as_ref().map(Run::verdict) {
-            Some(Verdict::Attachable) => return Ok(()),
-            Some(Verdict::Frozen(state)) => return Err(frozen(c, state)),
-            Some(Verdict::AskLiblxc) => {
+        match run.as_deref().map(Run::verdict) {
+            Some(Verdict::Stale) | None => *run = None,
+            Some(verdict) => {
                 drop(run);
-                return check_state(c);
+                return verdict.into_result(c);
             }
-            Some(Verdict::Stale) => *run = None,
-            None => {}
         }
         // liblxc is asked without the cache's lock: a slow monitor stalls
         // this attach only, not every attach through the handle.
         drop(run);
+        let key = c.config_path().ok().map(|p| (p, Box::<str>::from(c.name())));
+        // Another handle's run of the same container.
+        if let Some((key, shared)) = key.as_ref().and_then(|k| Some((k, shared_get(k)?))) {
+            match shared.verdict() {
+                Verdict::Stale => shared_set(key.clone(), None, Some(&shared)),
+                verdict => {
+                    *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(shared);
+                    return verdict.into_result(c);
+                }
+            }
+        }
         check_state(c)?;
-        let made = Run::of(c);
+        let made = Run::of(c).map(Arc::new);
         // liblxc's state does not see a freeze made outside liblxc: the new
         // run's freezer files are read before this attach as well.
-        let verdict = made.as_ref().map(Run::verdict);
+        let verdict = made.as_deref().map(Run::verdict);
+        if let (Some(key), Some(made)) = (key, &made) {
+            shared_set(key, Some(Arc::clone(made)), None);
+        }
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = made;
         match verdict {
             Some(Verdict::Frozen(state)) => Err(frozen(c, state)),
@@ -194,6 +252,18 @@ impl RunCache {
     /// (`set_config_path`).
     pub(crate) fn forget(&mut self) {
         *self.0.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl Verdict {
+    /// What an attach is told: go on, refused (frozen), or as liblxc's
+    /// `state` says. Not for [`Verdict::Stale`], which the caller handles.
+    fn into_result(self, c: &Container) -> Result<()> {
+        match self {
+            Verdict::Frozen(state) => Err(frozen(c, state)),
+            Verdict::AskLiblxc | Verdict::Stale => check_state(c),
+            Verdict::Attachable => Ok(()),
+        }
     }
 }
 

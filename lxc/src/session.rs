@@ -28,7 +28,7 @@ use std::process::{ExitStatus, Output};
 use std::ptr;
 
 use crate::attach::{wait_pid, AttachOptions};
-use crate::command::{read2, Stdio};
+use crate::command::{read2, read2_watched, Stdio};
 use crate::cstr::path_bytes;
 use crate::error::{Error, Result};
 use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
@@ -415,6 +415,22 @@ impl<'c> AttachSession<'c> {
     /// killed, when its pidfd could be had and checked); then the session
     /// is ended (the helper killed, its command left to the container's
     /// init), so that no thread waits on a helper that does not answer.
+    /// When the container is frozen (its helper cannot answer until it is
+    /// thawed): ends the session, and the error to report.
+    fn frozen_end(&mut self) -> Option<Error> {
+        let state @ (State::Frozen | State::Freezing) = self.container.state().ok()? else {
+            return None;
+        };
+        let _ = self.shutdown();
+        Some(Error::WrongState {
+            op: "run a session command",
+            container: self.container.name().to_owned(),
+            state,
+            expected:
+                "it must be running; the session is closed and its helper ends when the container is thawed",
+        })
+    }
+
     fn reply(
         &mut self,
         exit: Option<BorrowedFd<'_>>,
@@ -449,14 +465,8 @@ impl<'c> AttachSession<'c> {
                 cancelled_at = Some(std::time::Instant::now());
                 continue;
             }
-            if let Ok(state @ (State::Frozen | State::Freezing)) = self.container.state() {
-                let _ = self.shutdown();
-                return Err(Error::WrongState {
-                    op: "run a session command",
-                    container: self.container.name().to_owned(),
-                    state,
-                    expected: "it must be running; the session is closed and its helper ends when the container is thawed",
-                });
+            if let Some(e) = self.frozen_end() {
+                return Err(e);
             }
         }
         let mut buf = [0u8; 9];
@@ -468,6 +478,16 @@ impl<'c> AttachSession<'c> {
             }
             _ => Err(self.closed("the helper is gone (did the container stop?)")),
         }
+    }
+}
+
+/// Closes a descriptor a helper sent that is not what the crate expects,
+/// on a thread of its own: closing a FUSE file waits for its daemon, which a
+/// helper taken over inside the container may be.
+fn close_elsewhere(fd: OwnedFd) {
+    if let Err(e) = std::thread::Builder::new().name("lxc-close".into()).spawn(move || drop(fd)) {
+        // No thread to be had: closed here, as before.
+        drop(e);
     }
 }
 
@@ -495,7 +515,7 @@ fn wait_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, ms: i32) -> Either {
 }
 
 /// `ms` milliseconds as poll's timeout.
-fn timespec_ms(ms: i32) -> rustix::event::Timespec {
+pub(crate) fn timespec_ms(ms: i32) -> rustix::event::Timespec {
     let d = std::time::Duration::from_millis(u64::from(ms.max(0).unsigned_abs()));
     // At most i32::MAX ms: fits every target's time_t.
     rustix::event::Timespec::try_from(d).unwrap_or(rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })
@@ -505,6 +525,10 @@ fn timespec_ms(ms: i32) -> rustix::event::Timespec {
 /// exited, before it sleeps (the helper needs one wake-up and a `waitpid`).
 const SPIN_US: u64 = 200;
 
+/// How long the helper polls for the next request after a reply before it
+/// sleeps (see `serve`).
+const SPIN_HELPER_US: u64 = 200;
+
 /// Polls `fd` without sleeping, yielding the CPU between polls (the helper
 /// may be waiting for this CPU), until it is readable or `us` microseconds
 /// have passed.
@@ -512,6 +536,27 @@ fn spin_until_readable(fd: BorrowedFd<'_>, us: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_micros(us);
     while !wait_readable(fd, 0) && std::time::Instant::now() < deadline {
         std::thread::yield_now();
+    }
+}
+
+/// [`spin_until_readable`] in the helper, a forked child: only
+/// `clock_gettime` (vDSO), `poll` and `sched_yield`, no allocation, no lock.
+fn spin_in_helper(sock: RawFd, us: u64) {
+    let now = || {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: t is a valid out-pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+        (t.tv_sec as u64).saturating_mul(1_000_000).saturating_add(t.tv_nsec as u64 / 1000)
+    };
+    let deadline = now().saturating_add(us);
+    loop {
+        let mut p = libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, no wait.
+        if unsafe { libc::poll(&mut p, 1, 0) } != 0 || now() >= deadline {
+            return;
+        }
+        // SAFETY: no arguments.
+        unsafe { libc::sched_yield() };
     }
 }
 
@@ -670,11 +715,43 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         drop(in_w);
 
         let cancel = self.cancel_slot();
+        // Without a future that can be dropped (whose command is killed
+        // through the pidfd of the "started" reply), the output is read
+        // first: the helper sends that reply right after the exec, once it
+        // has closed its copies of the pipes, so it is in the socket, or
+        // microseconds away, when the pipes close; the caller sleeps once
+        // fewer. A command that did not start closes them at once.
+        // While nothing comes, the container is checked every second, as
+        // `reply` does: a frozen helper holds the pipes' write ends (in its
+        // unread request, or as its command's), and the session ends.
+        let early = match cancel.is_none() {
+            true => {
+                let mut frozen = None;
+                let mut check = || {
+                    frozen = self.session.frozen_end();
+                    frozen.is_some()
+                };
+                let read = read2_watched(out_r.take(), err_r.take(), Some((1000, &mut check)));
+                if let Some(e) = frozen {
+                    return Err(e);
+                }
+                Some(read.map(Option::unwrap_or_default))
+            }
+            false => None,
+        };
         let (tag, n, _, pidfd) = self.session.reply(None, cancel.as_deref())?;
         // Only a pidfd is polled (a descriptor of another kind, which a
         // helper taken over inside the container could send, might block
-        // in poll: a FUSE file): its fdinfo has a `Pid:` line.
-        let pidfd = pidfd.filter(|fd| crate::attach::pidfd_pid(fd).is_some());
+        // in poll: a FUSE file): its fdinfo has a `Pid:` line. Another
+        // kind is closed on a thread of its own (closing a FUSE file waits
+        // for its daemon).
+        let pidfd = pidfd.and_then(|fd| match crate::attach::pidfd_pid(&fd) {
+            Some(_) => Some(fd),
+            None => {
+                close_elsewhere(fd);
+                None
+            }
+        });
         match tag {
             REPLY_STARTED => {}
             REPLY_NOT_STARTED => {
@@ -690,7 +767,7 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         if let (Some(slot), Some(fd)) = (&self.cancel, &pidfd) {
             slot.started(fd, self.session.helper);
         }
-        let (stdout, stderr) = match read2(out_r, err_r) {
+        let (stdout, stderr) = match early.unwrap_or_else(|| read2(out_r, err_r)) {
             Ok(out) => out,
             Err(source) => {
                 // Its status reply would answer the next request: the
@@ -854,6 +931,11 @@ fn serve(sock: RawFd, sweep: &FdSweep, mem: &mut HelperMem) -> i32 {
         fd >= 0 && libc::close(fd) == 0
     };
     loop {
+        // A caller running commands one after another sends the next
+        // request within microseconds of the last reply: polled without
+        // sleeping for a while, it is read without the wake-up of a
+        // sleeping helper.
+        spin_in_helper(sock, SPIN_HELPER_US);
         let mut cbuf = [0u64; 8];
         let mut iov = libc::iovec { iov_base: mem.buf.as_mut_ptr().cast(), iov_len: mem.buf.len() };
         // SAFETY: an all-zero msghdr is a valid empty one.
