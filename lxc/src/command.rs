@@ -363,54 +363,38 @@ fn read_some(fd: BorrowedFd<'_>, out: &mut Vec<u8>) -> io::Result<usize> {
 /// Reads two pipes to their ends at once, with poll(2) (one pipe alone is
 /// simply read to its end).
 pub(crate) fn read2(a: Option<PipeReader>, b: Option<PipeReader>) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    Ok(read2_watched(a, b, None)?.unwrap_or_default())
-}
-
-/// [`read2`], which with `watch` (milliseconds, and a check) calls the
-/// check whenever that long passes with nothing to read, and gives up,
-/// `None`, once it says so.
-pub(crate) fn read2_watched(
-    a: Option<PipeReader>,
-    b: Option<PipeReader>,
-    mut watch: Option<(i32, &mut dyn FnMut() -> bool)>,
-) -> io::Result<Option<(Vec<u8>, Vec<u8>)>> {
     use rustix::event::{poll, PollFd, PollFlags};
     let mut out = [Vec::new(), Vec::new()];
-    let pipes: Vec<(usize, BorrowedFd<'_>)> =
-        [&a, &b].into_iter().enumerate().filter_map(|(i, p)| Some((i, p.as_ref()?.as_fd()))).collect();
-    if let ([(i, p)], None) = (&pipes[..], &watch) {
-        // One pipe and nothing to check: plain blocking reads.
-        while read_some(*p, &mut out[*i])? > 0 {}
-        let [x, y] = out;
-        return Ok(Some((x, y)));
-    }
-    let mut open: Vec<(usize, BorrowedFd<'_>)> = pipes;
-    while !open.is_empty() {
-        let mut fds: Vec<PollFd<'_>> = open.iter().map(|(_, p)| PollFd::new(p, PollFlags::IN)).collect();
-        let timeout = watch.as_ref().map(|(ms, _)| crate::session::timespec_ms(*ms));
-        match poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => {
-                if let Some((_, stop)) = watch.as_mut() {
-                    if stop() {
-                        return Ok(None);
-                    }
-                }
-                continue;
-            }
+    let (a, b) = match (&a, &b) {
+        (None, None) => return Ok((Vec::new(), Vec::new())),
+        (Some(p), None) | (None, Some(p)) => {
+            let i = usize::from(a.is_none());
+            while read_some(p.as_fd(), &mut out[i])? > 0 {}
+            let [x, y] = out;
+            return Ok((x, y));
+        }
+        (Some(a), Some(b)) => (a, b),
+    };
+    let pipes = [a.as_fd(), b.as_fd()];
+    let mut open = [true, true];
+    while open[0] || open[1] {
+        // The pipes still open, with their index.
+        let live: Vec<usize> = (0..2).filter(|&i| open[i]).collect();
+        let mut fds: Vec<PollFd<'_>> = live.iter().map(|&i| PollFd::new(&pipes[i], PollFlags::IN)).collect();
+        match poll(&mut fds, None) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        let ready: Vec<usize> =
+            live.iter().zip(&fds).filter(|(_, f)| !f.revents().is_empty()).map(|(&i, _)| i).collect();
         drop(fds);
-        let mut still = Vec::with_capacity(open.len());
-        for ((i, p), ready) in open.into_iter().zip(ready) {
-            if !ready || read_some(p, &mut out[i])? > 0 {
-                still.push((i, p));
+        for i in ready {
+            if read_some(pipes[i], &mut out[i])? == 0 {
+                open[i] = false;
             }
         }
-        open = still;
     }
     let [x, y] = out;
-    Ok(Some((x, y)))
+    Ok((x, y))
 }

@@ -28,7 +28,7 @@ use std::process::{ExitStatus, Output};
 use std::ptr;
 
 use crate::attach::{wait_pid, AttachOptions};
-use crate::command::{read2, read2_watched, Stdio};
+use crate::command::{read2, Stdio};
 use crate::cstr::path_bytes;
 use crate::error::{Error, Result};
 use crate::fds::{fds_from_3_in_child, FdAction, FdSweep, Guarded};
@@ -399,22 +399,6 @@ impl<'c> AttachSession<'c> {
         }
     }
 
-    /// Reads one reply: a tag, two numbers and the pidfd it carries. While
-    /// none comes, the container
-    /// is checked every second: a frozen container's helper cannot answer
-    /// until it is thawed, so the session ends with
-    /// [`Error::WrongState`] instead of waiting with no way out.
-    ///
-    /// `exit` is the running command's pidfd: once it shows the command has
-    /// exited, the helper's reply is imminent (the helper is woken by the
-    /// same exit), and the socket is polled without sleeping for up to
-    /// `SPIN_US`, which spares the wake-up of a sleeping caller.
-    ///
-    /// `cancel`: the async front's slot of this command. Once its future is
-    /// gone, the helper has [`CANCEL_GRACE_MS`] to reply (its command was
-    /// killed, when its pidfd could be had and checked); then the session
-    /// is ended (the helper killed, its command left to the container's
-    /// init), so that no thread waits on a helper that does not answer.
     /// When the container is frozen (its helper cannot answer until it is
     /// thawed): ends the session, and the error to report.
     fn frozen_end(&mut self) -> Option<Error> {
@@ -431,6 +415,22 @@ impl<'c> AttachSession<'c> {
         })
     }
 
+    /// Reads one reply: a tag, two numbers and the pidfd it carries. While
+    /// none comes, the container
+    /// is checked every second: a frozen container's helper cannot answer
+    /// until it is thawed, so the session ends with
+    /// [`Error::WrongState`] instead of waiting with no way out.
+    ///
+    /// `exit` is the running command's pidfd: once it shows the command has
+    /// exited, the helper's reply is imminent (the helper is woken by the
+    /// same exit), and the socket is polled without sleeping for up to
+    /// `SPIN_US`, which spares the wake-up of a sleeping caller.
+    ///
+    /// `cancel`: the async front's slot of this command. Once its future is
+    /// gone, the helper has [`CANCEL_GRACE_MS`] to reply (its command was
+    /// killed, when its pidfd could be had and checked); then the session
+    /// is ended (the helper killed, its command left to the container's
+    /// init), so that no thread waits on a helper that does not answer.
     fn reply(
         &mut self,
         exit: Option<BorrowedFd<'_>>,
@@ -542,17 +542,18 @@ fn spin_until_readable(fd: BorrowedFd<'_>, us: u64) {
 /// [`spin_until_readable`] in the helper, a forked child: only
 /// `clock_gettime` (vDSO), `poll` and `sched_yield`, no allocation, no lock.
 fn spin_in_helper(sock: RawFd, us: u64) {
+    // None when the clock cannot be read: then no spin at all.
     let now = || {
         let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: t is a valid out-pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-        (t.tv_sec as u64).saturating_mul(1_000_000).saturating_add(t.tv_nsec as u64 / 1000)
+        let ok = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) } == 0;
+        ok.then(|| (t.tv_sec as u64).saturating_mul(1_000_000).saturating_add(t.tv_nsec as u64 / 1000))
     };
-    let deadline = now().saturating_add(us);
+    let Some(deadline) = now().map(|t| t.saturating_add(us)) else { return };
     loop {
         let mut p = libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd, no wait.
-        if unsafe { libc::poll(&mut p, 1, 0) } != 0 || now() >= deadline {
+        if unsafe { libc::poll(&mut p, 1, 0) } != 0 || now().is_none_or(|t| t >= deadline) {
             return;
         }
         // SAFETY: no arguments.
@@ -715,30 +716,6 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         drop(in_w);
 
         let cancel = self.cancel_slot();
-        // Without a future that can be dropped (whose command is killed
-        // through the pidfd of the "started" reply), the output is read
-        // first: the helper sends that reply right after the exec, once it
-        // has closed its copies of the pipes, so it is in the socket, or
-        // microseconds away, when the pipes close; the caller sleeps once
-        // fewer. A command that did not start closes them at once.
-        // While nothing comes, the container is checked every second, as
-        // `reply` does: a frozen helper holds the pipes' write ends (in its
-        // unread request, or as its command's), and the session ends.
-        let early = match cancel.is_none() {
-            true => {
-                let mut frozen = None;
-                let mut check = || {
-                    frozen = self.session.frozen_end();
-                    frozen.is_some()
-                };
-                let read = read2_watched(out_r.take(), err_r.take(), Some((1000, &mut check)));
-                if let Some(e) = frozen {
-                    return Err(e);
-                }
-                Some(read.map(Option::unwrap_or_default))
-            }
-            false => None,
-        };
         let (tag, n, _, pidfd) = self.session.reply(None, cancel.as_deref())?;
         // Only a pidfd is polled (a descriptor of another kind, which a
         // helper taken over inside the container could send, might block
@@ -767,7 +744,7 @@ impl<'s, 'c> SessionCommand<'s, 'c> {
         if let (Some(slot), Some(fd)) = (&self.cancel, &pidfd) {
             slot.started(fd, self.session.helper);
         }
-        let (stdout, stderr) = match early.unwrap_or_else(|| read2(out_r, err_r)) {
+        let (stdout, stderr) = match read2(out_r, err_r) {
             Ok(out) => out,
             Err(source) => {
                 // Its status reply would answer the next request: the
