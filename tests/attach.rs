@@ -732,3 +732,25 @@ fn an_attach_that_liblxc_fails_after_its_fork_runs_nothing_and_leaves_no_zombie(
     }
     t.c.stop().unwrap();
 }
+
+/// With no LSM in force, liblxc's no-op LSM hands back descriptor 0 as the
+/// label's descriptor and closes it: an LSM label is refused before liblxc
+/// is called, and the caller's fd 0 stays open.
+#[test]
+fn an_lsm_label_without_an_lsm_is_refused_and_fd_0_stays_open() {
+    require_root!();
+    let lsm = std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"))
+        || std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if lsm {
+        eprintln!("an LSM is active here: nothing to check");
+        return;
+    }
+    let t = TestContainer::running("nolsm");
+    // SAFETY: F_GETFD only reads descriptor 0's flags.
+    let open0 = || unsafe { libc::fcntl(0, libc::F_GETFD) } != -1;
+    let before = open0();
+    let r = t.c.attach_run_wait(&AttachOptions::new().lsm_label("unconfined"), "/bin/true", &[]);
+    assert!(matches!(r, Err(Error::Unsupported { .. })), "{r:?}");
+    assert_eq!(open0(), before, "descriptor 0 changed");
+    t.c.stop().unwrap();
+}

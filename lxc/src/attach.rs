@@ -305,7 +305,10 @@ impl<'fd> AttachOptions<'fd> {
         self
     }
     /// The LSM label (AppArmor profile, SELinux context) to run under; sets
-    /// [`AttachFlags::LSM_LABEL`] in addition to the other flags.
+    /// [`AttachFlags::LSM_LABEL`] in addition to the other flags. The
+    /// attach is [`Error::Unsupported`] where neither AppArmor nor SELinux
+    /// is active and linked into liblxc (liblxc's no-op LSM would close the
+    /// caller's descriptor 0).
     pub fn lsm_label(mut self, label: &str) -> Self {
         self.lsm_label = Some(label.to_owned());
         self
@@ -402,6 +405,12 @@ impl<'fd> AttachOptions<'fd> {
                          an LSM label and supplementary groups cannot be used",
             });
         }
+        if self.lsm_label.is_some() && !liblxc_has_an_lsm() {
+            return Err(Error::Unsupported {
+                op: "attach",
+                reason: "an LSM label needs AppArmor or SELinux, active on this host and linked                          into liblxc: with neither, liblxc's no-op LSM hands back descriptor 0 as                          the label's and closes it, the caller's stdin",
+            });
+        }
         let stdin = match self.stdin {
             Some(fd) => fd,
             None => dev_null()?,
@@ -450,6 +459,23 @@ impl<'fd> AttachOptions<'fd> {
         let padded = PaddedAttachOptions { raw, tail: [0; ATTACH_OPTIONS_TAIL] };
         Ok(RawAttachOptions { padded, log_dup, _keep: (cwd, lsm, env, keep, groups) })
     }
+}
+
+/// Whether liblxc runs with a real LSM, AppArmor or SELinux (`lsm_init_static`
+/// takes the first of them that is built in and enabled, else its no-op
+/// one): the module is enabled on the host and its library is loaded in
+/// this process (liblxc links it when built with it). A liblxc with the
+/// library linked in statically reads as none: the LSM label is then
+/// refused rather than risk the no-op LSM closing descriptor 0.
+fn liblxc_has_an_lsm() -> bool {
+    let apparmor =
+        std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"));
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if !apparmor && !selinux {
+        return false;
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    (apparmor && maps.contains("/libapparmor.so")) || (selinux && maps.contains("/libselinux.so"))
 }
 
 /// The size of the buffer that holds the attach options handed to
