@@ -499,12 +499,15 @@ enum Either {
     Neither,
 }
 
-/// Polls `a` and `b` for up to `ms` milliseconds.
+/// Polls `a` and `b` for up to `ms` milliseconds (in all: a signal that
+/// interrupts the poll does not start the time over).
 fn wait_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, ms: i32) -> Either {
     use rustix::event::{poll, PollFd, PollFlags};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
     let mut p = [PollFd::new(&a, PollFlags::IN), PollFd::new(&b, PollFlags::IN)];
     loop {
-        match poll(&mut p, Some(&timespec_ms(ms))) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+        match poll(&mut p, Some(&timespec_ms(left))) {
             Ok(n) if n > 0 => {
                 return if p[0].revents().is_empty() { Either::Second } else { Either::First };
             }
@@ -515,7 +518,7 @@ fn wait_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, ms: i32) -> Either {
 }
 
 /// `ms` milliseconds as poll's timeout.
-pub(crate) fn timespec_ms(ms: i32) -> rustix::event::Timespec {
+fn timespec_ms(ms: i32) -> rustix::event::Timespec {
     let d = std::time::Duration::from_millis(u64::from(ms.max(0).unsigned_abs()));
     // At most i32::MAX ms: fits every target's time_t.
     rustix::event::Timespec::try_from(d).unwrap_or(rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })
