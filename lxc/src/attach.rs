@@ -408,7 +408,9 @@ impl<'fd> AttachOptions<'fd> {
         if self.lsm_label.is_some() && !liblxc_has_an_lsm() {
             return Err(Error::Unsupported {
                 op: "attach",
-                reason: "an LSM label needs AppArmor or SELinux, active on this host and linked                          into liblxc: with neither, liblxc's no-op LSM hands back descriptor 0 as                          the label's and closes it, the caller's stdin",
+                reason: "an LSM label needs AppArmor or SELinux, active on this host and linked \
+                         into liblxc: with neither, liblxc's no-op LSM hands back descriptor 0 as \
+                         the label's and closes it, the caller's stdin",
             });
         }
         let stdin = match self.stdin {
