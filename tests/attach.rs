@@ -708,7 +708,8 @@ fn an_attach_that_liblxc_fails_after_its_fork_runs_nothing_and_leaves_no_zombie(
     let t = TestContainer::running("abandon");
     let h = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
     // Above the kernel's ceiling (fs.nr_open): liblxc's prlimit fails.
-    h.set_config_item("lxc.prlimit.nofile", "2000000").unwrap();
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
+    h.set_config_item("lxc.prlimit.nofile", &(nr_open + 1).to_string()).unwrap();
     let opts = AttachOptions::new();
     let touch = ["-c", "touch /tmp/abandoned-ran"];
     let r = h.attach_run_wait(&opts, "/bin/sh", &touch);

@@ -307,8 +307,8 @@ impl<'fd> AttachOptions<'fd> {
     /// The LSM label (AppArmor profile, SELinux context) to run under; sets
     /// [`AttachFlags::LSM_LABEL`] in addition to the other flags. The
     /// attach is [`Error::Unsupported`] where neither AppArmor nor SELinux
-    /// is active and linked into liblxc (liblxc's no-op LSM would close the
-    /// caller's descriptor 0).
+    /// is active on the host (liblxc's no-op LSM would close the caller's
+    /// descriptor 0).
     pub fn lsm_label(mut self, label: &str) -> Self {
         self.lsm_label = Some(label.to_owned());
         self
@@ -408,9 +408,9 @@ impl<'fd> AttachOptions<'fd> {
         if self.lsm_label.is_some() && !liblxc_has_an_lsm() {
             return Err(Error::Unsupported {
                 op: "attach",
-                reason: "an LSM label needs AppArmor or SELinux, active on this host and linked \
-                         into liblxc: with neither, liblxc's no-op LSM hands back descriptor 0 as \
-                         the label's and closes it, the caller's stdin",
+                reason: "an LSM label needs AppArmor or SELinux active on this host: with \
+                         neither, liblxc's no-op LSM hands back descriptor 0 as the label's and \
+                         closes it, the caller's stdin",
             });
         }
         let stdin = match self.stdin {
@@ -463,21 +463,15 @@ impl<'fd> AttachOptions<'fd> {
     }
 }
 
-/// Whether liblxc runs with a real LSM, AppArmor or SELinux (`lsm_init_static`
-/// takes the first of them that is built in and enabled, else its no-op
-/// one): the module is enabled on the host and its library is loaded in
-/// this process (liblxc links it when built with it). A liblxc with the
-/// library linked in statically reads as none: the LSM label is then
-/// refused rather than risk the no-op LSM closing descriptor 0.
+/// Whether an LSM liblxc drives is active on the host: AppArmor (its
+/// module says `Y`) or SELinux (selinuxfs is mounted). `lsm_init_static`
+/// takes the first of them that liblxc was built with and that is enabled,
+/// else its no-op LSM. Whether liblxc was built with it is not checked:
+/// liblxc's AppArmor driver uses no library that would show it, and the
+/// distributions' builds have both.
 fn liblxc_has_an_lsm() -> bool {
-    let apparmor =
-        std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"));
-    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-    if !apparmor && !selinux {
-        return false;
-    }
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    (apparmor && maps.contains("/libapparmor.so")) || (selinux && maps.contains("/libselinux.so"))
+    std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"))
+        || std::path::Path::new("/sys/fs/selinux/enforce").exists()
 }
 
 /// The size of the buffer that holds the attach options handed to
