@@ -494,6 +494,56 @@ fn destroy_spares_the_cgroups_of_a_same_named_container_elsewhere() {
     a.c.wait(State::Stopped, T).unwrap();
 }
 
+/// The cgroups a start made that were still in use when the container
+/// stopped (here a process of the caller's moved into them, as a program
+/// forked into them would be) are removed by the destroy once they are
+/// empty: the crate notes, at the start, the monitor cgroups liblxc moved
+/// its helper into and init's payload cgroups.
+#[test]
+fn destroy_removes_the_cgroups_its_start_left_in_use() {
+    require_root!();
+    let t = TestContainer::new("inuse");
+    t.c.start().unwrap();
+    t.c.wait(State::Running, T).unwrap();
+    let dirs = common::leftover_cgroups(&t.name);
+    let named = |p: &str| -> Vec<std::path::PathBuf> {
+        dirs.iter()
+            .filter(|d| d.file_name().is_some_and(|f| f.to_string_lossy().starts_with(p)))
+            .cloned()
+            .collect()
+    };
+    let (monitor, payload) = (named("lxc.monitor."), named("lxc.payload."));
+    assert!(!monitor.is_empty() && !payload.is_empty(), "{dirs:?}");
+    // One sleeper in every monitor cgroup, one in every payload cgroup.
+    let mut sleepers = Vec::new();
+    for set in [&monitor, &payload] {
+        let child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        for d in set {
+            std::fs::write(d.join("cgroup.procs"), child.id().to_string()).unwrap();
+        }
+        sleepers.push(child);
+    }
+    t.c.stop().unwrap();
+    t.c.wait(State::Stopped, T).unwrap();
+    let kept: Vec<_> = dirs.iter().filter(|d| d.is_dir()).collect();
+    for mut child in sleepers {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(!kept.is_empty(), "liblxc removed every cgroup in use: nothing to check");
+    t.c.destroy().unwrap();
+    // A cgroup whose last process just ended may refuse the rmdir for a
+    // moment: later calls of the crate retry (the destroy of a container
+    // that does not exist is one).
+    let probe = Container::with_lxcpath("probe", &t.lxcpath).unwrap();
+    let deadline = std::time::Instant::now() + T;
+    while !common::leftover_cgroups(&t.name).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "left behind: {:?}", common::leftover_cgroups(&t.name));
+        let _ = probe.destroy();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The pid of the `[lxc monitor]` of a container this test started.
 #[cfg(lxc_member = "set_timeout")]
 fn monitor_pid(lxcpath: &std::path::Path, name: &str) -> i32 {

@@ -37,6 +37,12 @@
  *   lxc_container_new fails (a configuration file that does not parse);
  *   nothing is done then
  * where VALUE is the snapshot's number for snapshot and "-" otherwise.
+ * Before the line of a start come "cgroup LINE\n" lines: the lines of the
+ * helper's own /proc/self/cgroup after the call (a daemonized start's caller
+ * is moved into the new monitor cgroups by liblxc's monitor_enter, every
+ * series 4.0 to 7.0) and, when the start succeeded, those of the new init's
+ * /proc/PID/cgroup (the payload cgroups): the crate notes the cgroups the
+ * start made from them instead of searching every hierarchy by name.
  * Bad usage exits 2 without a result line.
  */
 #define _GNU_SOURCE
@@ -107,6 +113,21 @@ static void reset_signals(void)
 
 static int result_fd = -1;
 
+/* Writes all of BUF (LEN bytes) to the result descriptor. */
+static bool write_result(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(result_fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return true;
+}
+
 static void report(bool ok, int err, int error_num, long long value)
 {
 	char line[128];
@@ -116,18 +137,8 @@ static void report(bool ok, int err, int error_num, long long value)
 		n = snprintf(line, sizeof(line), "ok %d %d %lld\n", err, error_num, value);
 	else
 		n = snprintf(line, sizeof(line), "%s %d %d -\n", ok ? "ok" : "fail", err, error_num);
-	if (n > 0) {
-		const char *p = line;
-		while (n > 0) {
-			ssize_t w = write(result_fd, p, (size_t)n);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			p += w;
-			n -= (int)w;
-		}
-	}
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)write_result(line, (size_t)n);
 	close(result_fd);
 }
 
@@ -157,19 +168,44 @@ static bool config_reads(struct lxc_container *c, const char *key, const char *e
 static void report_refusal(const char *word, int err)
 {
 	char line[64];
-	ssize_t w;
 	int n;
 
 	n = snprintf(line, sizeof(line), "%s %d 0 -\n", word, err);
-	if (n <= 0 || (size_t)n >= sizeof(line)) {
-		close(result_fd);
-		return;
-	}
-	do
-		w = write(result_fd, line, (size_t)n);
-	while (w < 0 && errno == EINTR);
-	(void)w;
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)write_result(line, (size_t)n);
 	close(result_fd);
+}
+
+/* Writes each line of PATH (a /proc/.../cgroup file) as "cgroup LINE\n".
+ * Best effort: the crate treats a missing line as a cgroup not to note. */
+static void report_cgroups(const char *path)
+{
+	char buf[16384];
+	size_t len = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (len < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (char *line = buf, *end; *line; line = end + 1) {
+		end = strchr(line, '\n');
+		if (!end)
+			break; /* a cut line (the buffer is full) is not reported */
+		if (end == line)
+			continue;
+		if (!write_result("cgroup ", 7) || !write_result(line, (size_t)(end - line + 1)))
+			return;
+	}
 }
 
 /* The calls that act on a container that exists: refused with "gone" when
@@ -360,6 +396,18 @@ static int run_op(int argc, char *argv[])
 		ok = c->want_daemonize(c, true) && c->want_close_all_fds(c, get_bool("closeallfds"));
 		if (ok)
 			ok = c->start(c, get_bool("useinit") ? 1 : 0, args);
+		err = errno;
+		report_cgroups("/proc/self/cgroup");
+		if (ok) {
+			pid_t init = c->init_pid(c);
+			char path[64];
+
+			if (init > 0) {
+				snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)init);
+				report_cgroups(path);
+			}
+		}
+		errno = err;
 	} else if (strcmp(op, "destroy") == 0) {
 		ok = c->destroy(c);
 	} else if (strcmp(op, "destroy_with_snapshots") == 0) {

@@ -1572,7 +1572,8 @@ impl Container {
                 ("closeallfds", u8::from(close).to_string().into()),
             ];
             let args = (!opts.args.is_empty()).then(|| opts.args.clone());
-            let out = monitor_cgroup::noting_cgroups(owner, || self.run_helper("start", hopts, args))?;
+            let out = self.run_helper("start", hopts, args)?;
+            monitor_cgroup::note_reported(owner, &out.cgroups);
             if out.ok {
                 return Ok(());
             }

@@ -203,7 +203,7 @@ pub(crate) struct Request<'a> {
 }
 
 /// What the helper reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Outcome {
     /// Whether liblxc's call succeeded.
     pub ok: bool,
@@ -215,6 +215,10 @@ pub(crate) struct Outcome {
     pub value: Option<i64>,
     /// The helper refused before liblxc's call.
     pub refused: Option<Refusal>,
+    /// For a start, the lines of the helper's `/proc/self/cgroup` after the
+    /// call (liblxc moved it into the new monitor cgroups) and of the new
+    /// init's (its payload cgroups), as `ID:CONTROLLERS:PATH`.
+    pub cgroups: Vec<String>,
 }
 
 /// Why the helper did not make liblxc's call.
@@ -256,7 +260,30 @@ fn parse(line: &str) -> Option<Outcome> {
         "-" => None,
         v => Some(v.parse().ok()?),
     };
-    Some(Outcome { ok, errno, error_num, value, refused })
+    Some(Outcome { ok, errno, error_num, value, refused, cgroups: Vec::new() })
+}
+
+/// The most the crate reads of a report (a start's cgroup lines are a few
+/// hundred bytes per hierarchy).
+const MAX_REPORT: usize = 256 * 1024;
+
+/// Whether `report` holds a whole line that is not a `cgroup` line: the
+/// result line, which ends the report.
+fn has_result_line(report: &[u8]) -> bool {
+    report.split_inclusive(|&b| b == b'\n').any(|l| l.ends_with(b"\n") && !l.starts_with(b"cgroup "))
+}
+
+/// The helper's report: its `cgroup LINE` lines, then the result line
+/// ([`parse`]). `None` without a result line.
+fn parse_report(text: &str) -> Option<Outcome> {
+    let mut cgroups = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix("cgroup ") {
+            Some(cg) => cgroups.push(cg.to_owned()),
+            None => return parse(line).map(|o| Outcome { cgroups, ..o }),
+        }
+    }
+    None
 }
 
 /// The helper's arguments after its result descriptor, with `config_path`
@@ -312,18 +339,18 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
         if served { None } else { Some(spawn_one(exe, &req, &w).map_err(io_err("start lxc-rs-helper"))?) };
     drop(w);
     drop(req.config);
-    // One line, then the helper exits. The line is read up to its newline,
-    // not to the end of the pipe: a start's monitor holds a copy of the
-    // write end until it closes its inherited descriptors.
+    // The report, then the helper exits. It is read up to the end of its
+    // result line, not to the end of the pipe: a start's monitor holds a
+    // copy of the write end until it closes its inherited descriptors.
     let mut line = Vec::new();
     let mut r = std::fs::File::from(OwnedFd::from(r));
-    let mut buf = [0u8; 128];
+    let mut buf = [0u8; 4096];
     let read = loop {
         match r.read(&mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => {
                 line.extend_from_slice(&buf[..n]);
-                if line.contains(&b'\n') || line.len() > 4096 {
+                if has_result_line(&line) || line.len() > MAX_REPORT {
                     break Ok(());
                 }
             }
@@ -346,7 +373,7 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
     };
     read.map_err(io_err("read the result of lxc-rs-helper"))?;
     let text = String::from_utf8_lossy(&line);
-    parse(text.lines().next().unwrap_or("")).ok_or_else(|| Error::Io {
+    parse_report(&text).ok_or_else(|| Error::Io {
         op: "lxc-rs-helper",
         source: io::Error::other(match status {
             Some(s) => format!("the helper ended ({s}) without a result"),
@@ -891,24 +918,58 @@ mod tests {
     fn parses_results() {
         assert_eq!(
             parse("ok 0 0 3\n"),
-            Some(Outcome { ok: true, errno: 0, error_num: 0, value: Some(3), refused: None })
+            Some(Outcome {
+                ok: true,
+                errno: 0,
+                error_num: 0,
+                value: Some(3),
+                refused: None,
+                cgroups: vec![]
+            })
         );
         assert_eq!(
             parse("fail 2 1 -\n"),
-            Some(Outcome { ok: false, errno: 2, error_num: 1, value: None, refused: None })
+            Some(Outcome { ok: false, errno: 2, error_num: 1, value: None, refused: None, cgroups: vec![] })
         );
         assert_eq!(
             parse("stale 0 0 -\n"),
-            Some(Outcome { ok: false, errno: 0, error_num: 0, value: None, refused: Some(Refusal::Stale) })
+            Some(Outcome {
+                ok: false,
+                errno: 0,
+                error_num: 0,
+                value: None,
+                refused: Some(Refusal::Stale),
+                cgroups: vec![]
+            })
         );
         assert_eq!(
             parse("noload 22 0 -\n"),
-            Some(Outcome { ok: false, errno: 22, error_num: 0, value: None, refused: Some(Refusal::NoLoad) })
+            Some(Outcome {
+                ok: false,
+                errno: 22,
+                error_num: 0,
+                value: None,
+                refused: Some(Refusal::NoLoad),
+                cgroups: vec![]
+            })
         );
         assert_eq!(parse("gone 0 0 -\n").unwrap().refused, Some(Refusal::Gone));
         assert_eq!(parse("ok 0 0"), None);
         assert_eq!(parse("maybe 0 0 -"), None);
         assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn reads_a_start_report_with_its_cgroups() {
+        let report = "cgroup 4:memory:/lxc.monitor.web\ncgroup 0::/lxc.payload.web/init.scope\nok 0 0 -\n";
+        assert!(has_result_line(report.as_bytes()));
+        assert!(!has_result_line(b"cgroup 0::/a\n"));
+        assert!(!has_result_line(b"cgroup 0::/a\nok 0 0 -"));
+        let out = parse_report(report).unwrap();
+        assert!(out.ok);
+        assert_eq!(out.cgroups, ["4:memory:/lxc.monitor.web", "0::/lxc.payload.web/init.scope"]);
+        assert_eq!(parse_report("cgroup 0::/a\n"), None);
+        assert_eq!(parse_report("fail 1 0 -\n").unwrap().cgroups, Vec::<String>::new());
     }
 
     #[test]

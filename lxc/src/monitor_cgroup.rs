@@ -1,6 +1,7 @@
 //! Keeps the calling process out of a container's monitor cgroup.
 //!
-//! liblxc 5.0 writes the pid of the process that calls `start()` (daemonized)
+//! liblxc (every series 4.0 to 7.0, `cgfsng_monitor_enter`) writes the pid
+//! of the process that calls `start()` (daemonized)
 //! into the new container's `lxc.monitor.<name>` cgroup on every hierarchy and
 //! leaves it there. A long-lived program would then be accounted inside the
 //! container's monitor, and when the container stops liblxc cannot remove
@@ -12,15 +13,16 @@
 //!
 //! A daemonized [`Container::start`](crate::Container::start) runs in the
 //! crate's helper process (`helper.rs`): liblxc moves the helper, which
-//! exits at once, and the calling process never enters the monitor cgroup;
-//! [`noting_cgroups`] only notes the cgroups such a start made.
+//! exits at once, and the calling process never enters the monitor cgroup.
+//! The helper reports its own cgroups after the start (the new monitor's)
+//! and the new init's (the payload's), and [`note_reported`] notes those.
 //! [`around_start`] remains for the calls that run liblxc's start code in
 //! this process: a foreground start (this process becomes the monitor) and
 //! CRIU's `restore` (`migrate.rs`).
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 struct Tracker {
@@ -73,10 +75,10 @@ pub(crate) fn around_start<T>(owner: Option<(&Path, &str)>, start: impl FnOnce()
     noting_cgroups(owner, start)
 }
 
-/// Runs `start` (a start done by another process: the crate's helper) and
-/// notes, as `owner`'s, the `lxc.monitor.NAME` and `lxc.payload.NAME`
-/// cgroups that appeared during it, for [`remove_leftovers`].
-pub(crate) fn noting_cgroups<T>(owner: Option<(&Path, &str)>, start: impl FnOnce() -> T) -> T {
+/// Runs `start` (in this process) and notes, as `owner`'s, the
+/// `lxc.monitor.NAME` and `lxc.payload.NAME` cgroups that appeared during
+/// it, for [`remove_leftovers`].
+fn noting_cgroups<T>(owner: Option<(&Path, &str)>, start: impl FnOnce() -> T) -> T {
     let roots = owner.map(|_| hierarchy_roots()).unwrap_or_default();
     let roots = &roots[..];
     let before = owner.map(|(_, name)| named_cgroups(name, roots, None));
@@ -129,39 +131,97 @@ fn same_dir(dir: &Path, ino: u64) -> bool {
     fs::symlink_metadata(dir).is_ok_and(|m| m.ino() == ino)
 }
 
-/// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`
-/// mounts in `/proc/thread-self/mountinfo`), in the calling thread's mount
-/// namespace. Kept per mount namespace: reading mountinfo costs 50 to
-/// 100 µs, more than the lookups it serves (hierarchies are mounted at
-/// boot; one mounted later in the same namespace is not looked at). A read
-/// that fails or finds none is not kept.
-fn hierarchy_roots() -> Arc<Vec<PathBuf>> {
+/// The cgroup mounts (`cgroup` and `cgroup2` lines) of
+/// `/proc/thread-self/mountinfo`, in the calling thread's mount namespace.
+/// Kept per mount namespace: reading mountinfo costs 50 to 100 µs, more
+/// than the lookups it serves (hierarchies are mounted at boot; one mounted
+/// later in the same namespace is not looked at). A read that fails or
+/// finds none is not kept.
+fn cgroup_mounts() -> Arc<str> {
     use std::os::unix::fs::MetadataExt;
-    /// (the mount namespace's device and inode, its hierarchy roots)
-    type Cached = ((u64, u64), Arc<Vec<PathBuf>>);
+    /// (the mount namespace's device and inode, its cgroup mount lines)
+    type Cached = ((u64, u64), Arc<str>);
     static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
     let ns = fs::metadata("/proc/thread-self/ns/mnt").ok().map(|m| (m.dev(), m.ino()));
-    if let (Some(ns), Some((key, roots))) = (ns, &*CACHE.lock().unwrap_or_else(|e| e.into_inner())) {
+    if let (Some(ns), Some((key, mounts))) = (ns, &*CACHE.lock().unwrap_or_else(|e| e.into_inner())) {
         if ns == *key {
-            return Arc::clone(roots);
+            return Arc::clone(mounts);
         }
     }
-    let roots: Arc<Vec<PathBuf>> = Arc::new(
-        fs::read_to_string("/proc/thread-self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                let (left, right) = line.split_once(" - ")?;
-                (right.starts_with("cgroup ") || right.starts_with("cgroup2 "))
-                    .then(|| left.split(' ').nth(4).map(PathBuf::from))
-                    .flatten()
-            })
-            .collect(),
-    );
-    if let (Some(ns), false) = (ns, roots.is_empty()) {
-        *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((ns, Arc::clone(&roots)));
+    let all = fs::read_to_string("/proc/thread-self/mountinfo").unwrap_or_default();
+    let mounts: Arc<str> = all
+        .lines()
+        .filter(|line| {
+            line.split_once(" - ").is_some_and(|(_, r)| r.starts_with("cgroup ") || r.starts_with("cgroup2 "))
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect::<String>()
+        .into();
+    if let (Some(ns), false) = (ns, mounts.is_empty()) {
+        *CACHE.lock().unwrap_or_else(|e| e.into_inner()) = Some((ns, Arc::clone(&mounts)));
     }
-    roots
+    mounts
+}
+
+/// The mount points of the cgroup hierarchies ([`cgroup_mounts`]).
+fn hierarchy_roots() -> Vec<PathBuf> {
+    cgroup_mounts().lines().filter_map(|line| line.split(' ').nth(4).map(PathBuf::from)).collect()
+}
+
+/// Notes, as the cgroups a start of `owner` (lxcpath, name) made, those of
+/// `lines` (of a `/proc/<pid>/cgroup`: the helper's after liblxc moved it
+/// into the new monitor cgroups, and the new init's) that sit at the top of
+/// their hierarchy under liblxc's names for the container
+/// (`lxc.monitor.NAME`, `lxc.payload.NAME`, or their `-N` variants): the
+/// same cgroups [`noting_cgroups`] finds by searching, without the search,
+/// which `stat`s every index on every hierarchy, twice, and grows with the
+/// leftovers of other programs' starts of the same name.
+pub(crate) fn note_reported(owner: Option<(&Path, &str)>, lines: &[String]) {
+    use std::os::unix::fs::MetadataExt;
+    let Some((lxcpath, name)) = owner else {
+        return;
+    };
+    if lines.is_empty() {
+        return;
+    }
+    let mounts = cgroup_mounts();
+    let mut new: Vec<Owned> = Vec::new();
+    for line in lines {
+        let Some((mount, dir)) = cgroup_dir(line, &mounts) else {
+            continue;
+        };
+        let Some(Component::Normal(top)) =
+            dir.strip_prefix(&mount).ok().and_then(|rel| rel.components().next())
+        else {
+            continue;
+        };
+        if !is_named_for(&top.to_string_lossy(), name) {
+            continue;
+        }
+        let top = mount.join(top);
+        if let Ok(m) = fs::symlink_metadata(&top) {
+            if m.is_dir() && !new.iter().any(|(d, _)| *d == top) {
+                new.push((top, m.ino()));
+            }
+        }
+    }
+    note_owned(lxcpath, name, new);
+}
+
+/// Whether `dir` is one of liblxc's names for the cgroups of the container
+/// `name`: `lxc.monitor.NAME`, `lxc.payload.NAME`, or either with `-N`
+/// (N from 1 to 999, without leading zeros).
+fn is_named_for(dir: &str, name: &str) -> bool {
+    let Some(rest) = dir.strip_prefix("lxc.monitor.").or_else(|| dir.strip_prefix("lxc.payload.")) else {
+        return false;
+    };
+    let Some(suffix) = rest.strip_prefix(name) else {
+        return false;
+    };
+    suffix.is_empty()
+        || suffix.strip_prefix('-').is_some_and(|n| {
+            !n.is_empty() && n.len() <= 3 && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// How many indexes in a row that no hierarchy has end the first search for
@@ -412,6 +472,27 @@ mod tests {
         assert_eq!(seen.len(), 4);
         assert_eq!(upto, [4, 4]);
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn knows_liblxc_names_for_a_container() {
+        for yes in ["lxc.monitor.web", "lxc.payload.web", "lxc.monitor.web-1", "lxc.payload.web-999"] {
+            assert!(is_named_for(yes, "web"), "{yes}");
+        }
+        for no in [
+            "lxc.monitor.webby",
+            "lxc.payload.web-",
+            "lxc.payload.web-01",
+            "lxc.payload.web-1000",
+            "lxc.payload.web-1x",
+            "lxc.pivot",
+            "web",
+            "lxc.payload.we",
+        ] {
+            assert!(!is_named_for(no, "web"), "{no}");
+        }
+        // A name that itself ends in -N: its own cgroups, not web's.
+        assert!(is_named_for("lxc.payload.web-2", "web-2"));
     }
 
     #[test]
