@@ -15,7 +15,10 @@
 //! the C API, `session_true` and `session_echo_pipe` (one attach, then N
 //! commands), `attach_fanout_async` (the fanout as 16 tasks of the async
 //! front) and `attach_fanout_session` (the same 128 commands per round
-//! through one async session of 4 helpers); built with `--features tokio`.
+//! through one async session of 4 helpers), and `fleet_from_image`,
+//! `fleet_full_copy`, `fleet_busybox` (bench/fleet: 50 running containers
+//! from an image, as overlay snapshots or full copies, or from the busybox
+//! template); built with `--features tokio`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -495,6 +498,108 @@ fn op_attach_fanout_session(path: &Path, n: usize) -> Result<(Vec<f64>, String),
     Ok((s, format!(" workers={workers} helpers={FAN_SESSION_HELPERS} threads_peak={peak}")))
 }
 
+/// The containers of a fleet sample (`fb-rust`, `fb-rust-NN`): stopped
+/// and destroyed after each sample and on any way out, copies first.
+struct FleetGuard<'a> {
+    path: &'a Path,
+    count: usize,
+}
+
+impl FleetGuard<'_> {
+    fn clean(&self) {
+        let names = (0..self.count).rev().map(|i| format!("fb-{IMPL}-{i:02}")).chain([format!("fb-{IMPL}")]);
+        for name in names {
+            if let Ok(c) = Container::with_lxcpath(&name, self.path) {
+                if c.is_running() {
+                    let _ = c.stop();
+                    let _ = c.wait(State::Stopped, TEN_SECONDS);
+                }
+                if c.is_defined() {
+                    let _ = c.destroy();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FleetGuard<'_> {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+/// `fleet_from_image`, `fleet_full_copy`, `fleet_busybox` (bench/fleet):
+/// from nothing to `LXCBENCH_FLEET` (50) running containers, one after
+/// another: a base from the image `LXCBENCH_IMAGE` (the local template),
+/// then overlay snapshots of it or full copies; or each by the busybox
+/// template.
+fn op_fleet(op: &str, path: &Path, n: usize) -> Result<(Vec<f64>, String), String> {
+    let fleet: usize = std::env::var("LXCBENCH_FLEET").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let guard = FleetGuard { path, count: fleet };
+    let image = match op {
+        "fleet_busybox" => None,
+        _ => {
+            let dir = std::env::var_os("LXCBENCH_IMAGE").ok_or("LXCBENCH_IMAGE not set")?;
+            Some(lxc::Image::open(dir).map_err(|e| e.to_string())?)
+        }
+    };
+    let fresh = |name: &str| -> Result<Container, String> {
+        let c = Container::with_lxcpath(name, path).map_err(|e| e.to_string())?;
+        if c.is_defined() {
+            return Err(format!("{name} exists already"));
+        }
+        c.set_config_item("lxc.net.0.type", "empty").map_err(|e| e.to_string())?;
+        Ok(c)
+    };
+    let up = |c: &Container| -> Result<(), String> {
+        c.start().map_err(|e| format!("start: {e}"))?;
+        c.wait(State::Running, TEN_SECONDS).map_err(|e| format!("wait RUNNING: {e}"))
+    };
+    let mut s = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let base = match &image {
+            Some(image) => {
+                let b = fresh(&format!("fb-{IMPL}"))?;
+                b.create(&CreateOptions::image(image).quiet(true)).map_err(|e| format!("create: {e}"))?;
+                Some(b)
+            }
+            None => None,
+        };
+        let snapshot = lxc::CloneOptions::new()
+            .flags(lxc::CloneFlags::SNAPSHOT)
+            .backing_store(lxc::BackingStore::Overlay);
+        for i in 0..fleet {
+            let name = format!("fb-{IMPL}-{i:02}");
+            let c = match (&base, op) {
+                (None, _) => {
+                    let c = fresh(&name)?;
+                    c.create(&CreateOptions::new().template("busybox").quiet(true))
+                        .map_err(|e| format!("create: {e}"))?;
+                    c
+                }
+                (Some(b), "fleet_from_image") => {
+                    b.copy(&name, &snapshot).map_err(|e| format!("copy: {e}"))?
+                }
+                (Some(b), _) => b.copy(&name, &lxc::CloneOptions::new()).map_err(|e| format!("copy: {e}"))?,
+            };
+            up(&c)?;
+        }
+        s.push(micros(t0));
+        guard.clean();
+    }
+    let per = median(&mut s.clone()) / fleet as f64;
+    Ok((s, format!(" fleet={fleet} per_container_us={per:.0}")))
+}
+
+/// Not an op: writes the image of the stopped container `base` of
+/// `path` into `dir` (`lxcbench export_image LXCPATH DIR`), for bench/fleet.
+fn export_image(path: &Path, dir: &str) -> Result<(), String> {
+    let c = Container::with_lxcpath("base", path).map_err(|e| e.to_string())?;
+    c.export_image(dir, lxc::ExportOptions::new()).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
     let (mut samples, extra) = match op {
         "attach_true" => (op_attach(op, path, n, false)?, String::new()),
@@ -509,6 +614,7 @@ fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
         "attach_fanout" => op_attach_fanout(path, n)?,
         "attach_fanout_async" => op_attach_fanout_async(path, n)?,
         "attach_fanout_session" => op_attach_fanout_session(path, n)?,
+        "fleet_from_image" | "fleet_full_copy" | "fleet_busybox" => op_fleet(op, path, n)?,
         _ => {
             println!("op={op} impl={IMPL} unsupported=\"unknown op\"");
             return Ok(());
@@ -520,6 +626,15 @@ fn run(op: &str, path: &Path, n: usize) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "export_image" {
+        return match export_image(Path::new(&args[2]), &args[3]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("export_image: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.len() != 4 {
         eprintln!("usage: {} <op> <lxcpath> <n>", args[0]);
         return ExitCode::from(2);

@@ -22,6 +22,7 @@
 //! | nested | inner containers run their own init, are listed, are removed; outer still runs | example (inside and outside): each; test: the lines and `[ok]`s |
 //! | stats | CPU%, memory per container | example: busy >= 50% and within 15 points of its loop's `/proc` CPU time, idle <= 5%, memory > 0; test: the figures parsed |
 //! | quickstart (README) | memory limit 64MiB, `uname` inside | `readme_quick_start_runs_verbatim`: the README block is the file; both lines |
+//! | blue_green | blue and green healthy, green's CPU quota, the canary's share, blue drained, >= 1000 requests, 0 failed, only green after blue is gone | example: each; `blue_green_*`: the figures parsed from the output |
 //! | fleet (`tokio`) | the others did all 10 steps, the killed one stopped mid-way, its stream said RUNNING then STOPPED, the others still run | example: each; `fleet_goes_on_without_a_killed_member`: the lines, every container's prefixed output |
 
 mod common;
@@ -332,4 +333,38 @@ exit $rc"#;
     common::forget_lxcpath(std::path::Path::new("/tmp/lxc"));
     assert!(text.contains("memory limit: 64MiB"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("web runs: Linux web ")), "{text}");
+}
+
+/// The client's line: `client: N requests, F failed (blue B, green G)`.
+fn blue_green_client(text: &str) -> (f64, f64, f64, f64) {
+    let line =
+        text.lines().find(|l| l.starts_with("client: ")).unwrap_or_else(|| panic!("no client line:\n{text}"));
+    (figure(line, "client: "), figure(line, "requests, "), figure(line, "(blue "), figure(line, "green "))
+}
+
+#[test]
+fn blue_green_switches_releases_without_a_failed_request() {
+    require_root!();
+    let text = run_checked(&mut example("blue_green"));
+    let (total, failed, blue, green) = blue_green_client(&text);
+    assert!(total >= 1000.0, "{text}");
+    assert_eq!(failed, 0.0, "{text}");
+    assert_eq!(blue + green, total, "{text}");
+    assert!(blue > 0.0 && green >= 200.0, "{text}");
+    assert!(text.contains("blue stopped and destroyed"), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+}
+
+#[test]
+fn blue_green_canary_sends_its_share_to_green_first() {
+    require_root!();
+    let text = run_checked(example("blue_green").args(["--canary", "25"]));
+    let (total, failed, ..) = blue_green_client(&text);
+    assert!(total >= 1000.0, "{text}");
+    assert_eq!(failed, 0.0, "{text}");
+    let share = figure(&text, "answers from green (");
+    assert!((share - 25.0).abs() <= 10.0, "{text}");
+    for color in ["blue ", "green"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("  {color} during the canary: CPU "))), "{text}");
+    }
 }

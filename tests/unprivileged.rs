@@ -35,7 +35,7 @@ use common::{is_root, memory_limit_key, subordinate_range, subordinate_range_of,
 use lxc::{AttachOptions, Container, Error, State};
 
 /// The `as_user_*` tests, which `unprivileged_suite` runs as the user.
-const USER_TESTS: usize = 5;
+const USER_TESTS: usize = 6;
 
 /// Where `unprivileged_suite` tells the user's run about root's containers:
 /// `LXCPATH:NAME` of the running one, the stopped one, and the private one.
@@ -544,4 +544,63 @@ fn as_user_containers_from_threads() {
         }
     });
     assert!(lxc::list_all_containers(Some(&t.lxcpath)).unwrap().is_empty());
+}
+
+/// An unprivileged user's container exported to an image holds the owners
+/// the container sees (its files belong to the user's subordinate ids on
+/// the host, some unreadable to the user), and a container the user
+/// creates from the image gets them mapped again.
+#[test]
+#[ignore = "run as an unprivileged user by unprivileged_suite"]
+fn as_user_export_and_create_from_an_image() {
+    require_user!();
+    let (first_uid, _) = subordinate_range("/etc/subuid").expect("a subuid range");
+    let (first_gid, _) = subordinate_range("/etc/subgid").expect("a subgid range");
+    let t = TestContainer::new("uimg");
+    t.c.start().expect("start");
+    t.c.wait(State::Running, Duration::from_secs(10)).expect("running");
+    let script = "echo secret > /root/s && chmod 600 /root/s && chmod 700 /root && \
+                  echo hi > /home/f && chown 1000:1001 /home/f";
+    let st = t.c.command("sh").args(["-c", script]).status().expect("attach");
+    assert!(st.success());
+    t.c.stop().expect("stop");
+    t.c.wait(State::Stopped, Duration::from_secs(10)).expect("stopped");
+    // The user cannot read what the container's root keeps to itself.
+    assert!(fs::read(t.rootfs().join("root/s")).is_err());
+
+    // In the lxcpath (searchable by the subordinate ids that run the
+    // template of the create below).
+    let dir = t.lxcpath.join("image");
+    let image =
+        t.c.export_image(&dir, lxc::ExportOptions::new().compression_level(0)).expect("export as the user");
+    let out =
+        Command::new("tar").arg("--numeric-owner").arg("-tvJf").arg(image.rootfs_path()).output().unwrap();
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let line = |m: &str| {
+        listing
+            .lines()
+            .find(|l| l.ends_with(&format!(" {m}")))
+            .unwrap_or_else(|| panic!("{m} not in:\n{listing}"))
+    };
+    assert!(line("./root/s").starts_with("-rw------- 0/0 "), "{listing}");
+    assert!(line("./root").starts_with("drwx------ 0/0 "), "{listing}");
+    assert!(line("./home/f").starts_with("-rw-r--r-- 1000/1001 "), "{listing}");
+    assert!(line("./bin/busybox").contains(" 0/0 "), "{listing}");
+
+    let name = common::unique_name("uimg2");
+    let c = Container::with_lxcpath(&name, &t.lxcpath).unwrap();
+    c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    for line in t.c.config_item("lxc.idmap").unwrap().into_vec() {
+        c.set_config_item("lxc.idmap", &line).unwrap();
+    }
+    c.create(&lxc::CreateOptions::image(&image).quiet(true)).expect("create from the image as the user");
+    let f = fs::symlink_metadata(t.lxcpath.join(&name).join("rootfs/home/f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (first_uid + 1000, first_gid + 1001));
+    c.start().expect("start the copy");
+    c.wait(State::Running, Duration::from_secs(10)).expect("running");
+    let out = c.command("cat").arg("/root/s").output().expect("attach");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "secret\n");
+    c.stop().expect("stop the copy");
+    c.wait(State::Stopped, Duration::from_secs(10)).expect("stopped");
+    c.destroy().expect("destroy the copy");
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use lxc::{Container, CreateOptions, State};
 
+pub mod recipe;
+
 /// Command-line arguments: `--lxcpath PATH`, `--keep`, `--name NAME`,
 /// other `--flag VALUE` pairs, and free arguments (after `--` too).
 pub struct Args {
@@ -141,7 +143,8 @@ impl Drop for Workspace {
             println!("keeping {:?} in {}", self.made.borrow(), self.lxcpath.display());
             return;
         }
-        for name in self.made.borrow().iter() {
+        // Newest first: a copy goes before the container it was made from.
+        for name in self.made.borrow().iter().rev() {
             let Ok(c) = Container::with_lxcpath(name, &self.lxcpath) else { continue };
             if c.is_running() {
                 println!("stopping {name}");

@@ -7,6 +7,8 @@
  * Usage:
  *   lxc-rs-helper RESULT_FD OP NAME LXCPATH [OPTION VALUE]... [-- ARG...]
  *   lxc-rs-helper serve SOCKET_FD   (the server: see its section below)
+ *   lxc-rs-helper walk SOCKET_FD ROOT SENDFDS [PATTERN]...
+ *                                   (an image export's reader: see below)
  *
  * OP is one of create, clone, snapshot, restore, start, destroy,
  * destroy_with_snapshots, snapshot_destroy, snapshot_destroy_all, rename.
@@ -17,7 +19,8 @@
  *   log.quiet 0|1     lxc_log_init with these (the caller's Log::init)
  *   create: template T, bdev B, flags N, fstype S, fssize N, zfsroot S,
  *           lvm.vg S, lvm.lv S, lvm.thinpool S, dir S, rbd.name S,
- *           rbd.pool S; the ARGs are the template's arguments
+ *           rbd.pool S, cachepath P (LXC_CACHE_PATH for the template);
+ *           the ARGs are the template's arguments
  *   clone:  newname S, newpath S, flags N, bdev B, bdevdata S, newsize N;
  *           the ARGs are the clone hook's arguments
  *   snapshot: comment FILE
@@ -46,8 +49,12 @@
  * Bad usage exits 2 without a result line.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -348,6 +355,13 @@ static int run_op(int argc, char *argv[])
 		bool have_specs = false;
 
 		memset(&padded, 0, sizeof(padded));
+		/* The template inherits the environment (also through
+		 * lxc-usernsexec for an id-mapped container). */
+		if (get("cachepath") && setenv("LXC_CACHE_PATH", get("cachepath"), 1) < 0) {
+			report(false, errno, 0, -1);
+			lxc_container_put(c);
+			return 0;
+		}
 #define specs padded.s
 #define SPEC(key, field)                                     \
 	do {                                                 \
@@ -685,10 +699,223 @@ static int serve(const char *arg)
 	}
 }
 
+
+/* ----- the walk of an image export ----------------------------------------
+ *
+ * "lxc-rs-helper walk SOCKET_FD ROOT SENDFDS [PATTERN]...": the crate runs
+ * it through lxc-usernsexec with an unprivileged container's id mapping,
+ * as root of a user namespace that owns the container's files, so that it
+ * can read all of them and sees their owners as the container does. It
+ * visits ROOT and all below it (through directory descriptors, links not
+ * followed, names in byte order, a directory before what it holds) and
+ * sends one SOCK_SEQPACKET message per member on SOCKET_FD: a struct
+ * walk_msg, the member's name ("./", "./a", "./a/b") and, for a symbolic
+ * link, its target; with SENDFDS 1, a regular file's message carries a
+ * read-only descriptor of it. Members whose name matches a PATTERN
+ * (fnmatch(3), no flags: tar's anchored exclusion) are skipped, with all
+ * below them. The last message is kind 'Z' (done) or 'X' (failed: errno
+ * and the member). The crate builds the archive from that. */
+struct walk_msg {
+	uint32_t kind; /* 'E' member, 'Z' done, 'X' failed */
+	uint32_t mode, uid, gid;
+	int32_t err;
+	uint32_t name_len, link_len;
+	uint32_t pad;
+	uint64_t size, nlink, dev, ino, rdev;
+	int64_t mtime;
+};
+
+static int walk_sock = -1;
+static bool walk_fds;
+static char **walk_patterns;
+static int walk_npatterns;
+
+static bool walk_send(const struct walk_msg *m, const char *name, const char *link, int fd)
+{
+	struct iovec iov[3] = {
+		{(void *)m, sizeof(*m)},
+		{(void *)name, m->name_len},
+		{(void *)link, m->link_len},
+	};
+	char control[CMSG_SPACE(sizeof(int))];
+	struct msghdr hdr = {.msg_iov = iov, .msg_iovlen = link ? 3 : 2};
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(control, 0, sizeof(control));
+		hdr.msg_control = control;
+		hdr.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&hdr);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	for (;;) {
+		if (sendmsg(walk_sock, &hdr, MSG_NOSIGNAL) >= 0)
+			return true;
+		if (errno != EINTR)
+			return false;
+	}
+}
+
+/* Reports ERR at member NAME and ends the walk. */
+static void walk_fail(int err, const char *name)
+{
+	struct walk_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = 'X';
+	m.err = err;
+	m.name_len = (uint32_t)strlen(name);
+	(void)walk_send(&m, name, NULL, -1);
+	_exit(1);
+}
+
+static bool walk_excluded(const char *name)
+{
+	for (int i = 0; i < walk_npatterns; i++)
+		if (fnmatch(walk_patterns[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+static int walk_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk_member(const struct stat *st, const char *name, const char *link, int fd)
+{
+	struct walk_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = 'E';
+	m.mode = st->st_mode;
+	m.uid = st->st_uid;
+	m.gid = st->st_gid;
+	m.size = (uint64_t)(st->st_size > 0 ? st->st_size : 0);
+	m.nlink = st->st_nlink;
+	m.dev = st->st_dev;
+	m.ino = st->st_ino;
+	m.rdev = st->st_rdev;
+	m.mtime = st->st_mtime;
+	m.name_len = (uint32_t)strlen(name);
+	m.link_len = link ? (uint32_t)strlen(link) : 0;
+	if (!walk_send(&m, name, link, fd))
+		_exit(1);
+}
+
+/* Visits DIRFD (member NAME) and all below it; closes DIRFD. */
+static void walk_dir(int dirfd, const char *name)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (fstat(dirfd, &st) < 0)
+		walk_fail(errno, name);
+	walk_member(&st, strcmp(name, ".") == 0 ? "./" : name, NULL, -1);
+	d = fdopendir(dirfd);
+	if (!d)
+		walk_fail(errno, name);
+	errno = 0;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = realloc(names, cap * sizeof(*names));
+			if (!names)
+				walk_fail(ENOMEM, name);
+		}
+		names[n] = strdup(e->d_name);
+		if (!names[n++])
+			walk_fail(ENOMEM, name);
+		errno = 0;
+	}
+	if (errno)
+		walk_fail(errno, name);
+	qsort(names, n, sizeof(*names), walk_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(name) + 1 + strlen(names[i]) + 1;
+		char *child = malloc(len);
+		int fd;
+
+		if (!child)
+			walk_fail(ENOMEM, name);
+		snprintf(child, len, "%s/%s", name, names[i]);
+		if (walk_excluded(child)) {
+			free(child);
+			free(names[i]);
+			continue;
+		}
+		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT) /* else: removed meanwhile */
+				walk_fail(errno, child);
+			free(child);
+			free(names[i]);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			fd = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				walk_fail(errno, child);
+			walk_dir(fd, child);
+		} else if (S_ISLNK(st.st_mode)) {
+			/* Used before the next recursion: one buffer serves all. */
+			static char link[PATH_MAX + 1];
+			ssize_t r = readlinkat(dirfd, names[i], link, PATH_MAX);
+
+			if (r < 0)
+				walk_fail(errno, child);
+			link[r] = '\0';
+			walk_member(&st, child, link, -1);
+		} else if (S_ISREG(st.st_mode) && walk_fds) {
+			fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			if (fd < 0)
+				walk_fail(errno, child);
+			walk_member(&st, child, NULL, fd);
+			close(fd);
+		} else {
+			walk_member(&st, child, NULL, -1);
+		}
+		free(child);
+		free(names[i]);
+	}
+	free(names);
+	closedir(d);
+}
+
+static int walk(int argc, char *argv[])
+{
+	struct walk_msg m;
+	int root;
+
+	if (argc < 5)
+		return usage("walk SOCKET_FD ROOT SENDFDS [PATTERN]...");
+	walk_sock = atoi(argv[2]);
+	walk_fds = strcmp(argv[4], "1") == 0;
+	walk_patterns = argv + 5;
+	walk_npatterns = argc - 5;
+	root = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		walk_fail(errno, "./");
+	walk_dir(root, ".");
+	memset(&m, 0, sizeof(m));
+	m.kind = 'Z';
+	return walk_send(&m, "", NULL, -1) ? 0 : 1;
+}
+
 int main(int argc, char *argv[])
 {
 	reset_signals();
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
 		return serve(argv[2]);
+	if (argc >= 2 && strcmp(argv[1], "walk") == 0)
+		return walk(argc, argv);
 	return run_op(argc, argv);
 }

@@ -436,7 +436,7 @@ fn last_errno() -> Option<i32> {
 
 /// Whether this process runs as root (effective uid 0): liblxc then
 /// neither maps ids nor is refused by another user's monitor.
-fn caller_is_root() -> bool {
+pub(crate) fn caller_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
@@ -1287,6 +1287,10 @@ impl Container {
         }
         if let Some(specs) = &opts.specs {
             hopts.extend(specs.helper_opts());
+        }
+        if let Some(dir) = &opts.cache_dir {
+            line_cstring("download cache directory", crate::cstr::path_bytes(dir))?;
+            hopts.push(("cachepath", dir.into()));
         }
         let out = self.run_helper("create", hopts, Some(opts.args.clone()))?;
         if !out.ok {

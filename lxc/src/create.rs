@@ -231,6 +231,8 @@ pub struct CreateOptions {
     pub(crate) specs: Option<BdevSpecs>,
     pub(crate) quiet: bool,
     pub(crate) args: Vec<String>,
+    /// `LXC_CACHE_PATH` for the template (the `download` template's cache).
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 impl CreateOptions {
@@ -267,6 +269,105 @@ impl CreateOptions {
          control character"
     );
 
+    /// The create of a [`DownloadOptions`] image: the `download` template
+    /// with its arguments, and its cache directory for the template's
+    /// environment (`LXC_CACHE_PATH`).
+    ///
+    /// Refused with [`Error::Unsupported`] before anything runs: a
+    /// keyserver or `no_validate` where the installed template has neither
+    /// (liblxc 4.0.12 and later validate no signature), a template that
+    /// validates (4.0.0 to 4.0.11) without `gpg` and without `no_validate`,
+    /// and a machine without `wget`: the template requires these even to
+    /// use its cache.
+    ///
+    /// ```no_run
+    /// use lxc::{Container, CreateOptions, DownloadOptions};
+    /// # fn main() -> Result<(), lxc::Error> {
+    /// let opts = DownloadOptions::new("debian", "bookworm").variant("default");
+    /// Container::new("deb1")?.create(&CreateOptions::download(&opts)?)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn download(opts: &DownloadOptions) -> Result<CreateOptions> {
+        // liblxc 4.0.0 to 4.0.11's template validates a fetched image
+        // with GPG (and requires gpg even to use its cache); 4.0.12 and
+        // later rely on HTTPS alone and take neither option.
+        let validates = download_template().is_some_and(|t| t.contains("no-validate"));
+        if (opts.keyserver.is_some() || opts.no_validate) && !validates {
+            return Err(Error::Unsupported {
+                op: "create",
+                reason:
+                    "this liblxc's download template (4.0.12 and later) validates no signature and has no \
+                         --keyserver or --no-validate",
+            });
+        }
+        if validates && !opts.no_validate && !on_template_path("gpg") {
+            return Err(Error::Unsupported {
+                op: "create",
+                reason: "this liblxc's download template (before 4.0.12) needs gpg to validate images, even \
+                         for one in its cache: install gpg, or set no_validate",
+            });
+        }
+        if let Some(k) = &opts.keyserver {
+            let ok = !k.is_empty()
+                && !k.starts_with('-')
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/[]_".contains(&b));
+            if !ok {
+                return Err(Error::invalid("keyserver", k, "is not a host name or URL"));
+            }
+        }
+        image_word("distribution", &opts.dist)?;
+        image_word("release", &opts.release)?;
+        image_word("architecture", &opts.arch)?;
+        opts.variant.as_deref().map(|v| image_word("variant", v)).transpose()?;
+        if let Some(s) = &opts.server {
+            let ok = !s.is_empty()
+                && !s.starts_with('-')
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+            if !ok {
+                return Err(Error::invalid(
+                    "image server",
+                    s,
+                    "is not a host name or address with an optional port",
+                ));
+            }
+        }
+        if !on_template_path("wget") {
+            return Err(Error::Unsupported {
+                op: "create",
+                reason: "the download template needs wget on PATH, even for an image in its cache",
+            });
+        }
+        let mut args = vec![
+            "--dist".to_owned(),
+            opts.dist.clone(),
+            "--release".to_owned(),
+            opts.release.clone(),
+            "--arch".to_owned(),
+            opts.arch.clone(),
+        ];
+        if let Some(v) = &opts.variant {
+            args.extend(["--variant".to_owned(), v.clone()]);
+        }
+        if let Some(s) = &opts.server {
+            args.extend(["--server".to_owned(), s.clone()]);
+        }
+        if let Some(k) = &opts.keyserver {
+            args.extend(["--keyserver".to_owned(), k.clone()]);
+        }
+        if opts.no_validate {
+            args.push("--no-validate".to_owned());
+        }
+        if opts.force_cache {
+            args.push("--force-cache".to_owned());
+        }
+        if opts.flush_cache {
+            args.push("--flush-cache".to_owned());
+        }
+        let mut c = CreateOptions::new().template("download").args(args);
+        c.cache_dir = opts.cache_dir.clone();
+        Ok(c)
+    }
+
     pub(crate) fn flags(&self) -> i32 {
         if self.quiet {
             sys::LXC_CREATE_QUIET as i32
@@ -274,6 +375,153 @@ impl CreateOptions {
             0
         }
     }
+}
+
+/// Checks one part of an image's name (also the `download` template's
+/// `--dist`, `--release`, `--arch`, `--variant`): it becomes a directory
+/// name and a shell word of the template.
+pub(crate) fn image_word(what: &'static str, s: &str) -> Result<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with(['.', '-'])
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(Error::invalid(what, s, "must be 1 to 64 of A-Z a-z 0-9 . _ + -, not starting with . or -"))
+    }
+}
+
+/// The text of the `download` template liblxc runs (`lxc-download` in its
+/// template directory: `DATADIR/lxc/templates`, the data directory beside
+/// the library this process loaded, else `/usr` or `/usr/local`'s).
+fn download_template() -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let lib = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.rsplit('/').next().is_some_and(|f| f.starts_with("liblxc.so")));
+    // `PREFIX/lib/...liblxc.so.1` (or lib64, lib/x86_64-linux-gnu).
+    let prefix = lib.and_then(|p| p.find("/lib").map(|i| &p[..i]));
+    let dirs = prefix.into_iter().map(str::to_owned).chain(["/usr".to_owned(), "/usr/local".to_owned()]);
+    dirs.map(|d| format!("{d}/share/lxc/templates/lxc-download"))
+        .find_map(|f| std::fs::read_to_string(f).ok())
+}
+
+/// Whether `program` is an executable file in a directory of `PATH` or of
+/// what the templates append to it (`/usr/sbin:/usr/bin:/sbin:/bin`).
+fn on_template_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from)).any(
+        |d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        },
+    )
+}
+
+/// What the `download` template is to fetch, and from where
+/// ([`CreateOptions::download`]); go-lxc's `TemplateOptions`.
+///
+/// ```
+/// use lxc::DownloadOptions;
+/// let opts = DownloadOptions::new("alpine", "3.20").arch("amd64").force_cache(true);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DownloadOptions {
+    dist: String,
+    release: String,
+    arch: String,
+    variant: Option<String>,
+    server: Option<String>,
+    keyserver: Option<String>,
+    no_validate: bool,
+    force_cache: bool,
+    flush_cache: bool,
+    cache_dir: Option<PathBuf>,
+}
+
+impl DownloadOptions {
+    /// Distribution `dist`, release `release`, for this machine's
+    /// architecture in the image server's names (`amd64`, `arm64`, ...).
+    pub fn new(dist: &str, release: &str) -> DownloadOptions {
+        DownloadOptions {
+            dist: dist.to_owned(),
+            release: release.to_owned(),
+            arch: host_image_arch(),
+            variant: None,
+            server: None,
+            keyserver: None,
+            no_validate: false,
+            force_cache: false,
+            flush_cache: false,
+            cache_dir: None,
+        }
+    }
+    /// The architecture (`--arch`).
+    pub fn arch(mut self, arch: &str) -> Self {
+        self.arch = arch.to_owned();
+        self
+    }
+    /// The variant (`--variant`; the template's default is `default`).
+    pub fn variant(mut self, variant: &str) -> Self {
+        self.variant = Some(variant.to_owned());
+        self
+    }
+    /// The image server (`--server`; default `images.linuxcontainers.org`).
+    pub fn server(mut self, server: &str) -> Self {
+        self.server = Some(server.to_owned());
+        self
+    }
+    /// A GPG keyserver (`--keyserver`): liblxc 4.0.0 to 4.0.11's template
+    /// only; [`CreateOptions::download`] refuses it with later ones.
+    pub fn keyserver(mut self, keyserver: &str) -> Self {
+        self.keyserver = Some(keyserver.to_owned());
+        self
+    }
+    /// Skip GPG validation (`--no-validate`): liblxc 4.0.0 to 4.0.11's
+    /// template only, which otherwise needs `gpg` even for a cached image;
+    /// [`CreateOptions::download`] refuses it with later ones.
+    pub fn no_validate(mut self, no_validate: bool) -> Self {
+        self.no_validate = no_validate;
+        self
+    }
+    /// Use the cached image even if it has expired (`--force-cache`).
+    pub fn force_cache(mut self, force: bool) -> Self {
+        self.force_cache = force;
+        self
+    }
+    /// Drop the cached image first (`--flush-cache`).
+    pub fn flush_cache(mut self, flush: bool) -> Self {
+        self.flush_cache = flush;
+        self
+    }
+    /// The template's cache directory (`LXC_CACHE_PATH`, set for the
+    /// template alone; default `/var/cache/lxc`, or `~/.cache/lxc` for an
+    /// unprivileged user).
+    pub fn cache_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cache_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+}
+
+/// The image architecture name of this machine, as the image server uses
+/// it (`amd64`, `arm64`, `i386`, `armhf`, `ppc64el`; the kernel's name for
+/// others, such as `s390x` and `riscv64`).
+pub fn host_image_arch() -> String {
+    let machine = rustix::system::uname().machine().to_string_lossy().into_owned();
+    match machine.as_str() {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" | "i486" | "i586" | "i686" => "i386",
+        "armv7l" | "armv8l" => "armhf",
+        "ppc64le" => "ppc64el",
+        other => other,
+    }
+    .to_owned()
 }
 
 #[cfg(test)]

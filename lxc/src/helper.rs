@@ -98,7 +98,7 @@ use crate::error::{Error, Result};
 static HELPER: &[u8] = include_bytes!(env!("LXC_RS_HELPER"));
 
 /// The sealed memfd holding [`HELPER`], made once per process.
-fn helper_fd() -> Result<RawFd> {
+pub(crate) fn helper_fd() -> Result<RawFd> {
     static FD: OnceLock<std::result::Result<OwnedFd, i32>> = OnceLock::new();
     match FD.get_or_init(|| make_helper_fd().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))) {
         Ok(fd) => Ok(fd.as_raw_fd()),
@@ -402,7 +402,16 @@ fn spawn_one(exe: RawFd, req: &Request<'_>, w: &crate::fds::Guarded) -> io::Resu
 /// A command running the helper program, in which the descriptors `keep`
 /// (close-on-exec here) stay open across the exec.
 fn helper_command(exe: RawFd, keep: Vec<RawFd>) -> std::process::Command {
-    let mut cmd = std::process::Command::new(format!("/proc/self/fd/{exe}"));
+    command_keeping(format!("/proc/self/fd/{exe}"), keep)
+}
+
+/// A command running `program`, in which the descriptors `keep`
+/// (close-on-exec here) stay open across the exec.
+pub(crate) fn command_keeping(
+    program: impl AsRef<std::ffi::OsStr>,
+    keep: Vec<RawFd>,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
     // SAFETY: the closure runs in the forked child before exec and calls
     // only fcntl, which is async-signal-safe; it allocates nothing.
     unsafe {

@@ -201,6 +201,10 @@ mod error;
 mod fds;
 mod global;
 mod helper;
+#[cfg(feature = "image")]
+mod image;
+#[cfg(feature = "image")]
+mod image_store;
 mod layout;
 mod list;
 mod log;
@@ -234,13 +238,19 @@ pub use command::{AttachChild, Command, Stdio};
 pub use config::ConfigValue;
 pub use console::Console;
 pub use container::Container;
-pub use create::{BackingStore, BdevSpecs, CreateOptions};
+pub use create::{host_image_arch, BackingStore, BdevSpecs, CreateOptions, DownloadOptions};
 pub use error::{Error, Result};
 pub use global::{
     check_container_name, config_item_is_supported, config_key_is_known, default_lxcpath, global_config_item,
     has_api_extension, has_container_member, header_version, runtime_version, set_helper_server, version,
     wait_states, Version,
 };
+#[cfg(feature = "image")]
+pub use image::{
+    ExportOptions, ExportProgress, Image, ImageMetadata, DEFAULT_EXPIRY, META_FILE, ROOTFS_FILE,
+};
+#[cfg(feature = "image")]
+pub use image_store::{ImageKey, ImageStore, StoredImage};
 pub use list::{containers, list_active_containers, list_all_containers, list_defined_containers, ListKind};
 pub use log::{log_close, Log, LogLevel};
 #[cfg(feature = "log")]
