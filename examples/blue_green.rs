@@ -123,10 +123,22 @@ fn deploy(
     Ok(out)
 }
 
-/// `GET /version` from `ip`: the body, trimmed.
-fn get_version(ip: &str) -> std::io::Result<String> {
+/// `GET /version` from `ip`: the body, trimmed. With `from`, from that
+/// local port (the client never reuses one: see [`client`]).
+fn get_version(ip: &str, from: Option<u16>) -> std::io::Result<String> {
     let addr: SocketAddr = format!("{ip}:80").parse().map_err(std::io::Error::other)?;
-    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let mut tcp = match from {
+        None => TcpStream::connect_timeout(&addr, Duration::from_secs(2))?,
+        Some(port) => {
+            use rustix::net::{bind, connect, socket, sockopt, AddressFamily, SocketType};
+            let fd = socket(AddressFamily::INET, SocketType::STREAM, None)?;
+            // Bounds the connect, as connect_timeout does.
+            sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(Duration::from_secs(2)))?;
+            bind(&fd, &SocketAddr::from(([0, 0, 0, 0], port)))?;
+            connect(&fd, &addr)?;
+            TcpStream::from(fd)
+        }
+    };
     tcp.set_read_timeout(Some(Duration::from_secs(2)))?;
     tcp.write_all(b"GET /version HTTP/1.0\r\n\r\n")?;
     let mut resp = String::new();
@@ -142,7 +154,7 @@ fn get_version(ip: &str) -> std::io::Result<String> {
 fn healthy(ip: &str, want: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if get_version(ip).is_ok_and(|v| v == want) {
+        if get_version(ip, None).is_ok_and(|v| v == want) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -161,7 +173,7 @@ impl Switch {
     fn new(vip: &str) -> lxc::Result<Switch> {
         let s = Switch { table: format!("lxrs_bluegreen_{}", std::process::id()), vip: vip.to_owned() };
         s.nft(&format!(
-            "table ip {t} {{\n  chain out {{\n    type nat hook output priority -100; policy accept;\n  }}\n}}\n",
+            "table ip {t} {{\n  chain switch {{\n    type nat hook output priority -100; policy accept;\n  }}\n}}\n",
             t = s.table
         ))?;
         Ok(s)
@@ -180,7 +192,7 @@ impl Switch {
             return Err(failure(format!("the shares add up to {from}, not 100")));
         }
         self.nft(&format!(
-            "flush chain ip {t} out\nadd rule ip {t} out ip daddr {vip} tcp dport 80 dnat to numgen random mod 100 map {{ {m} }}\n",
+            "flush chain ip {t} switch\nadd rule ip {t} switch ip daddr {vip} tcp dport 80 dnat to numgen random mod 100 map {{ {m} }}\n",
             t = self.table,
             vip = self.vip,
             m = map.join(", ")
@@ -233,16 +245,28 @@ impl Tally {
 }
 
 /// The client: requests through the VIP until told to stop and it has made
-/// `REQUESTS_MIN`, or until its bounds.
+/// `REQUESTS_MIN`, or until its bounds. Each request from a local port of
+/// its own: connection tracking keeps a closed connection's address
+/// translation for minutes (TIME_WAIT), and a new connection that reused
+/// its ports would reopen it and go to the old color, switch or not.
 fn client(vip: String, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
     let t0 = Instant::now();
+    let mut port: u16 = 40000;
     loop {
         let n = tally.lock().unwrap_or_else(|e| e.into_inner()).total;
         let done = stop.load(Ordering::SeqCst) && n >= REQUESTS_MIN;
         if done || n >= REQUESTS_MAX || t0.elapsed() > CLIENT_LIMIT {
             return;
         }
-        let r = get_version(&vip);
+        // The next free port (another program may hold some).
+        let r = loop {
+            // 40001 to 64000: more than `REQUESTS_MAX`, so none is reused.
+            port = if port >= 64000 { 40001 } else { port + 1 };
+            match get_version(&vip, Some(port)) {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                r => break r,
+            }
+        };
         let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
         t.total += 1;
         match r {

@@ -232,7 +232,7 @@ fn a_store_primes_the_download_cache_for_a_create_without_network() {
     let plain =
         DownloadOptions::new("busybox", "web-2").arch("amd64").server("127.0.0.1:9").cache_dir(&cache);
     let opts = plain.clone().no_validate(validates);
-    let has_gpg = Command::new("sh").args(["-c", "command -v gpg"]).status().unwrap().success();
+    let has_gpg = Command::new("sh").args(["-c", "command -v gpg"]).output().unwrap().status.success();
     if validates && !has_gpg {
         let err = CreateOptions::download(&plain).unwrap_err();
         assert!(matches!(err, Error::Unsupported { op: "create", .. }), "{err:?}");
@@ -267,7 +267,9 @@ fn a_store_primes_the_download_cache_for_a_create_without_network() {
     c.destroy().unwrap();
 
     // What the installed template cannot do is refused.
-    for o in [plain.clone().keyserver("keyserver.ubuntu.com"), plain.clone().no_validate(true)] {
+    for o in
+        [plain.clone().keyserver("keyserver.ubuntu.com").no_validate(true), plain.clone().no_validate(true)]
+    {
         let r = CreateOptions::download(&o);
         if validates {
             assert!(r.is_ok(), "{r:?}");
@@ -284,4 +286,145 @@ fn a_store_primes_the_download_cache_for_a_create_without_network() {
     assert!(store.list().unwrap().is_empty());
     assert_eq!(fs::read_to_string(store.path().join("meta/1.0/index-system")).unwrap(), "");
     assert!(!store.path().join("images/busybox").exists());
+}
+
+/// What a hostile container's root can put in its root filesystem cannot
+/// turn a create from the image against the host: a device whose name is
+/// tar options (the templates expand `excludes-user` lines unquoted), a
+/// template file that is a link to a host file, a tree deeper than the
+/// walk goes. The archives are private to their owner.
+#[test]
+fn hostile_names_and_links_in_the_root_filesystem_stay_harmless() {
+    require_root!();
+    let t = TestContainer::new("imghostile");
+    let rootfs = t.rootfs();
+    let marker = std::env::temp_dir().join(format!("lxc-rs-image-injected-{}", std::process::id()));
+    let _ = fs::remove_file(&marker);
+    // With `--to-command=sh`, tar would pipe each file to sh: this one
+    // would leave the marker.
+    fs::write(rootfs.join("aaa-payload"), format!("touch {}\n", marker.display())).unwrap();
+    let st = Command::new("mknod")
+        .arg(rootfs.join("dev/x --to-command=sh"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let work = tempfile::tempdir().unwrap();
+    let image = t.c.export_image(work.path().join("img"), ExportOptions::new().compression_level(0)).unwrap();
+    let meta = image.metadata().unwrap();
+    assert!(meta.excludes_user.contains(&"./dev/x?--to-command=sh".to_owned()), "{:?}", meta.excludes_user);
+    for f in [image.meta_path(), image.rootfs_path()] {
+        assert_eq!(fs::metadata(f).unwrap().mode() & 0o777, 0o600, "{}", f.display());
+    }
+
+    // An id-mapped create reads `excludes-user`. liblxc 4.0 maps ids with
+    // newuidmap where it is installed, which lets root map only the ranges
+    // /etc/subuid gives root; 5.0 and later write root's maps directly.
+    let root_range = |f: &str| common::subordinate_range_of(f, "root", 0);
+    let ranges = match (root_range("/etc/subuid"), root_range("/etc/subgid")) {
+        (Some(u), Some(g)) if u.1 >= 65536 && g.1 >= 65536 => Some((u.0, g.0)),
+        _ if lxc::runtime_version().major >= 5 => Some((300000, 300000)),
+        _ => None,
+    };
+    if let Some((uid, gid)) = ranges {
+        let name = common::unique_name("imgmapped");
+        let c = Container::with_lxcpath(&name, &t.lxcpath).unwrap();
+        c.set_config_item("lxc.net.0.type", "empty").unwrap();
+        c.set_config_item("lxc.idmap", &format!("u 0 {uid} 65536")).unwrap();
+        c.set_config_item("lxc.idmap", &format!("g 0 {gid} 65536")).unwrap();
+        c.create(&CreateOptions::image(&image).quiet(true)).unwrap();
+        let r = t.lxcpath.join(&name).join("rootfs");
+        assert!(!marker.exists(), "an excludes-user line ran a command on the host");
+        assert!(
+            fs::symlink_metadata(r.join("dev/x --to-command=sh")).is_err(),
+            "the device was not left out"
+        );
+        assert_eq!(fs::metadata(r.join("aaa-payload")).unwrap().uid(), uid);
+        c.destroy().unwrap();
+    } else {
+        eprintln!("no id-mapped create: liblxc 4.0 with newuidmap and no subordinate ids for root");
+    }
+
+    // A template file that is a link (here to a host file) is refused.
+    let secret = work.path().join("secret");
+    fs::write(&secret, "HOST-SECRET\n").unwrap();
+    let _ = fs::remove_file(rootfs.join("etc/hostname"));
+    std::os::unix::fs::symlink(&secret, rootfs.join("etc/hostname")).unwrap();
+    let err =
+        t.c.export_image(work.path().join("img2"), ExportOptions::new().template_file("/etc/hostname"))
+            .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { what: "template file", .. }), "{err:?}");
+    for bad in [
+        "etc/hostname",
+        "/etc/../etc/passwd",
+        "/etc//hostname",
+        "/etc/host\nname",
+        " /etc/hostname",
+        "/etc/a;/tmp/x",
+        "/etc/*",
+    ] {
+        let err =
+            t.c.export_image(work.path().join("img3"), ExportOptions::new().template_file(bad)).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument { what: "template file", .. }), "{bad:?}: {err:?}");
+    }
+    let err =
+        t.c.export_image(work.path().join("img3"), ExportOptions::new().exclude_for_unprivileged("./a --b"))
+            .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+
+    // A member the templates write through in every new root filesystem
+    // (`etc/init/tty.conf`, `dev/pts`) must not be a link.
+    fs::remove_file(rootfs.join("etc/hostname")).unwrap();
+    std::os::unix::fs::symlink(work.path(), rootfs.join("etc/init")).unwrap();
+    let err = t.c.export_image(work.path().join("img4"), ExportOptions::new()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { what: "root filesystem member", .. }), "{err:?}");
+    fs::remove_file(rootfs.join("etc/init")).unwrap();
+
+    // A tree deeper than the walk goes is an error, even on a small stack.
+    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    let mut dir = rustix::fs::open(&rootfs, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    for _ in 0..4200 {
+        mkdirat(&dir, "d", Mode::from_raw_mode(0o755)).unwrap();
+        dir = openat(&dir, "d", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    }
+    drop(dir);
+    let (c2, out) = (&t.c, work.path().join("deep"));
+    let r = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn_scoped(s, || c2.export_image(&out, ExportOptions::new().compression_level(0)))
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    assert!(matches!(r, Err(Error::Io { .. })), "{r:?}");
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+    // Removed from the deepest up (a path this long is beyond PATH_MAX).
+    let st = Command::new("rm").arg("-rf").arg(rootfs.join("d")).status().unwrap();
+    assert!(st.success());
+}
+
+/// Exports into the same directory at once do not spoil each other.
+#[test]
+fn concurrent_exports_into_one_directory_all_succeed() {
+    require_root!();
+    let t = TestContainer::new("imgconc");
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("img");
+    // Three containers: exports of one container wait for each other.
+    let others = [t.sibling("imgconcb"), t.sibling("imgconcc")];
+    let all = [&t.c, &others[0], &others[1]];
+    let results: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = all
+            .iter()
+            .map(|c| s.spawn(|| c.export_image(&dir, ExportOptions::new().compression_level(0).threads(1))))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in results {
+        r.unwrap();
+    }
+    let left: Vec<_> = fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!gnu_listing(&dir.join(lxc::ROOTFS_FILE)).is_empty());
 }

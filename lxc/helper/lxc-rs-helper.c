@@ -713,8 +713,12 @@ static int serve(const char *arg)
  * link, its target; with SENDFDS 1, a regular file's message carries a
  * read-only descriptor of it. Members whose name matches a PATTERN
  * (fnmatch(3), no flags: tar's anchored exclusion) are skipped, with all
- * below them. The last message is kind 'Z' (done) or 'X' (failed: errno
- * and the member). The crate builds the archive from that. */
+ * below them, and so is what is mounted below ROOT (another mount id:
+ * tar's --one-file-system; the mount point itself stays, empty), and a
+ * tree deeper than WALK_MAX_DEPTH (or a quarter of the open files' soft
+ * limit) fails.
+ * The last message is kind 'Z' (done) or 'X' (failed: errno and the
+ * member). The crate builds the archive from that. */
 struct walk_msg {
 	uint32_t kind; /* 'E' member, 'Z' done, 'X' failed */
 	uint32_t mode, uid, gid;
@@ -725,7 +729,13 @@ struct walk_msg {
 	int64_t mtime;
 };
 
+#define WALK_MAX_DEPTH 4096
+
 static int walk_sock = -1;
+static uint64_t walk_root_mnt; /* 0: unknown (a kernel before 5.8) */
+/* WALK_MAX_DEPTH, or a quarter of the soft limit of open files (a
+ * directory per level stays open). */
+static int walk_max_depth = WALK_MAX_DEPTH;
 static bool walk_fds;
 static char **walk_patterns;
 static int walk_npatterns;
@@ -773,6 +783,25 @@ static void walk_fail(int err, const char *name)
 	_exit(1);
 }
 
+/* The mount id of NAME in DIRFD (statx STATX_MNT_ID, read from the
+ * kernel's struct statx: glibc's of older releases lacks the member), or 0
+ * where the kernel does not say. */
+static uint64_t walk_mnt_id(int dirfd, const char *name, int flags)
+{
+	unsigned char buf[256];
+	uint32_t mask;
+	uint64_t id;
+
+	memset(buf, 0, sizeof(buf));
+	if (syscall(SYS_statx, dirfd, name, flags | AT_SYMLINK_NOFOLLOW, 0x1000U /* STATX_MNT_ID */, buf) < 0)
+		return 0;
+	memcpy(&mask, buf, sizeof(mask));
+	if (!(mask & 0x1000U))
+		return 0;
+	memcpy(&id, buf + 144, sizeof(id));
+	return id;
+}
+
 static bool walk_excluded(const char *name)
 {
 	for (int i = 0; i < walk_npatterns; i++)
@@ -807,8 +836,9 @@ static void walk_member(const struct stat *st, const char *name, const char *lin
 		_exit(1);
 }
 
-/* Visits DIRFD (member NAME) and all below it; closes DIRFD. */
-static void walk_dir(int dirfd, const char *name)
+/* Visits DIRFD (member NAME, DEPTH levels below the root) and all below
+ * it; closes DIRFD. */
+static void walk_dir(int dirfd, const char *name, int depth)
 {
 	struct stat st;
 	DIR *d;
@@ -860,11 +890,25 @@ static void walk_dir(int dirfd, const char *name)
 			free(names[i]);
 			continue;
 		}
+		if (walk_root_mnt != 0) {
+			uint64_t mnt = walk_mnt_id(dirfd, names[i], 0);
+
+			if (mnt != 0 && mnt != walk_root_mnt) {
+				/* A mount point stays, empty; not entered. */
+				if (S_ISDIR(st.st_mode))
+					walk_member(&st, child, NULL, -1);
+				free(child);
+				free(names[i]);
+				continue;
+			}
+		}
 		if (S_ISDIR(st.st_mode)) {
+			if (depth + 1 >= walk_max_depth)
+				walk_fail(ELOOP, child);
 			fd = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
 				walk_fail(errno, child);
-			walk_dir(fd, child);
+			walk_dir(fd, child, depth + 1);
 		} else if (S_ISLNK(st.st_mode)) {
 			/* Used before the next recursion: one buffer serves all. */
 			static char link[PATH_MAX + 1];
@@ -904,7 +948,14 @@ static int walk(int argc, char *argv[])
 	root = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		walk_fail(errno, "./");
-	walk_dir(root, ".");
+	walk_root_mnt = walk_mnt_id(root, "", AT_EMPTY_PATH);
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < WALK_MAX_DEPTH)
+			walk_max_depth = rl.rlim_cur / 4 < 16 ? 16 : (int)(rl.rlim_cur / 4);
+	}
+	walk_dir(root, ".", 0);
 	memset(&m, 0, sizeof(m));
 	m.kind = 'Z';
 	return walk_send(&m, "", NULL, -1) ? 0 : 1;

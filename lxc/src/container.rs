@@ -1276,6 +1276,21 @@ impl Container {
         // breaks in the template and its arguments, which liblxc writes
         // into the new configuration's header comment, one line each.
         opts.template.as_deref().map(|t| line_cstring("template", t)).transpose()?;
+        // liblxc 6.0.0's `local` template substitutes nothing: it sets its
+        // list of files before reading its arguments and reads `template`
+        // for `templates` (both fixed in 6.0.1). A container from an image
+        // would keep `LXC_PATH`, `LXC_ROOTFS` and `LXC_NAME` verbatim.
+        let is_local = |t: &str| t == "local" || t.rsplit('/').next() == Some("lxc-local");
+        if opts.template.as_deref().is_some_and(is_local) {
+            let v = crate::runtime_version();
+            if (v.major, v.minor, v.micro) == (6, 0, 0) {
+                return Err(Error::Unsupported {
+                    op: "create",
+                    reason:
+                        "liblxc 6.0.0's local template fills in no placeholder of the image (fixed in 6.0.1)",
+                });
+            }
+        }
         opts.specs.as_ref().map(|s| s.to_raw()).transpose()?;
         CStrArray::lines("template argument", &opts.args)?;
         let mut hopts = vec![("flags", opts.flags().to_string().into())];

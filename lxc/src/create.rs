@@ -288,6 +288,30 @@ impl CreateOptions {
     /// # Ok(()) }
     /// ```
     pub fn download(opts: &DownloadOptions) -> Result<CreateOptions> {
+        image_word("distribution", &opts.dist)?;
+        image_word("release", &opts.release)?;
+        image_word("architecture", &opts.arch)?;
+        opts.variant.as_deref().map(|v| image_word("variant", v)).transpose()?;
+        if let Some(s) = &opts.server {
+            let ok = !s.is_empty()
+                && !s.starts_with('-')
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+            if !ok {
+                return Err(Error::invalid(
+                    "image server",
+                    s,
+                    "is not a host name or address with an optional port",
+                ));
+            }
+        }
+        if let Some(k) = &opts.keyserver {
+            let ok = !k.is_empty()
+                && !k.starts_with('-')
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/[]_".contains(&b));
+            if !ok {
+                return Err(Error::invalid("keyserver", k, "is not a host name or URL"));
+            }
+        }
         // liblxc 4.0.0 to 4.0.11's template validates a fetched image
         // with GPG (and requires gpg even to use its cache); 4.0.12 and
         // later rely on HTTPS alone and take neither option.
@@ -306,30 +330,6 @@ impl CreateOptions {
                 reason: "this liblxc's download template (before 4.0.12) needs gpg to validate images, even \
                          for one in its cache: install gpg, or set no_validate",
             });
-        }
-        if let Some(k) = &opts.keyserver {
-            let ok = !k.is_empty()
-                && !k.starts_with('-')
-                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/[]_".contains(&b));
-            if !ok {
-                return Err(Error::invalid("keyserver", k, "is not a host name or URL"));
-            }
-        }
-        image_word("distribution", &opts.dist)?;
-        image_word("release", &opts.release)?;
-        image_word("architecture", &opts.arch)?;
-        opts.variant.as_deref().map(|v| image_word("variant", v)).transpose()?;
-        if let Some(s) = &opts.server {
-            let ok = !s.is_empty()
-                && !s.starts_with('-')
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
-            if !ok {
-                return Err(Error::invalid(
-                    "image server",
-                    s,
-                    "is not a host name or address with an optional port",
-                ));
-            }
         }
         if !on_template_path("wget") {
             return Err(Error::Unsupported {
@@ -364,7 +364,15 @@ impl CreateOptions {
             args.push("--flush-cache".to_owned());
         }
         let mut c = CreateOptions::new().template("download").args(args);
-        c.cache_dir = opts.cache_dir.clone();
+        // The template runs elsewhere than the caller (another working
+        // directory): an absolute path.
+        c.cache_dir = match &opts.cache_dir {
+            Some(d) => Some(
+                std::path::absolute(d)
+                    .map_err(|source| Error::Io { op: "the download cache directory", source })?,
+            ),
+            None => None,
+        };
         Ok(c)
     }
 
@@ -402,7 +410,7 @@ fn download_template() -> Option<String> {
         .filter_map(|l| l.split_whitespace().nth(5))
         .find(|p| p.rsplit('/').next().is_some_and(|f| f.starts_with("liblxc.so")));
     // `PREFIX/lib/...liblxc.so.1` (or lib64, lib/x86_64-linux-gnu).
-    let prefix = lib.and_then(|p| p.find("/lib").map(|i| &p[..i]));
+    let prefix = lib.and_then(|p| p.rfind("/lib/").or_else(|| p.rfind("/lib64/")).map(|i| &p[..i]));
     let dirs = prefix.into_iter().map(str::to_owned).chain(["/usr".to_owned(), "/usr/local".to_owned()]);
     dirs.map(|d| format!("{d}/share/lxc/templates/lxc-download"))
         .find_map(|f| std::fs::read_to_string(f).ok())

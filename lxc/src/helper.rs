@@ -122,7 +122,8 @@ fn make_helper_fd() -> io::Result<OwnedFd> {
     let mut file = std::fs::File::from(fd);
     io::Write::write_all(&mut file, HELPER)?;
     fcntl_add_seals(&file, SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE)?;
-    Ok(OwnedFd::from(file))
+    // Above 0 to 2: a child's stdio set up over it would lose the program.
+    crate::attach::above_stdio(OwnedFd::from(file)).map_err(io::Error::other)
 }
 
 /// This process's `SIGCHLD` action, read without changing it.

@@ -76,6 +76,7 @@ pub struct ExportOptions<'cb> {
     expiry: Option<SystemTime>,
     level: u32,
     threads: Option<u32>,
+    mode: u32,
     progress: Option<Box<dyn FnMut(ExportProgress) + 'cb>>,
 }
 
@@ -89,6 +90,7 @@ impl std::fmt::Debug for ExportOptions<'_> {
             .field("expiry", &self.expiry)
             .field("level", &self.level)
             .field("threads", &self.threads)
+            .field("mode", &self.mode)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -104,6 +106,7 @@ impl Default for ExportOptions<'_> {
             expiry: SystemTime::now().checked_add(DEFAULT_EXPIRY),
             level: 6,
             threads: None,
+            mode: 0o600,
             progress: None,
         }
     }
@@ -162,6 +165,12 @@ impl<'cb> ExportOptions<'cb> {
     /// The xz preset, 0 (fastest) to 9 (smallest); default 6.
     pub fn compression_level(mut self, level: u32) -> Self {
         self.level = level;
+        self
+    }
+    /// The archives' permission bits (default 0600; an unprivileged user's
+    /// creates from the image read them as a mapped id of the user).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
         self
     }
     /// How many threads compress (default: one per CPU).
@@ -442,9 +451,56 @@ fn image_config(config: &str, lxcpath_dir: &str, rootfs: &str) -> String {
         if DROPPED.iter().any(|d| if d.ends_with('.') { key.starts_with(d) } else { key == *d }) {
             continue;
         }
-        let line = t.replace(rootfs, "LXC_ROOTFS").replace(lxcpath_dir, "LXC_PATH");
+        let line = replace_path(&replace_path(t, rootfs, "LXC_ROOTFS"), lxcpath_dir, "LXC_PATH");
         out.push_str(&line);
         out.push('\n');
+    }
+    out
+}
+
+/// `text` with `path` replaced by `placeholder` where it stands as a whole
+/// path or a path's leading directories (followed by `/`, a blank, `:`, a
+/// quote or the end): `/l/web` in `/l/web/rootfs`, not in `/l/web2`.
+fn replace_path(text: &str, path: &str, placeholder: &str) -> String {
+    if path.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(path) {
+        let after = &rest[i + path.len()..];
+        let before_ok = out.is_empty() && i == 0
+            || rest[..i]
+                .chars()
+                .next_back()
+                .or_else(|| out.chars().next_back())
+                .is_some_and(|c| " \t=:,\"'".contains(c));
+        let whole =
+            before_ok && (after.is_empty() || after.starts_with(['/', ' ', '\t', ':', '"', '\'', ',']));
+        out.push_str(&rest[..i]);
+        out.push_str(if whole { placeholder } else { path });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A member name as a line of `excludes-user`: the templates expand each
+/// line unquoted into `--exclude=LINE` (every series 4.0 to 7.0), so a
+/// blank would split it into more tar options. Blanks, control and
+/// non-ASCII bytes become `?` (any one character), and tar's wildcards
+/// are escaped with `\\` (the shell keeps backslashes of an expansion).
+fn exclude_line(member: &[u8]) -> String {
+    let mut out = String::with_capacity(member.len());
+    for &b in member {
+        match b {
+            b'*' | b'?' | b'[' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x21..=0x7e => out.push(b as char),
+            _ => out.push('?'),
+        }
     }
     out
 }
@@ -471,7 +527,8 @@ fn name_to_placeholder(text: &[u8], name: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Temporary files of an export, removed unless the export succeeds.
+/// Temporary files of an export (those this call made), removed unless the
+/// export succeeds.
 struct Partial(Vec<PathBuf>);
 
 impl Drop for Partial {
@@ -482,16 +539,81 @@ impl Drop for Partial {
     }
 }
 
-/// A new file at `path` that nothing else has (`O_EXCL`, mode 0644).
-fn create_new(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(path)
+/// A new file at `path` that nothing else has (`O_EXCL`), with `mode`,
+/// noted in `partial` once made.
+fn create_new(path: &Path, mode: u32, partial: &mut Partial) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    partial.0.push(path.to_owned());
+    // Exactly `mode`, whatever the umask.
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(f)
+}
+
+/// Members the templates write to in every new root filesystem
+/// (`mkdir -p "$LXC_ROOTFS/dev/pts/"`; `sed -i` on `etc/init/tty.conf`
+/// where it is a file), following links: each, where the root filesystem
+/// has it, must be of this kind, or the export is refused.
+const GUARDED: [(&[u8], FileType); 5] = [
+    (b"./dev", FileType::Directory),
+    (b"./dev/pts", FileType::Directory),
+    (b"./etc", FileType::Directory),
+    (b"./etc/init", FileType::Directory),
+    (b"./etc/init/tty.conf", FileType::RegularFile),
+];
+
+/// A number for this process's temporary names, new at each call.
+fn unique_tag() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(".{}-{n}.partial", std::process::id())
+}
+
+/// The contents of the regular file `path`, opened without following a
+/// link at its end and without blocking on a FIFO.
+fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut data = Vec::new();
+    File::from(fd).take(MAX_META).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// Checks a `template_file` path: absolute, no `.` or `..` component, no
+/// empty one, no control character or surrounding blank (the templates
+/// read each line with `read -r`); its member name (`./etc/hostname`).
+fn template_member(path: &str) -> Result<String> {
+    // The templates join the paths with `;` and split them again
+    // unquoted, with pathname expansion: only plain characters.
+    let ok = path.starts_with('/')
+        && path.len() > 1
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+@%=,:/-".contains(&b))
+        && path[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(format!(".{path}"))
+    } else {
+        Err(Error::invalid(
+            "template file",
+            path,
+            "must be an absolute path of A-Z a-z 0-9 . _ + @ % = , : / - without ., .. or empty components",
+        ))
+    }
 }
 
 impl Container {
     /// Exports this stopped container to an image in LXC's format in
     /// directory `dir` (made if missing): [`META_FILE`] and
-    /// [`ROOTFS_FILE`], replaced atomically if they exist.
+    /// [`ROOTFS_FILE`], each written beside its final name and renamed over
+    /// it (exports into the same directory at once each write their own
+    /// files; the last rename wins), with mode [`ExportOptions::mode`]
+    /// (0600 by default: the archive holds every file of the container,
+    /// including those only its root may read).
     ///
     /// The root filesystem is read in place (`dir` and `btrfs` backing
     /// stores), symbolic links not followed. Owners are stored as numbers,
@@ -545,17 +667,37 @@ impl Container {
         let container_dir = config_file.parent().map(Path::to_path_buf).unwrap_or_default();
         let fstab = match self.config_item("lxc.mount.fstab")?.into_string() {
             f if f.is_empty() => None,
-            f => Some(fs::read(&f).map_err(|source| Error::Io { op: "read lxc.mount.fstab", source })?),
+            f => Some(
+                read_regular(Path::new(&f))
+                    .map_err(|source| Error::Io { op: "read lxc.mount.fstab", source })?,
+            ),
         };
 
+        if dir.as_os_str().is_empty() || dir.to_str().is_none() {
+            return Err(Error::invalid(
+                "image directory",
+                dir.as_os_str().as_bytes(),
+                "must be a non-empty UTF-8 path",
+            ));
+        }
         crate::image_store::real_dir("image directory", dir)?;
         let excludes = Patterns::new(&opts.excludes)?;
-        let templates: Vec<String> = opts.templates.iter().map(|t| anchored(t)).collect();
+        let templates = opts.templates.iter().map(|t| template_member(t)).collect::<Result<Vec<String>>>()?;
+        for p in &opts.excludes_user {
+            if p.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return Err(Error::invalid(
+                    "exclude pattern for unprivileged creates",
+                    p,
+                    "has a blank or control character (the templates split their lines on blanks)",
+                ));
+            }
+        }
+        let mode = opts.mode;
 
-        let tag = format!(".{}.partial", std::process::id());
+        let tag = unique_tag();
         let tmp_rootfs = dir.join(format!("{ROOTFS_FILE}{tag}"));
         let tmp_meta = dir.join(format!("{META_FILE}{tag}"));
-        let mut partial = Partial(vec![tmp_rootfs.clone(), tmp_meta.clone()]);
+        let mut partial = Partial(Vec::new());
         let io_err = |op| move |source| Error::Io { op, source };
 
         // An unprivileged caller cannot read every file of its container
@@ -578,15 +720,20 @@ impl Container {
             })
             .map_err(io_err("read the root filesystem"))?;
 
-        let out = create_new(&tmp_rootfs).map_err(io_err("create the rootfs archive"))?;
+        let out = create_new(&tmp_rootfs, mode, &mut partial).map_err(io_err("create the rootfs archive"))?;
         let mut archive = Archive::new(BufWriter::with_capacity(1 << 20, out), opts.level, opts.threads)?;
         let mut devices = Vec::new();
         let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+        let mut templated: Vec<String> = Vec::new();
         let mut done = 0u64;
         let mut last_report = 0u64;
         let mut progress = opts.progress.take();
         let name = self.name().as_bytes().to_vec();
+        let mut guarded: Vec<(&[u8], FileType)> = Vec::new();
         let archived = walker.walk(true, &mut |e| {
+            if let Some((m, _)) = GUARDED.iter().find(|(m, _)| *m == e.member.as_slice()) {
+                guarded.push((m, e.kind));
+            }
             let (uid, gid) = idmap.to_container(e.uid, e.gid);
             let mut h = tar::Header::new_gnu();
             h.set_mode(e.mode & 0o7777);
@@ -594,7 +741,9 @@ impl Container {
             h.set_gid(u64::from(gid));
             h.set_mtime(e.mtime.max(0) as u64);
             h.set_size(0);
-            if e.nlink > 1 && e.kind != FileType::Directory {
+            // Links only between regular files: a device's other names are
+            // devices of their own (an unprivileged create leaves each out).
+            if e.nlink > 1 && e.kind == FileType::RegularFile {
                 if let Some(first) = links.get(&(e.dev, e.ino)) {
                     h.set_entry_type(tar::EntryType::Link);
                     return archive.append(h, &e.member, Some(first), io::empty());
@@ -620,7 +769,7 @@ impl Container {
                     if e.kind != FileType::Fifo {
                         h.set_device_major(rustix::fs::major(e.rdev))?;
                         h.set_device_minor(rustix::fs::minor(e.rdev))?;
-                        devices.push(String::from_utf8_lossy(&e.member).into_owned());
+                        devices.push(exclude_line(&e.member));
                     }
                     archive.append(h, &e.member, None, io::empty())
                 }
@@ -628,7 +777,11 @@ impl Container {
                     h.set_entry_type(tar::EntryType::Regular);
                     let file = e.open()?;
                     let member = String::from_utf8_lossy(&e.member);
-                    if templates.iter().any(|t| *t == member) {
+                    if templates.iter().any(|t| t.as_bytes() == e.member.as_slice()) {
+                        // Listed in `templates` only as a regular file
+                        // archived under real directories: the templates
+                        // follow links there (`sed -i`).
+                        templated.push(member.clone().into_owned());
                         let mut data = Vec::new();
                         file.take(e.size).read_to_end(&mut data)?;
                         let data = name_to_placeholder(&data, &name);
@@ -655,6 +808,23 @@ impl Container {
             }
         });
         archived.map_err(io_err("archive the root filesystem"))?;
+        for (m, kind) in &guarded {
+            let want = GUARDED.iter().find(|(g, _)| g == m).map(|(_, k)| *k);
+            if want != Some(*kind) {
+                return Err(Error::invalid(
+                    "root filesystem member",
+                    &m[2..],
+                    "is not what the templates expect there (a real directory, or a regular file): they write through it on the host",
+                ));
+            }
+        }
+        if let Some(missing) = templates.iter().find(|t| !templated.contains(t)) {
+            return Err(Error::invalid(
+                "template file",
+                &missing[1..],
+                "is not a regular file of the root filesystem (missing, excluded, a link, or below one)",
+            ));
+        }
         archive.finish().map_err(io_err("write the rootfs archive"))?;
         if let Some(cb) = progress.as_mut() {
             cb(ExportProgress { bytes_done: done, bytes_total: total.max(done) });
@@ -681,7 +851,7 @@ impl Container {
         if let Some(f) = fstab {
             meta.push(("fstab", f));
         }
-        let out = create_new(&tmp_meta).map_err(io_err("create the metadata archive"))?;
+        let out = create_new(&tmp_meta, mode, &mut partial).map_err(io_err("create the metadata archive"))?;
         let mut archive = Archive::new(BufWriter::new(out), opts.level, Some(1))?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         for (name, data) in &meta {
@@ -697,8 +867,17 @@ impl Container {
         archive.finish().map_err(io_err("write the metadata archive"))?;
 
         let (meta_path, rootfs_path) = (dir.join(META_FILE), dir.join(ROOTFS_FILE));
+        // Both renames under a lock on the directory: exports into it at
+        // once leave one export's pair, not one's rootfs beside another's
+        // metadata.
+        let dir_fd =
+            rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| io_err("open the image directory")(e.into()))?;
+        rustix::fs::flock(&dir_fd, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_err("lock the image directory")(e.into()))?;
         fs::rename(&tmp_rootfs, &rootfs_path).map_err(io_err("put the rootfs archive in place"))?;
         fs::rename(&tmp_meta, &meta_path).map_err(io_err("put the metadata archive in place"))?;
+        drop(dir_fd);
         partial.0.clear();
         Image::from_files(meta_path, rootfs_path)
     }
@@ -896,7 +1075,7 @@ impl Walker<'_> {
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                     Mode::empty(),
                 )?;
-                walk_local(&root, b".", self.excludes, visit)
+                walk_local(root, self.excludes, visit)
             }
             Some(idmap) => self.walk_in_userns(idmap, content, visit),
         }
@@ -911,6 +1090,9 @@ impl Walker<'_> {
         let exe = crate::helper::helper_fd().map_err(io::Error::other)?;
         let (ours, theirs) =
             socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
+        // Above 0 to 2: a caller with closed stdio would have the child's
+        // stdio set up over it.
+        let theirs = crate::attach::above_stdio(theirs).map_err(io::Error::other)?;
         let mut cmd = crate::helper::command_keeping(usernsexec(), vec![exe, theirs.as_raw_fd()]);
         for line in idmap {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -938,7 +1120,6 @@ impl Walker<'_> {
         }
         let mut child = Reap(child);
         let mut buf = vec![0u8; MSG_HEAD + 2 * 4097 + 65536];
-        let mut excluded: Option<Vec<u8>> = None;
         loop {
             let Some((n, [fd, _])) = crate::attach::recv_with_fds(&ours, &mut buf)? else {
                 let mut err = String::new();
@@ -963,11 +1144,6 @@ impl Walker<'_> {
                 }
                 _ => {}
             }
-            // What lies below a directory the patterns left out.
-            if excluded.as_ref().is_some_and(|p| msg.name.starts_with(p)) {
-                continue;
-            }
-            excluded = None;
             let st = msg.stat;
             let mut e = WalkEntry {
                 src: Source::Sent { fd, link: msg.link },
@@ -1075,65 +1251,129 @@ fn parse_walk_msg(b: &[u8]) -> io::Result<WalkMsg> {
     })
 }
 
-/// Visits the directory `dir` (archived as `member`) and all below it, in
-/// name order, through directory descriptors and without following links:
-/// a directory replaced by a link meanwhile is not entered. Members
-/// matching one of `excludes` are skipped with all below them.
-fn walk_local(dir: &OwnedFd, member: &[u8], excludes: &Patterns, visit: &mut Visit<'_>) -> io::Result<()> {
-    let st = rustix::fs::fstat(dir)?;
-    visit(&mut entry_of(dir, OsStr::new("."), if member == b"." { b"./" } else { member }, &st))?;
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    for ent in rustix::fs::Dir::read_from(dir)? {
-        let ent = ent?;
-        let n = ent.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            names.push(n.to_vec());
-        }
+/// How deep a walk goes at most: a directory per level stays open, so also
+/// at most a quarter of the soft limit of open files (256 levels under the
+/// common 1024), to leave the rest of the process its descriptors.
+const MAX_DEPTH: usize = 4096;
+
+fn max_depth() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+    MAX_DEPTH.min(usize::try_from(soft / 4).unwrap_or(usize::MAX)).max(16)
+}
+
+/// The numbers of `name` in `dir` (not following a link) and its mount's
+/// id (`None` where the kernel, before 5.8, does not say).
+fn stat_entry(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<(rustix::fs::Statx, Option<u64>)> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let st = rustix::fs::statx(
+        dir,
+        name,
+        AtFlags::SYMLINK_NOFOLLOW | AtFlags::EMPTY_PATH,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    )?;
+    let mnt = (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id);
+    Ok((st, mnt))
+}
+
+/// Visits the directory `root` and all below it, in name order, a
+/// directory before what it holds, through directory descriptors and
+/// without following links (a directory replaced by a link meanwhile is
+/// not entered), with an explicit stack (no recursion: a deep tree cannot
+/// exhaust the caller's stack), at most [`MAX_DEPTH`] levels. Members
+/// matching one of `excludes` are skipped with all below them, and so is
+/// what is mounted below the root (as `tar --one-file-system`: another
+/// filesystem, such as a FUSE mount that could block the walk, is not the
+/// container's).
+fn walk_local(root: OwnedFd, excludes: &Patterns, visit: &mut Visit<'_>) -> io::Result<()> {
+    struct Frame {
+        dir: OwnedFd,
+        member: Vec<u8>,
+        names: std::vec::IntoIter<Vec<u8>>,
     }
-    names.sort();
-    for n in names {
+    fn frame(dir: OwnedFd, member: Vec<u8>) -> io::Result<Frame> {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for ent in rustix::fs::Dir::read_from(&dir)? {
+            let ent = ent?;
+            let n = ent.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(n.to_vec());
+            }
+        }
+        names.sort();
+        Ok(Frame { dir, member, names: names.into_iter() })
+    }
+    let max_depth = max_depth();
+    let (st, root_mnt) = stat_entry(&root, OsStr::new(""))?;
+    visit(&mut entry_of(&root, OsStr::new("."), b"./", &st))?;
+    let mut stack = vec![frame(root, b".".to_vec())?];
+    loop {
+        let depth = stack.len();
+        let Some(top) = stack.last_mut() else { break };
+        let Some(n) = top.names.next() else {
+            stack.pop();
+            continue;
+        };
+        let top = &*top;
         let name = OsStr::from_bytes(&n);
-        let mut child = member.to_vec();
+        let mut child = top.member.clone();
         child.push(b'/');
         child.extend_from_slice(&n);
         if excludes.matches(&child) {
             continue;
         }
-        let st = match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
+        let (st, mnt) = match stat_entry(&top.dir, name) {
+            Ok(v) => v,
             // Removed meanwhile.
             Err(rustix::io::Errno::NOENT) => continue,
             Err(e) => return Err(e.into()),
         };
-        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        let other_mount = mnt.is_some() && root_mnt.is_some() && mnt != root_mnt;
+        let is_dir = FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Directory;
+        if other_mount {
+            // A mount point stays, empty (its own directory's numbers are
+            // those of the mounted root; good enough for a placeholder).
+            if is_dir {
+                visit(&mut entry_of(&top.dir, name, &child, &st))?;
+            }
+            continue;
+        }
+        if is_dir {
+            if depth >= max_depth {
+                return Err(io::Error::other(format!(
+                    "{} is more than {max_depth} directories deep",
+                    String::from_utf8_lossy(&child)
+                )));
+            }
             let sub = rustix::fs::openat(
-                dir,
+                &top.dir,
                 name,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            walk_local(&sub, &child, excludes, visit)?;
+            visit(&mut entry_of(&sub, OsStr::new("."), &child, &st))?;
+            stack.push(frame(sub, child)?);
         } else {
-            visit(&mut entry_of(dir, name, &child, &st))?;
+            visit(&mut entry_of(&top.dir, name, &child, &st))?;
         }
     }
     Ok(())
 }
 
-fn entry_of<'a>(dir: &'a OwnedFd, name: &'a OsStr, member: &[u8], st: &rustix::fs::Stat) -> WalkEntry<'a> {
+fn entry_of<'a>(dir: &'a OwnedFd, name: &'a OsStr, member: &[u8], st: &rustix::fs::Statx) -> WalkEntry<'a> {
+    let mode = u32::from(st.stx_mode);
     WalkEntry {
         src: Source::Local { dir, name },
         member: member.to_vec(),
-        kind: FileType::from_raw_mode(st.st_mode),
-        mode: st.st_mode,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        size: st.st_size.max(0) as u64,
-        mtime: st.st_mtime,
-        nlink: st.st_nlink,
-        dev: st.st_dev,
-        ino: st.st_ino,
-        rdev: st.st_rdev,
+        kind: FileType::from_raw_mode(mode),
+        mode,
+        uid: st.stx_uid,
+        gid: st.stx_gid,
+        size: st.stx_size,
+        mtime: st.stx_mtime.tv_sec,
+        nlink: u64::from(st.stx_nlink),
+        dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+        rdev: rustix::fs::makedev(st.stx_rdev_major, st.stx_rdev_minor),
     }
 }
 
@@ -1163,6 +1403,22 @@ mod tests {
             image_config(config, "/l/web", "/l/web/rootfs"),
             "lxc.signal.halt = SIGUSR1\nlxc.mount.entry = LXC_ROOTFS/x y none bind 0 0\nlxc.hook.pre-start = LXC_PATH/hook\n"
         );
+    }
+
+    #[test]
+    fn paths_become_placeholders_only_as_whole_paths() {
+        assert_eq!(replace_path("a = /l/web/rootfs/x", "/l/web/rootfs", "R"), "a = R/x");
+        assert_eq!(replace_path("a = /l/web2/x", "/l/web", "P"), "a = /l/web2/x");
+        assert_eq!(replace_path("a = /backup/l/web/x", "/l/web", "P"), "a = /backup/l/web/x");
+        assert_eq!(replace_path("/l/web", "/l/web", "P"), "P");
+        assert_eq!(replace_path("a=/l/web:b", "/l/web", "P"), "a=P:b");
+    }
+
+    #[test]
+    fn device_names_become_safe_exclude_lines() {
+        assert_eq!(exclude_line(b"./dev/x --to-command=sh"), "./dev/x?--to-command=sh");
+        assert_eq!(exclude_line(b"./dev/a*b?[c]\\"), "./dev/a\\*b\\?\\[c]\\\\");
+        assert_eq!(exclude_line(b"./dev/\t\n\xff"), "./dev/???");
     }
 
     #[test]

@@ -123,7 +123,9 @@ impl ImageStore {
         let io_err = |op| move |source| Error::Io { op, source };
         let _lock = self.lock()?;
         let dir = self.root.join("images").join(key.rel());
-        fs::create_dir_all(&dir).map_err(io_err("make the image's directory"))?;
+        // Each level a real directory: a link planted in the store must not
+        // lead the clean-up below elsewhere.
+        real_dirs(&self.root, &dir)?;
         let mut build = build_id(SystemTime::now());
         let mut n = 1;
         while dir.join(&build).exists() {
@@ -194,7 +196,10 @@ impl ImageStore {
     pub fn remove(&self, key: &ImageKey) -> Result<bool> {
         let _lock = self.lock()?;
         let dir = self.root.join("images").join(key.rel());
-        let existed = dir.is_dir();
+        let existed = fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+        if existed {
+            real_dirs(&self.root, &dir)?;
+        }
         if existed {
             fs::remove_dir_all(&dir).map_err(|source| Error::Io { op: "remove the image", source })?;
             // Empty parents up to `images` go too.
@@ -224,10 +229,18 @@ impl ImageStore {
         let stored =
             self.get(key)?.ok_or_else(|| Error::invalid("image", key.to_string(), "is not in the store"))?;
         let cache_root = cache_root.as_ref();
+        if cache_root.as_os_str().is_empty() {
+            return Err(Error::invalid("download cache", "", "must be a non-empty path"));
+        }
         real_dir("download cache", cache_root)?;
         let parent = cache_root.join("download").join(&key.dist).join(&key.release).join(&key.arch);
         real_dirs(cache_root, &parent)?;
         let dest = parent.join(&key.variant);
+        // One priming of this image's cache at a time (threads and
+        // processes): a lock on the directory above it.
+        let lock = fs::File::open(&parent).map_err(io_err("open the cache directory"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_err("lock the cache directory")(e.into()))?;
         let pid = std::process::id();
         let stage = parent.join(format!(".{}.partial-{pid}", key.variant));
         let _ = fs::remove_dir_all(&stage);
@@ -236,7 +249,16 @@ impl ImageStore {
             fs::copy(stored.image.rootfs_path(), stage.join(ROOTFS_FILE))
                 .map_err(io_err("copy the rootfs archive"))?;
             for (name, data) in crate::image::read_meta(stored.image.meta_path())? {
-                fs::write(stage.join(name), data).map_err(io_err("unpack the metadata"))?;
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                // As private as the archives.
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(stage.join(name))
+                    .and_then(|mut f| f.write_all(&data))
+                    .map_err(io_err("unpack the metadata"))?;
             }
             fs::write(stage.join("build_id"), format!("{}\n", stored.build)).map_err(io_err("write build_id"))
         })();
@@ -247,7 +269,14 @@ impl ImageStore {
         let old = parent.join(format!(".{}.old-{pid}", key.variant));
         let _ = fs::remove_dir_all(&old);
         let had = fs::rename(&dest, &old).is_ok();
-        fs::rename(&stage, &dest).map_err(io_err("put the cache directory in place"))?;
+        if let Err(e) = fs::rename(&stage, &dest) {
+            // The cache as it was.
+            let _ = fs::remove_dir_all(&stage);
+            if had {
+                let _ = fs::rename(&old, &dest);
+            }
+            return Err(io_err("put the cache directory in place")(e));
+        }
         if had {
             let _ = fs::remove_dir_all(&old);
         }
@@ -304,7 +333,7 @@ pub(crate) fn real_dir(what: &'static str, path: &Path) -> Result<()> {
 
 /// Every directory from `base` (excluded) down to `path` is a real
 /// directory, made if missing.
-fn real_dirs(base: &Path, path: &Path) -> Result<()> {
+pub(crate) fn real_dirs(base: &Path, path: &Path) -> Result<()> {
     let rel = path.strip_prefix(base).unwrap_or(path);
     let mut p = base.to_path_buf();
     for c in rel.components() {
