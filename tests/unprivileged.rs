@@ -603,4 +603,30 @@ fn as_user_export_and_create_from_an_image() {
     c.stop().expect("stop the copy");
     c.wait(State::Stopped, Duration::from_secs(10)).expect("stopped");
     c.destroy().expect("destroy the copy");
+
+    // The user's own image store, and a create through `download` from the
+    // cache primed from it, with no server to reach.
+    let store = lxc::ImageStore::open(t.lxcpath.join("store")).expect("a store of the user's");
+    let key = lxc::ImageKey::new("busybox", "user-1", "amd64").unwrap();
+    store.import(&key, &image).expect("import as the user");
+    let cache = t.lxcpath.join("cache");
+    store.prime_download_cache(&key, &cache).expect("prime the cache as the user");
+    let validates =
+        fs::read_to_string("/usr/share/lxc/templates/lxc-download").unwrap().contains("--no-validate");
+    let opts = lxc::DownloadOptions::new("busybox", "user-1")
+        .arch("amd64")
+        .server("127.0.0.1:9")
+        .cache_dir(&cache)
+        .no_validate(validates);
+    let name = common::unique_name("uimg3");
+    let c = Container::with_lxcpath(&name, &t.lxcpath).unwrap();
+    c.set_config_item("lxc.net.0.type", "empty").unwrap();
+    for line in t.c.config_item("lxc.idmap").unwrap().into_vec() {
+        c.set_config_item("lxc.idmap", &line).unwrap();
+    }
+    c.create(&lxc::CreateOptions::download(&opts).unwrap().quiet(true))
+        .expect("download from the cache as the user");
+    let f = fs::symlink_metadata(t.lxcpath.join(&name).join("rootfs/home/f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (first_uid + 1000, first_gid + 1001));
+    c.destroy().expect("destroy the download's container");
 }
