@@ -556,6 +556,8 @@ fn op_fleet(op: &str, path: &Path, n: usize) -> Result<(Vec<f64>, String), Strin
         c.wait(State::Running, TEN_SECONDS).map_err(|e| format!("wait RUNNING: {e}"))
     };
     let mut s = Vec::with_capacity(n);
+    // Per container: making it (copy or create), starting it (to RUNNING).
+    let (mut make, mut run) = (Vec::new(), Vec::new());
     for _ in 0..n {
         let t0 = Instant::now();
         let base = match &image {
@@ -571,6 +573,7 @@ fn op_fleet(op: &str, path: &Path, n: usize) -> Result<(Vec<f64>, String), Strin
             .backing_store(lxc::BackingStore::Overlay);
         for i in 0..fleet {
             let name = format!("fb-{IMPL}-{i:02}");
+            let tm = Instant::now();
             let c = match (&base, op) {
                 (None, _) => {
                     let c = fresh(&name)?;
@@ -583,13 +586,17 @@ fn op_fleet(op: &str, path: &Path, n: usize) -> Result<(Vec<f64>, String), Strin
                 }
                 (Some(b), _) => b.copy(&name, &lxc::CloneOptions::new()).map_err(|e| format!("copy: {e}"))?,
             };
+            let tr = Instant::now();
+            make.push(tr.duration_since(tm).as_nanos() as f64 / 1000.0);
             up(&c)?;
+            run.push(micros(tr));
         }
         s.push(micros(t0));
         guard.clean();
     }
     let per = median(&mut s.clone()) / fleet as f64;
-    Ok((s, format!(" fleet={fleet} per_container_us={per:.0}")))
+    let (make, run) = (median(&mut make), median(&mut run));
+    Ok((s, format!(" fleet={fleet} per_container_us={per:.0} make_med_us={make:.0} start_med_us={run:.0}")))
 }
 
 /// Not an op: writes the image of the stopped container `base` of

@@ -33,6 +33,9 @@ static const char *op, *lxcpath;
 static int fleet = 50;
 static struct lxc_container *made[MAX_FLEET + 1];
 static int nmade;
+/* Per container: making it (clone or create), starting it (to RUNNING). */
+static double *make_us, *start_us;
+static int ntimed;
 
 static double now_us(void)
 {
@@ -107,6 +110,7 @@ static bool sample(void)
 	}
 	for (int i = 0; i < fleet; i++) {
 		struct lxc_container *c;
+		double tm = now_us(), tr;
 
 		snprintf(name, sizeof(name), "fb-c-%02d", i);
 		if (!base) {
@@ -134,10 +138,13 @@ static bool sample(void)
 				return false;
 			made[nmade++] = c;
 		}
+		tr = now_us();
 		if (!run_up(c)) {
 			fprintf(stderr, "[c] start of %s failed\n", name);
 			return false;
 		}
+		make_us[ntimed] = tr - tm;
+		start_us[ntimed++] = now_us() - tr;
 	}
 	return true;
 }
@@ -163,6 +170,10 @@ int main(int argc, char *argv[])
 		return 0;
 	}
 	s = calloc((size_t)n, sizeof(*s));
+	make_us = calloc((size_t)n * (size_t)fleet, sizeof(double));
+	start_us = calloc((size_t)n * (size_t)fleet, sizeof(double));
+	if (!s || !make_us || !start_us)
+		return 1;
 	for (int i = 0; i < n; i++) {
 		double t0 = now_us();
 		bool ok = sample();
@@ -179,8 +190,11 @@ int main(int argc, char *argv[])
 		double med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 		double p95 = s[(int)(0.95 * n + 0.999) - 1 < 0 ? 0 : (int)(0.95 * n + 0.999) - 1];
 
-		printf("op=%s impl=%s n=%d median_us=%.3f p95_us=%.3f ops_s=%.2f fleet=%d per_container_us=%.0f\n", op,
-		       IMPL, n, med, p95, 1e6 / med, fleet, med / fleet);
+		qsort(make_us, (size_t)ntimed, sizeof(double), cmp);
+		qsort(start_us, (size_t)ntimed, sizeof(double), cmp);
+		printf("op=%s impl=%s n=%d median_us=%.3f p95_us=%.3f ops_s=%.2f fleet=%d per_container_us=%.0f "
+		       "make_med_us=%.0f start_med_us=%.0f\n",
+		       op, IMPL, n, med, p95, 1e6 / med, fleet, med / fleet, make_us[ntimed / 2], start_us[ntimed / 2]);
 	}
 	free(s);
 	return 0;
