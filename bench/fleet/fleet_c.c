@@ -131,11 +131,14 @@ static bool sample(void)
 			/* The handle clone returns cannot start a full dir copy
 			 * on liblxc 5.0.2 ("Failed to open dir:..." at the
 			 * rootfs pinning: its lxc.rootfs.path keeps the "dir:"
-			 * prefix unparsed); a handle opened afresh can. */
-			lxc_container_put(c);
-			c = lxc_container_new(name, lxcpath);
-			if (!c)
-				return false;
+			 * prefix unparsed); a handle opened afresh can. A
+			 * snapshot's handle starts as it is. */
+			if (!snap) {
+				lxc_container_put(c);
+				c = lxc_container_new(name, lxcpath);
+				if (!c)
+					return false;
+			}
 			made[nmade++] = c;
 		}
 		tr = now_us();
