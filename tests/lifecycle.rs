@@ -502,7 +502,29 @@ fn destroy_spares_the_cgroups_of_a_same_named_container_elsewhere() {
 #[test]
 fn destroy_removes_the_cgroups_its_start_left_in_use() {
     require_root!();
+    // Whatever this test leaves (it fails when the crate does not remove
+    // them) is removed after the container's clean-up, also on a failure.
+    struct Sweep(String);
+    impl Drop for Sweep {
+        fn drop(&mut self) {
+            for d in common::leftover_cgroups(&self.0) {
+                common::remove_cgroup(&d);
+            }
+        }
+    }
+    /// The sleepers, killed and reaped however the test ends.
+    struct Sleepers(Vec<std::process::Child>);
+    impl Drop for Sleepers {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let _sweep;
     let t = TestContainer::new("inuse");
+    _sweep = Sweep(t.name.clone());
     t.c.start().unwrap();
     t.c.wait(State::Running, T).unwrap();
     let dirs = common::leftover_cgroups(&t.name);
@@ -515,21 +537,19 @@ fn destroy_removes_the_cgroups_its_start_left_in_use() {
     let (monitor, payload) = (named("lxc.monitor."), named("lxc.payload."));
     assert!(!monitor.is_empty() && !payload.is_empty(), "{dirs:?}");
     // One sleeper in every monitor cgroup, one in every payload cgroup.
-    let mut sleepers = Vec::new();
+    let mut sleepers = Sleepers(Vec::new());
     for set in [&monitor, &payload] {
         let child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let pid = child.id().to_string();
+        sleepers.0.push(child);
         for d in set {
-            std::fs::write(d.join("cgroup.procs"), child.id().to_string()).unwrap();
+            std::fs::write(d.join("cgroup.procs"), &pid).unwrap();
         }
-        sleepers.push(child);
     }
     t.c.stop().unwrap();
     t.c.wait(State::Stopped, T).unwrap();
     let kept: Vec<_> = dirs.iter().filter(|d| d.is_dir()).collect();
-    for mut child in sleepers {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    drop(sleepers);
     assert!(!kept.is_empty(), "liblxc removed every cgroup in use: nothing to check");
     t.c.destroy().unwrap();
     // A cgroup whose last process just ended may refuse the rmdir for a

@@ -292,25 +292,23 @@ impl CreateOptions {
         image_word("release", &opts.release)?;
         image_word("architecture", &opts.arch)?;
         opts.variant.as_deref().map(|v| image_word("variant", v)).transpose()?;
-        if let Some(s) = &opts.server {
-            let ok = !s.is_empty()
-                && !s.starts_with('-')
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
-            if !ok {
-                return Err(Error::invalid(
-                    "image server",
-                    s,
-                    "is not a host name or address with an optional port",
-                ));
+        // Both become words of the template's command line.
+        let plain = |what: &'static str, v: &str, also: &[u8], reason: &'static str| {
+            let ok = !v.is_empty()
+                && !v.starts_with('-')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b) || also.contains(&b));
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::invalid(what, v, reason))
             }
+        };
+        if let Some(s) = &opts.server {
+            plain("image server", s, b"", "is not a host name or address with an optional port")?;
         }
         if let Some(k) = &opts.keyserver {
-            let ok = !k.is_empty()
-                && !k.starts_with('-')
-                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/[]_".contains(&b));
-            if !ok {
-                return Err(Error::invalid("keyserver", k, "is not a host name or URL"));
-            }
+            plain("keyserver", k, b"/", "is not a host name or URL")?;
         }
         // liblxc 4.0.0 to 4.0.11's template validates a fetched image
         // with GPG (and requires gpg even to use its cache); 4.0.12 and

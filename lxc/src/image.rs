@@ -137,7 +137,10 @@ impl<'cb> ExportOptions<'cb> {
     /// Lists `path` (in the root filesystem, e.g. `/etc/hostname`) in the
     /// image's `templates`: a create substitutes `LXC_NAME`, `LXC_PATH`,
     /// `LXC_ROOTFS` in it. In the exported copy, the container's name where
-    /// it stands as a word becomes `LXC_NAME`.
+    /// it stands as a word becomes `LXC_NAME`. The export refuses a path
+    /// that is not absolute, has other characters than
+    /// `A-Z a-z 0-9 . _ + @ % = , : / -`, or is not a regular file of the
+    /// root filesystem under real directories (the templates follow links).
     pub fn template_file(mut self, path: &str) -> Self {
         self.templates.push(path.to_owned());
         self
@@ -396,7 +399,7 @@ impl IdMap {
         ranges
             .iter()
             .find(|&&(_, h, n)| host >= h && u64::from(host) < u64::from(h) + u64::from(n))
-            .map_or(overflow, |&(ns, h, _)| ns + (host - h))
+            .map_or(overflow, |&(ns, h, _)| ns.checked_add(host - h).unwrap_or(overflow))
     }
 
     /// The ids the container sees for host ids `uid`, `gid` (the overflow
@@ -585,9 +588,8 @@ fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
     Ok(data)
 }
 
-/// Checks a `template_file` path: absolute, no `.` or `..` component, no
-/// empty one, no control character or surrounding blank (the templates
-/// read each line with `read -r`); its member name (`./etc/hostname`).
+/// Checks a `template_file` path: absolute, of plain characters only, no
+/// `.`, `..` or empty component; its member name (`./etc/hostname`).
 fn template_member(path: &str) -> Result<String> {
     // The templates join the paths with `;` and split them again
     // unquoted, with pathname expansion: only plain characters.
@@ -610,8 +612,9 @@ impl Container {
     /// Exports this stopped container to an image in LXC's format in
     /// directory `dir` (made if missing): [`META_FILE`] and
     /// [`ROOTFS_FILE`], each written beside its final name and renamed over
-    /// it (exports into the same directory at once each write their own
-    /// files; the last rename wins), with mode [`ExportOptions::mode`]
+    /// it, both under a lock on the directory (of exports into the same
+    /// directory at once, the last one's pair stays), with mode
+    /// [`ExportOptions::mode`]
     /// (0600 by default: the archive holds every file of the container,
     /// including those only its root may read).
     ///
@@ -776,12 +779,11 @@ impl Container {
                 FileType::RegularFile => {
                     h.set_entry_type(tar::EntryType::Regular);
                     let file = e.open()?;
-                    let member = String::from_utf8_lossy(&e.member);
-                    if templates.iter().any(|t| t.as_bytes() == e.member.as_slice()) {
+                    if let Some(t) = templates.iter().find(|t| t.as_bytes() == e.member.as_slice()) {
                         // Listed in `templates` only as a regular file
                         // archived under real directories: the templates
                         // follow links there (`sed -i`).
-                        templated.push(member.clone().into_owned());
+                        templated.push(t.clone());
                         let mut data = Vec::new();
                         file.take(e.size).read_to_end(&mut data)?;
                         let data = name_to_placeholder(&data, &name);
@@ -1110,23 +1112,44 @@ impl Walker<'_> {
             .stderr(std::process::Stdio::piped());
         let child = cmd.spawn()?;
         drop(theirs);
-        // Killed and reaped however the walk ends here.
-        struct Reap(std::process::Child);
-        impl Drop for Reap {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
+        // However the walk ends here: our end of the socket is closed first
+        // (the helper ends at its next message), then the child is waited
+        // for. Not killed: a caller's SIGCHLD handler may have reaped it and
+        // its pid be another process's by then.
+        struct Reap {
+            ours: Option<OwnedFd>,
+            child: std::process::Child,
+        }
+        impl Reap {
+            /// The child's status, unless the kernel or a handler of the
+            /// caller's reaps it (`waitpid` would then block until every
+            /// child has ended, or fail).
+            fn wait(&mut self) -> Option<std::process::ExitStatus> {
+                self.ours = None;
+                if crate::helper::sigchld_ignored() {
+                    return None;
+                }
+                self.child.wait().ok()
             }
         }
-        let mut child = Reap(child);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                let _ = self.wait();
+            }
+        }
+        let mut walk = Reap { ours: Some(ours), child };
         let mut buf = vec![0u8; MSG_HEAD + 2 * 4097 + 65536];
         loop {
-            let Some((n, [fd, _])) = crate::attach::recv_with_fds(&ours, &mut buf)? else {
+            // Closed only as the walk ends.
+            let Some(ours) = walk.ours.as_ref() else {
+                return Err(io::Error::other("the walk's socket is closed"));
+            };
+            let Some((n, [fd, _])) = crate::attach::recv_with_fds(ours, &mut buf)? else {
                 let mut err = String::new();
-                if let Some(e) = child.0.stderr.as_mut() {
+                if let Some(e) = walk.child.stderr.as_mut() {
                     let _ = e.take(4096).read_to_string(&mut err);
                 }
-                let status = child.0.wait()?;
+                let status = walk.wait().map_or("status unknown".to_owned(), |s| s.to_string());
                 return Err(io::Error::other(format!(
                     "the walk in the container's user namespace ended ({status}): {}",
                     err.trim()

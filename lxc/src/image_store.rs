@@ -199,8 +199,6 @@ impl ImageStore {
         let existed = fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
         if existed {
             real_dirs(&self.root, &dir)?;
-        }
-        if existed {
             fs::remove_dir_all(&dir).map_err(|source| Error::Io { op: "remove the image", source })?;
             // Empty parents up to `images` go too.
             let mut p = dir.parent();
