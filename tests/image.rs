@@ -300,6 +300,14 @@ fn hostile_names_and_links_in_the_root_filesystem_stay_harmless() {
     let rootfs = t.rootfs();
     let marker = std::env::temp_dir().join(format!("lxc-rs-image-injected-{}", std::process::id()));
     let _ = fs::remove_file(&marker);
+    // Removed however the test ends (it exists only when it fails).
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = fs::remove_file(&self.0);
+        }
+    }
+    let _marker = Remove(marker.clone());
     // With `--to-command=sh`, tar would pipe each file to sh: this one
     // would leave the marker.
     fs::write(rootfs.join("aaa-payload"), format!("touch {}\n", marker.display())).unwrap();

@@ -183,10 +183,19 @@ impl Bridge {
         };
         run(&["link", "add", name, "type", "bridge"]);
         let b = Bridge { name: name.to_owned() };
+        // `die` exits without running destructors: the bridge goes first.
+        let run_or_remove = |args: &[&str]| {
+            let ok =
+                std::process::Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
+            if !ok {
+                let _ = std::process::Command::new("ip").args(["link", "del", name]).status();
+                die(&format!("ip {} failed", args.join(" ")));
+            }
+        };
         if let Some(a) = host_address {
-            run(&["addr", "add", a, "dev", name]);
+            run_or_remove(&["addr", "add", a, "dev", name]);
         }
-        run(&["link", "set", name, "up"]);
+        run_or_remove(&["link", "set", name, "up"]);
         println!(
             "bridge {name} (no uplink){}",
             host_address.map(|a| format!(", host address {a}")).unwrap_or_default()

@@ -963,6 +963,19 @@ static int walk(int argc, char *argv[])
 
 int main(int argc, char *argv[])
 {
+	/* A closed standard descriptor gets /dev/null: liblxc (and what it
+	 * runs) would otherwise take 0 to 2 for its own descriptors and have
+	 * them clobbered as stdio. */
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int n = open("/dev/null", O_RDWR);
+
+			if (n >= 0 && n != fd) {
+				(void)dup2(n, fd);
+				close(n);
+			}
+		}
+	}
 	reset_signals();
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
 		return serve(argv[2]);

@@ -321,6 +321,11 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
     let exe = helper_fd()?;
     let io_err = |op: &'static str| move |source: io::Error| Error::Io { op, source };
     let (r, w) = io::pipe().map_err(io_err("pipe for lxc-rs-helper"))?;
+    // Above 0 to 2 (a caller with closed stdio): the helper takes a result
+    // descriptor there for bad usage, and its child's stdio would be set up
+    // over it.
+    let above = |fd: OwnedFd| crate::attach::above_stdio(fd);
+    let (r, w) = (above(r.into())?, above(w.into())?);
     // Listed for the crate's closure children, which close it at their fork:
     // a copy they kept would delay the end of the pipe if the helper died
     // before its result line.
@@ -344,7 +349,7 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
     // result line, not to the end of the pipe: a start's monitor holds a
     // copy of the write end until it closes its inherited descriptors.
     let mut line = Vec::new();
-    let mut r = std::fs::File::from(OwnedFd::from(r));
+    let mut r = std::fs::File::from(r);
     let mut buf = [0u8; 4096];
     let read = loop {
         match r.read(&mut buf) {
@@ -359,6 +364,9 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
             Err(e) => break Err(e),
         }
     };
+    // Closed before the wait: a helper still writing (past the most read)
+    // gets EPIPE rather than blocking its own end.
+    drop(r);
     // A caller that ignores SIGCHLD has its children reaped by the kernel;
     // waitpid would block until every child of the process has ended. (A
     // served call's helper is the server's child, not this process's.)

@@ -643,8 +643,12 @@ impl Container {
     /// ```
     ///
     /// The container must be stopped ([`Error::WrongState`]); the crate's
-    /// starts and destroys of it wait for the export. Creates from the
-    /// image honour its `excludes-user` only when unprivileged.
+    /// starts and destroys of it wait for the export (so a progress
+    /// callback that starts or destroys this container, through any handle,
+    /// waits for itself: it must not). Creates from the image honour its
+    /// `excludes-user` only when unprivileged. An unprivileged caller that
+    /// ignores `SIGCHLD` gets [`Error::SigchldIgnored`] for an id-mapped
+    /// container (`lxc-usernsexec` could not wait for its own children).
     pub fn export_image(&self, dir: impl AsRef<Path>, mut opts: ExportOptions<'_>) -> Result<Image> {
         let dir = dir.as_ref();
         let _lifecycle = self.lifecycle_lock();
@@ -708,6 +712,11 @@ impl Container {
         // of a user namespace with the container's mapping, where the
         // owners read as the container sees them.
         let userns = !crate::container::caller_is_root() && !idmap.is_empty();
+        // lxc-usernsexec inherits the disposition, and its wait for
+        // newuidmap fails under an ignored SIGCHLD.
+        if userns && crate::helper::sigchld_ignored() {
+            return Err(Error::SigchldIgnored { op: "export_image" });
+        }
         let idmap = if userns { IdMap::default() } else { idmap };
         let walker =
             Walker { rootfs: &rootfs, excludes: &excludes, userns: userns.then_some(&idmap_lines[..]) };
@@ -1095,6 +1104,9 @@ impl Walker<'_> {
         // Above 0 to 2: a caller with closed stdio would have the child's
         // stdio set up over it.
         let theirs = crate::attach::above_stdio(theirs).map_err(io::Error::other)?;
+        // Listed while it is open here: a closure child forked meanwhile
+        // closes it, and cannot hold back the end of the walk's socket.
+        let theirs = crate::fds::Guarded::new(theirs);
         let mut cmd = crate::helper::command_keeping(usernsexec(), vec![exe, theirs.as_raw_fd()]);
         for line in idmap {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -1126,7 +1138,9 @@ impl Walker<'_> {
             /// child has ended, or fail).
             fn wait(&mut self) -> Option<std::process::ExitStatus> {
                 self.ours = None;
-                if crate::helper::sigchld_ignored() {
+                // A handler of the caller's that reaps any child may have
+                // taken it, and its pid be another child's by then.
+                if !crate::helper::sigchld_default() {
                     return None;
                 }
                 self.child.wait().ok()
@@ -1145,10 +1159,14 @@ impl Walker<'_> {
                 return Err(io::Error::other("the walk's socket is closed"));
             };
             let Some((n, [fd, _])) = crate::attach::recv_with_fds(ours, &mut buf)? else {
-                let mut err = String::new();
+                // What it wrote so far, without waiting for more (another
+                // process may hold the pipe).
+                let mut err = Vec::new();
                 if let Some(e) = walk.child.stderr.as_mut() {
-                    let _ = e.take(4096).read_to_string(&mut err);
+                    let _ = rustix::fs::fcntl_setfl(&*e, OFlags::NONBLOCK);
+                    let _ = e.take(4096).read_to_end(&mut err);
                 }
+                let err = String::from_utf8_lossy(&err);
                 let status = walk.wait().map_or("status unknown".to_owned(), |s| s.to_string());
                 return Err(io::Error::other(format!(
                     "the walk in the container's user namespace ended ({status}): {}",

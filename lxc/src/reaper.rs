@@ -34,7 +34,10 @@ fn reaper() -> Option<&'static Reaper> {
         return Some(r);
     }
     use rustix::event::{eventfd, EventfdFlags};
-    let wake = std::sync::Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?);
+    // Above 0 to 2: a caller whose stdio is closed and later reopened
+    // (`dup2` onto 0) would otherwise replace the reaper's wake-up.
+    let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok()?;
+    let wake = std::sync::Arc::new(crate::attach::above_stdio(wake).ok()?);
     let thread_wake = std::sync::Arc::clone(&wake);
     // The thread reads REAPER only once woken, which happens only after a
     // hand-over, which needs REAPER set.

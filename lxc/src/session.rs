@@ -485,8 +485,25 @@ impl<'c> AttachSession<'c> {
 /// on a thread of its own: closing a FUSE file waits for its daemon, which a
 /// helper taken over inside the container may be.
 fn close_elsewhere(fd: OwnedFd) {
-    if let Err(e) = std::thread::Builder::new().name("lxc-close".into()).spawn(move || drop(fd)) {
-        // No thread to be had: closed here, as before.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// The closing threads at most at once: a helper that sends a blocking
+    /// descriptor with every reply cannot pile up threads without end.
+    const MAX_CLOSERS: usize = 16;
+    static CLOSERS: AtomicUsize = AtomicUsize::new(0);
+    if CLOSERS.fetch_add(1, Ordering::AcqRel) >= MAX_CLOSERS {
+        CLOSERS.fetch_sub(1, Ordering::AcqRel);
+        // Closed here, as before.
+        drop(fd);
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("lxc-close".into()).spawn(move || {
+        drop(fd);
+        CLOSERS.fetch_sub(1, Ordering::AcqRel);
+    });
+    if let Err(e) = spawned {
+        CLOSERS.fetch_sub(1, Ordering::AcqRel);
+        // No thread to be had: the descriptor went with the closure, closed
+        // as the spawn failed.
         drop(e);
     }
 }
