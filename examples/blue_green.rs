@@ -47,6 +47,11 @@ const REQUESTS_MAX: usize = 20_000;
 const CLIENT_LIMIT: Duration = Duration::from_secs(180);
 /// A pause between requests (about 300 a second at most).
 const PACE: Duration = Duration::from_millis(3);
+/// How long a request may take before it counts as failed. Green runs on
+/// half a CPU, and the host may be busy with other work (the test suite
+/// runs examples side by side): a slow answer is not a failed one. The
+/// slowest answer is printed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The recipe of the service at `version`, in the provision example's format.
 fn recipe_for(version: &str) -> toml::Table {
@@ -126,23 +131,26 @@ fn deploy(
 /// `GET /version` from `ip`: the body, trimmed. With `from`, from that
 /// local port (the client never reuses one: see [`client`]).
 fn get_version(ip: &str, from: Option<u16>) -> std::io::Result<String> {
+    // Which step failed, in the error.
+    let at =
+        |step: &'static str| move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{step}: {e}"));
     let addr: SocketAddr = format!("{ip}:80").parse().map_err(std::io::Error::other)?;
     let mut tcp = match from {
-        None => TcpStream::connect_timeout(&addr, Duration::from_secs(2))?,
+        None => TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).map_err(at("connect"))?,
         Some(port) => {
             use rustix::net::{bind, connect, socket, sockopt, AddressFamily, SocketType};
             let fd = socket(AddressFamily::INET, SocketType::STREAM, None)?;
             // Bounds the connect, as connect_timeout does.
-            sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(Duration::from_secs(2)))?;
+            sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(REQUEST_TIMEOUT))?;
             bind(&fd, &SocketAddr::from(([0, 0, 0, 0], port)))?;
-            connect(&fd, &addr)?;
+            connect(&fd, &addr).map_err(|e| at("connect")(e.into()))?;
             TcpStream::from(fd)
         }
     };
-    tcp.set_read_timeout(Some(Duration::from_secs(2)))?;
-    tcp.write_all(b"GET /version HTTP/1.0\r\n\r\n")?;
+    tcp.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    tcp.write_all(b"GET /version HTTP/1.0\r\n\r\n").map_err(at("send"))?;
     let mut resp = String::new();
-    tcp.read_to_string(&mut resp)?;
+    tcp.read_to_string(&mut resp).map_err(at("read the answer"))?;
     let status = resp.lines().next().unwrap_or_default();
     if !status.contains(" 200 ") {
         return Err(std::io::Error::other(format!("status {status:?}")));
@@ -235,6 +243,8 @@ struct Tally {
     /// Each answer in order (the version, or "FAILED").
     log: Vec<String>,
     first_errors: Vec<String>,
+    /// The longest a request took, answered or not.
+    slowest: Duration,
 }
 
 impl Tally {
@@ -259,6 +269,7 @@ fn client(vip: String, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
             return;
         }
         // The next free port (another program may hold some).
+        let started = Instant::now();
         let r = loop {
             // 40001 to 64000: more than `REQUESTS_MAX`, so none is reused.
             port = if port >= 64000 { 40001 } else { port + 1 };
@@ -267,8 +278,10 @@ fn client(vip: String, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
                 r => break r,
             }
         };
+        let took = started.elapsed();
         let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
         t.total += 1;
+        t.slowest = t.slowest.max(took);
         match r {
             Ok(v) => {
                 *t.by_version.entry(v.clone()).or_default() += 1;
@@ -278,7 +291,7 @@ fn client(vip: String, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
                 t.failed += 1;
                 t.log.push("FAILED".into());
                 if t.first_errors.len() < 5 {
-                    t.first_errors.push(e.to_string());
+                    t.first_errors.push(format!("{e} (after {} ms)", took.as_millis()));
                 }
             }
         }
@@ -431,7 +444,13 @@ fn main() -> lxc::Result<()> {
 
     let t = tally.lock().unwrap_or_else(|e| e.into_inner());
     let by: Vec<String> = t.by_version.iter().map(|(v, n)| format!("{v} {n}")).collect();
-    println!("client: {} requests, {} failed ({})", t.total, t.failed, by.join(", "));
+    println!(
+        "client: {} requests, {} failed ({}), slowest {} ms",
+        t.total,
+        t.failed,
+        by.join(", "),
+        t.slowest.as_millis()
+    );
     for e in &t.first_errors {
         println!("  error: {e}");
     }

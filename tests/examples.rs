@@ -335,7 +335,7 @@ exit $rc"#;
     assert!(text.lines().any(|l| l.starts_with("web runs: Linux web ")), "{text}");
 }
 
-/// The client's line: `client: N requests, F failed (blue B, green G)`.
+/// The client's line: `client: N requests, F failed (blue B, green G), slowest MS ms`.
 fn blue_green_client(text: &str) -> (f64, f64, f64, f64) {
     let line =
         text.lines().find(|l| l.starts_with("client: ")).unwrap_or_else(|| panic!("no client line:\n{text}"));

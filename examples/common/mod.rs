@@ -181,7 +181,13 @@ impl Bridge {
                 die(&format!("ip {} failed", args.join(" ")));
             }
         };
-        run(&["link", "add", name, "type", "bridge"]);
+        // A fixed address: a bridge without one takes the lowest of its
+        // ports' and changes it whenever that port leaves (a container
+        // stops), under the feet of the containers' ARP entries for the
+        // host.
+        let pid = std::process::id();
+        let mac = format!("02:6c:78:{:02x}:{:02x}:{:02x}", (pid >> 16) & 0xff, (pid >> 8) & 0xff, pid & 0xff);
+        run(&["link", "add", name, "address", &mac, "type", "bridge"]);
         let b = Bridge { name: name.to_owned() };
         // `die` exits without running destructors: the bridge goes first.
         let run_or_remove = |args: &[&str]| {
