@@ -734,6 +734,91 @@ fn an_attach_that_liblxc_fails_after_its_fork_runs_nothing_and_leaves_no_zombie(
     t.c.stop().unwrap();
 }
 
+/// The same on a host with an LSM (AppArmor, SELinux): there the attached
+/// process first waits for the label's descriptor from the caller, inside
+/// liblxc, gets an end of file and exits before any of the crate's code
+/// runs in it, so it never reports itself. Run in a process of its own
+/// (liblxc picks its LSM driver once per process), in a thread whose mount
+/// namespace pretends that AppArmor is on.
+#[test]
+fn an_attach_abandoned_on_an_lsm_host_leaves_no_zombie() {
+    require_root!();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "abandoned_under_a_pretended_apparmor",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LXC_RS_TEST_PRETEND_APPARMOR", "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let ran = text.contains("no zombie after the abandoned attach")
+        || !AttachOptions::supports_groups_and_lsm_label()
+            && text.contains("no LSM label option in this liblxc");
+    assert!(ran, "the inner test did not run:\n{text}");
+}
+
+#[test]
+#[ignore = "run by an_attach_abandoned_on_an_lsm_host_leaves_no_zombie in a process of its own"]
+fn abandoned_under_a_pretended_apparmor() {
+    if std::env::var_os("LXC_RS_TEST_PRETEND_APPARMOR").is_none() {
+        return;
+    }
+    // Headers before 4.0.7 have no label option (and liblxc before 4.0.7
+    // never goes on at an end of file).
+    if !AttachOptions::supports_groups_and_lsm_label() {
+        println!("no LSM label option in this liblxc: nothing to check");
+        return;
+    }
+    let t = TestContainer::running("abandlsm");
+    let h = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
+    h.set_config_item("lxc.prlimit.nofile", &(nr_open + 1).to_string()).unwrap();
+    // The attach runs in a thread with a mount namespace of its own where
+    // /sys/module says AppArmor is on. liblxc then loads its AppArmor
+    // driver, whose attach waits for the label's descriptor; the crate,
+    // reading the same files, lets the label through.
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: unshare and mount with valid C strings; they change
+            // this thread's mount namespace only.
+            unsafe {
+                assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
+                let flags = libc::MS_REC | libc::MS_PRIVATE;
+                let root = c"/".as_ptr();
+                assert_eq!(libc::mount(std::ptr::null(), root, std::ptr::null(), flags, std::ptr::null()), 0);
+                let (none, tmpfs) = (c"none".as_ptr(), c"tmpfs".as_ptr());
+                assert_eq!(libc::mount(none, c"/sys/module".as_ptr(), tmpfs, 0, std::ptr::null()), 0);
+            }
+            std::fs::create_dir_all("/sys/module/apparmor/parameters").unwrap();
+            std::fs::write("/sys/module/apparmor/parameters/enabled", "Y\n").unwrap();
+            h.attach_run_wait(&AttachOptions::new().lsm_label("unconfined"), "/bin/true", &[])
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(matches!(r, Err(Error::Failed { .. } | Error::AttachFailed { .. })), "{r:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !zombie_children().is_empty() {
+        if std::time::Instant::now() > deadline {
+            let left = zombie_children();
+            for pid in &left {
+                // SAFETY: waits for a zombie child of this process.
+                unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG) };
+            }
+            panic!("zombies left: {left:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    println!("no zombie after the abandoned attach");
+    t.c.stop().unwrap();
+}
+
 /// With no LSM in force, liblxc's no-op LSM hands back descriptor 0 as the
 /// label's descriptor and closes it: an LSM label is refused before liblxc
 /// is called, and the caller's fd 0 stays open.

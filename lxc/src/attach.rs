@@ -969,31 +969,74 @@ const ABANDONED_WAIT_MS: i32 = 1000;
 /// container's resource limits), the intermediate still clones the attached
 /// process, a child of this process. That child reaches the handshake, gets
 /// no go, and ends without running anything; unreaped, it would stay a
-/// zombie that keeps the container from stopping. Its marker, which only it
+/// zombie that keeps the container from stopping (a dying init waits until
+/// every process of its pid namespace is reaped). Its marker, which only it
 /// can send (other children close the crate's listed sockets first), brings
 /// its pidfd. The socket gives the marker or an end of file at once in
 /// practice (liblxc has reaped its intermediate before it returns); a
 /// process that inherited the socket from another thread's fork can hold
 /// the end of file back, hence the bound.
-fn reap_abandoned(status_r: OwnedFd) {
-    if !crate::session::wait_readable(&status_r, ABANDONED_WAIT_MS) {
-        return;
-    }
-    let mut buf = [0u8; 8];
-    if let Ok(Some((2, [fd0, fd1]))) = recv_with_fds(&status_r, &mut buf) {
-        let pidfd = match (buf[0] == REACHED, buf[1] & HAS_PIDFD != 0, buf[1] & HAS_PRIVATE != 0) {
-            (true, true, _) => fd0,
-            // No pidfd of its own: its private socket names it (Linux 6.5).
-            (true, false, true) => fd0.and_then(|private| peer_pidfd(&private).ok()),
-            _ => None,
-        };
-        drop(fd1);
-        if let Some(fd) = pidfd {
-            if let Some(pid) = pidfd_pid(&fd).filter(|pid| *pid > 0) {
-                crate::reaper::reap_spawned(Spawned { pid, pidfd: Some(fd) });
+///
+/// A child that ends inside liblxc before the crate's code runs sends no
+/// marker: on a host with an LSM it first waits for the label's descriptor
+/// from the caller (`sync_wait_fd`), gets the end of file and exits. Such a
+/// child is found among the calling thread's children (`before`: the list
+/// taken before the attach, see [`thread_children`]): a new one that lives
+/// in a pid namespace below this process's (the container's).
+fn reap_abandoned(status_r: OwnedFd, before: Option<&[libc::pid_t]>) {
+    if crate::session::wait_readable(&status_r, ABANDONED_WAIT_MS) {
+        let mut buf = [0u8; 8];
+        if let Ok(Some((2, [fd0, fd1]))) = recv_with_fds(&status_r, &mut buf) {
+            let pidfd = match (buf[0] == REACHED, buf[1] & HAS_PIDFD != 0, buf[1] & HAS_PRIVATE != 0) {
+                (true, true, _) => fd0,
+                // No pidfd of its own: its private socket names it (Linux 6.5).
+                (true, false, true) => fd0.and_then(|private| peer_pidfd(&private).ok()),
+                _ => None,
+            };
+            drop(fd1);
+            if let Some(fd) = pidfd {
+                if let Some(pid) = pidfd_pid(&fd).filter(|pid| *pid > 0) {
+                    crate::reaper::reap_spawned(Spawned { pid, pidfd: Some(fd) });
+                    return;
+                }
             }
         }
     }
+    // A wait by pid is safe only while no SIGCHLD handler of the caller can
+    // reap the child first (its pid then stays this process's own until it
+    // is waited for), and the pids of `/proc` are only this process's own
+    // at its level.
+    let (Some(before), Some(0)) = (before, own_nspid_level()) else { return };
+    if !crate::helper::sigchld_default() {
+        return;
+    }
+    let Some(now) = thread_children() else { return };
+    for pid in now.into_iter().filter(|p| !before.contains(p)) {
+        if nspid_depth(pid).is_some_and(|d| d > 0) {
+            // Unreaped, the pid names this child: a pidfd of it where the
+            // kernel has them (a wait by pid otherwise).
+            let pidfd = pidfd_open(pid).ok();
+            crate::reaper::reap_spawned(Spawned { pid, pidfd });
+        }
+    }
+}
+
+/// The pids of the calling thread's children (`/proc/thread-self/children`:
+/// the processes it forked, and those its children cloned with
+/// `CLONE_PARENT`, as liblxc's intermediate does the attached one) that are
+/// not reaped yet; `None` when the file cannot be read (a kernel without
+/// `CONFIG_PROC_CHILDREN`, no `/proc`). About 2 µs.
+fn thread_children() -> Option<Vec<libc::pid_t>> {
+    let list = std::fs::read_to_string("/proc/thread-self/children").ok()?;
+    Some(list.split_ascii_whitespace().filter_map(|p| p.parse().ok()).collect())
+}
+
+/// How many pid namespaces below this `/proc`'s the process `pid` lives
+/// (its `NSpid:` entries less one), read from `/proc/<pid>/status`.
+fn nspid_depth(pid: libc::pid_t) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    line.split_whitespace().count().checked_sub(1)
 }
 
 /// A child of this process that nothing names for sure (no proven pidfd):
@@ -1450,7 +1493,9 @@ impl Container {
     /// with more threads cannot tell from other threads' descriptors) or
     /// frozen (the attach would wait for the thaw) is refused first. When the
     /// program reads the caller's fd 0, the caller's SIGINT and SIGQUIT
-    /// dispositions come back when the returned guard drops.
+    /// dispositions come back when the returned guard drops. Also returns
+    /// the calling thread's children from before the call, for
+    /// [`reap_abandoned`].
     ///
     /// # Safety
     /// `exec` must be safe to call with `payload` in the attached child.
@@ -1460,7 +1505,7 @@ impl Container {
         payload: *mut c_void,
         raw: &mut RawAttachOptions,
         pid: &mut libc::pid_t,
-    ) -> Result<(c_int, Option<CallerSignals>)> {
+    ) -> Result<(c_int, Option<CallerSignals>, Option<Vec<libc::pid_t>>)> {
         let f = method!(self.attach);
         // liblxc's attach waits for its intermediate child with waitpid,
         // which fails with ECHILD when the kernel reaps children by itself.
@@ -1473,6 +1518,9 @@ impl Container {
         // and freezer files of the container's current run when the handle
         // has them: no round trip to the monitor.)
         self.run.check_attachable(self)?;
+        // This thread's children before the attach, to find one it would
+        // abandon (see `reap_abandoned`); before the probe (it opens a file).
+        let children = thread_children();
         // After the check, which opens descriptors of its own (init's pidfd
         // while it makes its cache): only liblxc's attach runs between the
         // probe and its clean-up.
@@ -1493,7 +1541,7 @@ impl Container {
         }
         // SAFETY: restores this thread's errno for the caller's error.
         unsafe { *libc::__errno_location() = errno.unwrap_or(0) };
-        Ok((ret, signals))
+        Ok((ret, signals, children))
     }
 
     /// Calls `lxc_container.attach` with an exec function and its payload;
@@ -1521,7 +1569,7 @@ impl Container {
         // SAFETY: raw.raw points into memory owned by `raw`, alive for the
         // call; exec and payload match (the caller passes the trampoline
         // for the payload's type).
-        let (ret, signals) = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
+        let (ret, signals, children) = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
         drop(signals);
         drop(status_w);
         drop(go_r);
@@ -1530,7 +1578,7 @@ impl Container {
             // ends without running anything.
             drop(go_w);
             let err = self.failed("attach");
-            reap_abandoned(status_r);
+            reap_abandoned(status_r, children.as_deref());
             if !self.is_running() {
                 return Err(self.wrong_state("attach", "it must be running", State::Stopped));
             }
