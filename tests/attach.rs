@@ -295,6 +295,45 @@ fn a_closure_writes_a_file_the_host_reads() {
     assert_eq!(s.code(), Some(7));
 }
 
+/// During liblxc's attach the calling thread bears a name of the attach's
+/// own (by which a failed attach finds the child liblxc left behind): the
+/// thread has its name back after the call, and so does a closure child.
+#[test]
+fn the_calling_thread_and_a_closure_child_keep_the_threads_name() {
+    require_root!();
+    let t = TestContainer::running("names");
+    let comm = |path: &str| std::fs::read_to_string(path).unwrap().trim_end().to_owned();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("named-caller".into())
+            .spawn_scoped(s, || {
+                assert_eq!(comm("/proc/thread-self/comm"), "named-caller");
+                // SAFETY (attach_wait's contract): the closure reads and
+                // writes files; it takes no lock and starts no thread.
+                let st = unsafe {
+                    t.c.attach_wait(&AttachOptions::new(), || {
+                        let name = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+                        match std::fs::write("/closure-name", name) {
+                            Ok(()) => 0,
+                            Err(_) => 2,
+                        }
+                    })
+                }
+                .unwrap();
+                assert!(st.success(), "{st:?}");
+                assert_eq!(comm("/proc/thread-self/comm"), "named-caller");
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    let inside = std::fs::read_to_string(t.rootfs().join("closure-name")).unwrap();
+    assert_eq!(inside.trim_end(), "named-caller");
+    // An exec'd program has its own name, as always.
+    let out = t.c.command("/bin/cat").arg("/proc/self/comm").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "cat");
+}
+
 /// Writes a marker file when dropped.
 struct DropMarker(std::path::PathBuf);
 

@@ -336,12 +336,14 @@ exit $rc"#;
 }
 
 /// The client's line: `client: N requests, F failed (blue B, green G), slowest MS ms`.
+#[cfg(feature = "image")]
 fn blue_green_client(text: &str) -> (f64, f64, f64, f64) {
     let line =
         text.lines().find(|l| l.starts_with("client: ")).unwrap_or_else(|| panic!("no client line:\n{text}"));
     (figure(line, "client: "), figure(line, "requests, "), figure(line, "(blue "), figure(line, "green "))
 }
 
+#[cfg(feature = "image")]
 #[test]
 fn blue_green_switches_releases_without_a_failed_request() {
     require_root!();
@@ -355,6 +357,7 @@ fn blue_green_switches_releases_without_a_failed_request() {
     assert!(!text.contains("canary"), "{text}");
 }
 
+#[cfg(feature = "image")]
 #[test]
 fn blue_green_canary_sends_its_share_to_green_first() {
     require_root!();

@@ -550,6 +550,7 @@ fn as_user_containers_from_threads() {
 /// the container sees (its files belong to the user's subordinate ids on
 /// the host, some unreadable to the user), and a container the user
 /// creates from the image gets them mapped again.
+#[cfg(feature = "image")]
 #[test]
 #[ignore = "run as an unprivileged user by unprivileged_suite"]
 fn as_user_export_and_create_from_an_image() {

@@ -61,6 +61,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -447,12 +448,14 @@ static int run_op(int argc, char *argv[])
  * "lxc-rs-helper serve FD": FD is one end of a SOCK_SEQPACKET socket pair
  * whose other end the crate keeps. The program forks at once and its parent
  * exits, so the server is nobody's child to wait for (it goes to the
- * nearest subreaper, as a daemon does); then it reads one request per
- * message, forks a child per request and goes on, until the crate's end is
- * closed (the process that started it ended). The child runs the request as
- * a fresh helper would: the same code, in a copy of a single-threaded
- * process that has called nothing of liblxc's, so the exec and the dynamic
- * loading of liblxc (about 1.5 ms) are paid once, not per call.
+ * nearest subreaper, as a daemon does); then it keeps one child forked
+ * ahead, the spare, which reads one request (one message) from the socket,
+ * tells the server, which forks the next spare, and serves it; until the
+ * crate's end is closed (the process that started it ended). The spare runs
+ * the request as a fresh helper would: the same code, in a copy of a
+ * single-threaded process that has called nothing of liblxc's, so the exec
+ * and the dynamic loading of liblxc (about 1.5 ms) are paid once, not per
+ * call, and the fork is paid before the request comes.
  *
  * A request is one message of NUL-terminated strings: the umask in octal,
  * which of the standard descriptors follow ("012", a subset), the number of
@@ -468,6 +471,10 @@ static int run_op(int argc, char *argv[])
 #define MAX_REQUEST (256 * 1024)
 #define MAX_REQUEST_FDS 8
 #define MAX_REQUEST_ARGS 256
+/* The line a spare writes first on a request's result pipe when it takes
+ * the request: a served call that reads nothing at all ran nowhere (the
+ * server died before a spare took it), and the crate sends it again. */
+#define TAKEN_LINE "taken\n"
 /* A server with no request for this long ends (see serve()). */
 #define IDLE_MS 5000
 
@@ -573,15 +580,99 @@ static void close_from(int first)
 		close(fd);
 }
 
-static int serve(const char *arg)
+/* The server's spare (see serve()): waits for the next request on SOCK and
+ * serves it, after telling the server on NOTE. It dies with the server
+ * while it waits: a spare left alone would keep the socket open with
+ * nobody to read past its one request. */
+static _Noreturn void spare(int sock, int note, pid_t caller, pid_t server)
 {
 	static char buf[MAX_REQUEST];
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != server)
+		_exit(0);
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(MAX_REQUEST_FDS * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf)};
+		int fds[MAX_REQUEST_FDS], nfds = 0;
+		bool from_caller = false;
+		ssize_t got;
+
+		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			/* The crate's end is closed, or the socket drained
+			 * after the server's idle time: the server ends. */
+			(void)write(note, "e", 1);
+			_exit(0);
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+				struct ucred cred;
+
+				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+				/* The process that started the server, with the
+				 * ids it had then (a process that dropped its
+				 * privileges since gets a new server). */
+				from_caller = cred.pid == caller && cred.uid == getuid() && cred.gid == getgid();
+				continue;
+			}
+			if (cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (nfds < MAX_REQUEST_FDS)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (from_caller && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			/* A helper now: it outlives the server, as a forked
+			 * helper always did, and the server makes the next
+			 * spare. (A server killed meanwhile reads nothing:
+			 * this helper then holds the socket's last reference
+			 * and closes it, so the crate's next send fails and
+			 * starts another server. A request sent after the
+			 * server died and before its spare did is lost with
+			 * the socket: the crate reads nothing, not even the
+			 * taken line, and sends it again.) */
+			(void)prctl(PR_SET_PDEATHSIG, 0);
+			/* First on the result pipe: the crate sends a call
+			 * that got nothing at all back once more, to a new
+			 * server (see TAKEN_LINE). */
+			if (nfds > 0)
+				(void)write(fds[0], TAKEN_LINE, sizeof(TAKEN_LINE) - 1);
+			(void)write(note, "t", 1);
+			close(note);
+			close(sock);
+			reset_signals();
+			exit(serve_one(buf, (size_t)got, fds, nfds));
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+}
+
+static int serve(const char *arg)
+{
 	static const int quiet[] = {SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
 	char *end;
 	long v = strtol(arg, &end, 10);
 	int sock, null, one = 1;
 	bool draining = false;
-	pid_t caller, self;
+	pid_t caller, self, server;
 
 	if (*arg == '\0' || *end != '\0' || v < 3 || v > 65535)
 		return usage("bad socket descriptor");
@@ -624,24 +715,33 @@ static int serve(const char *arg)
 	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
 		signal(quiet[i], SIG_IGN);
 	signal(SIGCHLD, SIG_IGN);
+	server = getpid();
+	/* One spare at a time: a child forked ahead of the next request, which
+	 * takes that request from the socket itself and serves it. The crate's
+	 * call then waits for one wake-up (the spare's) instead of two (the
+	 * server's, then its fork's). The spare says 't' on its pipe when it
+	 * took a request (the server forks the next spare) and 'e' when the
+	 * socket ended (the crate's end closed, or drained after the idle
+	 * time: the server ends). */
 	for (;;) {
-		union {
-			char buf[CMSG_SPACE(MAX_REQUEST_FDS * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
-			struct cmsghdr align;
-		} control;
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = control.buf,
-				     .msg_controllen = sizeof(control.buf)};
-		int fds[MAX_REQUEST_FDS], nfds = 0;
-		bool from_caller = false;
-		ssize_t got;
+		int note[2];
+		char word = 0;
 		pid_t pid;
 
-		if (!draining) {
-			struct pollfd pfd = {.fd = sock, .events = POLLIN};
-			int ready = poll(&pfd, 1, IDLE_MS);
+		if (pipe2(note, O_CLOEXEC) < 0)
+			return 1;
+		pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			close(note[0]);
+			spare(sock, note[1], caller, server);
+		}
+		close(note[1]);
+		for (;;) {
+			struct pollfd pfd = {.fd = note[0], .events = POLLIN};
+			int ready = poll(&pfd, 1, draining ? -1 : IDLE_MS);
+			ssize_t n;
 
 			if (ready < 0 && errno == EINTR)
 				continue;
@@ -650,52 +750,23 @@ static int serve(const char *arg)
 				 * EPIPE and starts another server), the ones
 				 * already queued are served, then the server
 				 * ends, so that it does not keep the cgroups and
-				 * namespaces of a context no longer used. */
+				 * namespaces of a context no longer used. The
+				 * spare's wait for a request then ends. */
 				if (shutdown(sock, SHUT_RD) < 0)
 					return 0;
 				draining = true;
-			}
-		}
-		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (draining ? MSG_DONTWAIT : 0));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return 0; /* the crate's end is closed, or drained: done */
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET)
-				continue;
-			if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-				struct ucred cred;
-
-				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
-				/* The process that started the server, with the
-				 * ids it had then (a process that dropped its
-				 * privileges since gets a new server). */
-				from_caller = cred.pid == caller && cred.uid == getuid() && cred.gid == getgid();
 				continue;
 			}
-			if (cm->cmsg_type != SCM_RIGHTS)
+			n = read(note[0], &word, 1);
+			if (n < 0 && errno == EINTR)
 				continue;
-			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (nfds < MAX_REQUEST_FDS)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
+			if (n <= 0)
+				word = 0; /* the spare died without a word: killed */
+			break;
 		}
-		if (from_caller && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-			pid = fork();
-			if (pid == 0) {
-				close(sock);
-				reset_signals();
-				exit(serve_one(buf, (size_t)got, fds, nfds));
-			}
-		}
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		close(note[0]);
+		if (word == 'e' || (word == 0 && draining))
+			return 0;
 	}
 }
 

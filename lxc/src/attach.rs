@@ -677,11 +677,15 @@ struct Handshake {
     /// the child's end reads them once the child has ended, never blocking
     /// on the status socket (see `attach_raw`), and needs no such socket.
     early: bool,
+    /// The calling thread's name, which the child takes back once it has
+    /// its go (until then it bears the attach's [`AttachName`]); all zero:
+    /// left as it is.
+    name: [u8; 16],
 }
 
 impl Handshake {
     fn none() -> Handshake {
-        Handshake { status_w: -1, go_r: -1, go_w: -1, keep: -1, early: true }
+        Handshake { status_w: -1, go_r: -1, go_w: -1, keep: -1, early: true, name: [0; 16] }
     }
 
     fn of(pipes: &Pipes, terminal: bool, early: bool) -> Handshake {
@@ -691,6 +695,7 @@ impl Handshake {
             go_w: pipes.go_w.as_raw_fd(),
             keep: -1,
             early: early || terminal,
+            name: thread_name().unwrap_or([0; 16]),
         }
     }
 
@@ -781,16 +786,23 @@ impl Handshake {
                 }
             }
         }
-        if self.go_r < 0 {
-            return report;
+        if self.go_r >= 0 {
+            let go = wait_for_go(self.go_r);
+            // SAFETY: this child's own end of the go socket.
+            unsafe { libc::close(self.go_r) };
+            if !go {
+                send_with_fds(report, &[ABORTED], &[]);
+                // SAFETY: ends the child without running anything.
+                unsafe { libc::_exit(127) }
+            }
         }
-        let go = wait_for_go(self.go_r);
-        // SAFETY: this child's own end of the go socket.
-        unsafe { libc::close(self.go_r) };
-        if !go {
-            send_with_fds(report, &[ABORTED], &[]);
-            // SAFETY: ends the child without running anything.
-            unsafe { libc::_exit(127) }
+        // The caller's name back (a closure child keeps it; an exec
+        // replaces it). Until now the child bore the attach's name, by
+        // which a caller whose attach failed finds it.
+        if self.name[0] != 0 {
+            // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most
+            // 16 bytes: `name` is 16 bytes and came from PR_GET_NAME.
+            unsafe { libc::prctl(libc::PR_SET_NAME, self.name.as_ptr()) };
         }
         report
     }
@@ -979,11 +991,15 @@ const ABANDONED_WAIT_MS: i32 = 1000;
 ///
 /// A child that ends inside liblxc before the crate's code runs sends no
 /// marker: on a host with an LSM it first waits for the label's descriptor
-/// from the caller (`sync_wait_fd`), gets the end of file and exits. Such a
-/// child is found among the calling thread's children (`before`: the list
-/// taken before the attach, see [`thread_children`]): a new one that lives
-/// in a pid namespace below this process's (the container's).
-fn reap_abandoned(status_r: OwnedFd, before: Option<&[libc::pid_t]>) {
+/// from the caller (`sync_wait_fd`), gets the end of file and exits. It
+/// bears the name the calling thread had during liblxc's call (`name`: a
+/// name of this attach's own, see [`AttachName`]), which it inherited
+/// through liblxc's forks and keeps until it has the crate's go: such a
+/// child among the calling thread's children (`/proc/thread-self/children`,
+/// where liblxc's `CLONE_PARENT` puts it) is handed to the reaper. The
+/// name, not the list's change, says which child is the attach's: children
+/// of another thread that ended meanwhile join the list too.
+fn reap_abandoned(status_r: OwnedFd, name: &[u8]) {
     if crate::session::wait_readable(&status_r, ABANDONED_WAIT_MS) {
         let mut buf = [0u8; 8];
         if let Ok(Some((2, [fd0, fd1]))) = recv_with_fds(&status_r, &mut buf) {
@@ -1002,41 +1018,99 @@ fn reap_abandoned(status_r: OwnedFd, before: Option<&[libc::pid_t]>) {
             }
         }
     }
-    // A wait by pid is safe only while no SIGCHLD handler of the caller can
-    // reap the child first (its pid then stays this process's own until it
-    // is waited for), and the pids of `/proc` are only this process's own
-    // at its level.
-    let (Some(before), Some(0)) = (before, own_nspid_level()) else { return };
-    if !crate::helper::sigchld_default() {
+    // No name of its own (a terminal attach), or the pids of `/proc` not
+    // this process's own (they are only at its level).
+    if name.is_empty() || own_nspid_level() != Some(0) {
         return;
     }
-    let Some(now) = thread_children() else { return };
-    for pid in now.into_iter().filter(|p| !before.contains(p)) {
-        if nspid_depth(pid).is_some_and(|d| d > 0) {
-            // Unreaped, the pid names this child: a pidfd of it where the
-            // kernel has them (a wait by pid otherwise).
-            let pidfd = pidfd_open(pid).ok();
-            crate::reaper::reap_spawned(Spawned { pid, pidfd });
+    let Ok(children) = std::fs::read_to_string("/proc/thread-self/children") else { return };
+    for pid in children.split_ascii_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
+        let named = || process_name(pid).is_some_and(|n| n == name);
+        match pidfd_open(pid) {
+            // Named after the pidfd was opened, and still unreaped after
+            // that (the pidfd still names `pid`): the pidfd is the child's,
+            // whatever a SIGCHLD handler of the caller reaps meanwhile.
+            Ok(fd) => {
+                if named() {
+                    if let SentPidfd::Child(fd) = classify_sent_pidfd(fd, pid) {
+                        crate::reaper::reap_spawned(Spawned { pid, pidfd: Some(fd) });
+                    }
+                }
+            }
+            // Gone: reaped by someone else.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            // No pidfd to be had (no pidfds before Linux 5.3, a seccomp
+            // profile refusing them, no descriptor left): by pid, only
+            // while no handler of the caller can reap it first (the pid
+            // then stays this child's until it is waited for).
+            Err(_) => {
+                if crate::helper::sigchld_default() && named() {
+                    crate::reaper::reap_spawned(Spawned { pid, pidfd: None });
+                }
+            }
         }
     }
 }
 
-/// The pids of the calling thread's children (`/proc/thread-self/children`:
-/// the processes it forked, and those its children cloned with
-/// `CLONE_PARENT`, as liblxc's intermediate does the attached one) that are
-/// not reaped yet; `None` when the file cannot be read (a kernel without
-/// `CONFIG_PROC_CHILDREN`, no `/proc`). About 2 µs.
-fn thread_children() -> Option<Vec<libc::pid_t>> {
-    let list = std::fs::read_to_string("/proc/thread-self/children").ok()?;
-    Some(list.split_ascii_whitespace().filter_map(|p| p.parse().ok()).collect())
+/// The name (`comm`) of the process `pid`, from `/proc/<pid>/stat` (kept
+/// by a zombie), without its NUL padding.
+fn process_name(pid: libc::pid_t) -> Option<Vec<u8>> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.iter().position(|b| *b == b'(')?;
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    stat.get(open + 1..close).map(<[u8]>::to_vec)
 }
 
-/// How many pid namespaces below this `/proc`'s the process `pid` lives
-/// (its `NSpid:` entries less one), read from `/proc/<pid>/status`.
-fn nspid_depth(pid: libc::pid_t) -> Option<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
-    line.split_whitespace().count().checked_sub(1)
+/// The calling thread's name (`PR_GET_NAME`), NUL-padded to 16 bytes.
+fn thread_name() -> Option<[u8; 16]> {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL-terminated, into
+    // the buffer, which has 16.
+    let r = unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    (r == 0).then_some(name)
+}
+
+/// A name of one attach's own, which the calling thread bears during
+/// liblxc's attach and so passes to the processes liblxc forks for it (see
+/// [`reap_abandoned`]); the thread's own name comes back on drop.
+struct AttachName {
+    before: Option<[u8; 16]>,
+    /// `lxc-rs:` and a counter in hex (15 bytes, the most a name holds).
+    token: [u8; 16],
+}
+
+impl AttachName {
+    fn set() -> AttachName {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut token = [0u8; 16];
+        token[..15].copy_from_slice(format!("lxc-rs:{n:08x}").as_bytes());
+        let before = thread_name();
+        if before.is_some() {
+            // SAFETY: PR_SET_NAME reads a NUL-terminated string: `token`
+            // has 15 bytes and a NUL.
+            unsafe { libc::prctl(libc::PR_SET_NAME, token.as_ptr()) };
+        }
+        AttachName { before, token }
+    }
+
+    /// The token, without its NUL.
+    fn token(&self) -> &[u8] {
+        &self.token[..15]
+    }
+}
+
+impl Drop for AttachName {
+    fn drop(&mut self) {
+        // Unless the thread was renamed meanwhile (from another thread,
+        // through `/proc/self/task/TID/comm`): that name stays.
+        if let (Some(name), Some(now)) = (&self.before, thread_name()) {
+            if now == self.token {
+                // SAFETY: as in `set`: `name` came from PR_GET_NAME.
+                unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+            }
+        }
+    }
 }
 
 /// A child of this process that nothing names for sure (no proven pidfd):
@@ -1494,7 +1568,7 @@ impl Container {
     /// frozen (the attach would wait for the thaw) is refused first. When the
     /// program reads the caller's fd 0, the caller's SIGINT and SIGQUIT
     /// dispositions come back when the returned guard drops. Also returns
-    /// the calling thread's children from before the call, for
+    /// the name the calling thread bore during the call, for
     /// [`reap_abandoned`].
     ///
     /// # Safety
@@ -1505,7 +1579,8 @@ impl Container {
         payload: *mut c_void,
         raw: &mut RawAttachOptions,
         pid: &mut libc::pid_t,
-    ) -> Result<(c_int, Option<CallerSignals>, Option<Vec<libc::pid_t>>)> {
+        terminal: bool,
+    ) -> Result<(c_int, Option<CallerSignals>, Vec<u8>)> {
         let f = method!(self.attach);
         // liblxc's attach waits for its intermediate child with waitpid,
         // which fails with ECHILD when the kernel reaps children by itself.
@@ -1518,9 +1593,6 @@ impl Container {
         // and freezer files of the container's current run when the handle
         // has them: no round trip to the monitor.)
         self.run.check_attachable(self)?;
-        // This thread's children before the attach, to find one it would
-        // abandon (see `reap_abandoned`); before the probe (it opens a file).
-        let children = thread_children();
         // After the check, which opens descriptors of its own (init's pidfd
         // while it makes its cache): only liblxc's attach runs between the
         // probe and its clean-up.
@@ -1528,20 +1600,29 @@ impl Container {
         let signals = (raw.stdin_fd() == 0).then(CallerSignals::note);
         crate::container::clear_errno();
         let guard = self.exclusive();
+        // The attach's own name, which liblxc's children inherit, for
+        // `reap_abandoned`; this thread's back right after the call. Not for
+        // a terminal attach: liblxc runs the whole terminal session inside
+        // the call, and the thread (a command-line tool's main thread: the
+        // process's name in `ps`, `pgrep`, the journal) would bear it as
+        // long.
+        let name = (!terminal).then(AttachName::set);
         raw.give_log_dup_to_liblxc();
         // SAFETY: the container is live; raw's buffer, as large as any known
         // liblxc's options, and what it points to are owned by `raw`, alive
         // for the call; exec and payload are the caller's matching pair; pid
         // is a valid out-pointer.
         let ret = unsafe { f(self.as_raw(), Some(exec), payload, raw.as_mut_ptr(), pid) };
-        drop(guard);
         let errno = io::Error::last_os_error().raw_os_error();
+        let token = name.as_ref().map(|n| n.token().to_vec()).unwrap_or_default();
+        drop(name);
+        drop(guard);
         if let Some(p) = probe {
             p.close_leaked();
         }
         // SAFETY: restores this thread's errno for the caller's error.
         unsafe { *libc::__errno_location() = errno.unwrap_or(0) };
-        Ok((ret, signals, children))
+        Ok((ret, signals, token))
     }
 
     /// Calls `lxc_container.attach` with an exec function and its payload;
@@ -1569,7 +1650,8 @@ impl Container {
         // SAFETY: raw.raw points into memory owned by `raw`, alive for the
         // call; exec and payload match (the caller passes the trampoline
         // for the payload's type).
-        let (ret, signals, children) = unsafe { self.call_attach(exec, payload, &mut raw, &mut pid) }?;
+        let (ret, signals, name) =
+            unsafe { self.call_attach(exec, payload, &mut raw, &mut pid, opts.is_terminal()) }?;
         drop(signals);
         drop(status_w);
         drop(go_r);
@@ -1578,7 +1660,7 @@ impl Container {
             // ends without running anything.
             drop(go_w);
             let err = self.failed("attach");
-            reap_abandoned(status_r, children.as_deref());
+            reap_abandoned(status_r, &name);
             if !self.is_running() {
                 return Err(self.wrong_state("attach", "it must be running", State::Stopped));
             }

@@ -271,7 +271,9 @@ const MAX_REPORT: usize = 256 * 1024;
 /// Whether `report` holds a whole line that is not a `cgroup` line: the
 /// result line, which ends the report.
 fn has_result_line(report: &[u8]) -> bool {
-    report.split_inclusive(|&b| b == b'\n').any(|l| l.ends_with(b"\n") && !l.starts_with(b"cgroup "))
+    report
+        .split_inclusive(|&b| b == b'\n')
+        .any(|l| l.ends_with(b"\n") && !l.starts_with(b"cgroup ") && l != TAKEN_LINE)
 }
 
 /// The helper's report: its `cgroup LINE` lines, then the result line
@@ -316,9 +318,60 @@ pub(crate) fn run(req: Request<'_>) -> Result<Outcome> {
     run_via(req, true)
 }
 
-/// [`run`], through the server only when `serve`.
+/// [`run`], through the server only when `serve`. A served call that got
+/// nothing back, not even the line the server's spare writes first when it
+/// takes a call, ran nowhere: the server died before a spare took it (a
+/// killed server's spare dies a moment after it, and a send in between
+/// still succeeds). It is sent once more, to a new server.
 fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
     let exe = helper_fd()?;
+    let report = match run_once(exe, &req, serve)? {
+        Attempt::Report(report) => report,
+        Attempt::NotTaken(sent) => {
+            let again = server::retire(&sent, exe);
+            run_once(exe, &req, serve && again)?.into_report()
+        }
+    };
+    drop(req.config);
+    let text = String::from_utf8_lossy(&report.text);
+    parse_report(&text).ok_or_else(|| Error::Io {
+        op: "lxc-rs-helper",
+        source: io::Error::other(match report.status {
+            Some(s) => format!("the helper ended ({s}) without a result"),
+            None => "the helper ended without a result".to_owned(),
+        }),
+    })
+}
+
+/// What a helper wrote on its result pipe, and its exit status when it
+/// was this process's child (an exec'd helper).
+struct Report {
+    text: Vec<u8>,
+    status: Option<std::process::ExitStatus>,
+}
+
+/// One try of a call: what its helper reported, or a served call that no
+/// spare took.
+enum Attempt {
+    Report(Report),
+    NotTaken(server::Sent),
+}
+
+impl Attempt {
+    fn into_report(self) -> Report {
+        match self {
+            Attempt::Report(r) => r,
+            Attempt::NotTaken(_) => Report { text: Vec::new(), status: None },
+        }
+    }
+}
+
+/// The line a served helper writes first, when the server's spare takes
+/// the call (`TAKEN_LINE` in the C program).
+const TAKEN_LINE: &[u8] = b"taken\n";
+
+/// One try of a call (see [`run_via`]).
+fn run_once(exe: RawFd, req: &Request<'_>, serve: bool) -> Result<Attempt> {
     let io_err = |op: &'static str| move |source: io::Error| Error::Io { op, source };
     let (r, w) = io::pipe().map_err(io_err("pipe for lxc-rs-helper"))?;
     // Above 0 to 2 (a caller with closed stdio): the helper takes a result
@@ -334,17 +387,16 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
         Config::Memfd(fd) => Some(std::os::fd::AsFd::as_fd(fd)),
         _ => None,
     };
-    let served = serve
-        && server::submit(
-            exe,
-            &helper_args(&req, server::CONFIG_ARG),
-            std::os::fd::AsFd::as_fd(&w),
-            config_fd,
-        );
-    let child =
-        if served { None } else { Some(spawn_one(exe, &req, &w).map_err(io_err("start lxc-rs-helper"))?) };
+    let sent = if serve {
+        server::submit(exe, &helper_args(req, server::CONFIG_ARG), std::os::fd::AsFd::as_fd(&w), config_fd)
+    } else {
+        None
+    };
+    let child = match sent {
+        Some(_) => None,
+        None => Some(spawn_one(exe, req, &w).map_err(io_err("start lxc-rs-helper"))?),
+    };
     drop(w);
-    drop(req.config);
     // The report, then the helper exits. It is read up to the end of its
     // result line, not to the end of the pipe: a start's monitor holds a
     // copy of the write end until it closes its inherited descriptors.
@@ -381,13 +433,13 @@ fn run_via(req: Request<'_>, serve: bool) -> Result<Outcome> {
         _ => None,
     };
     read.map_err(io_err("read the result of lxc-rs-helper"))?;
-    let text = String::from_utf8_lossy(&line);
-    parse_report(&text).ok_or_else(|| Error::Io {
-        op: "lxc-rs-helper",
-        source: io::Error::other(match status {
-            Some(s) => format!("the helper ended ({s}) without a result"),
-            None => "the helper ended without a result".to_owned(),
-        }),
+    Ok(match sent {
+        Some(sent) if line.is_empty() => Attempt::NotTaken(sent),
+        Some(_) => {
+            let text = line.strip_prefix(TAKEN_LINE).map(<[u8]>::to_vec).unwrap_or(line);
+            Attempt::Report(Report { text, status })
+        }
+        None => Attempt::Report(Report { text: line, status }),
     })
 }
 
@@ -548,8 +600,22 @@ pub(crate) mod server {
     /// in the C program); more go to a helper of their own.
     const MAX_ARGS: usize = 256;
 
+    /// A call handed to a server: the server and the generation of its
+    /// process that took the message.
+    pub(crate) struct Sent {
+        server: Arc<Server>,
+        generation: u64,
+    }
+
+    /// Replaces the server process that `sent` went to, unless a call did
+    /// since: its spare never took the call (see [`super::run_via`]).
+    /// `false` when no new one could be started.
+    pub(crate) fn retire(sent: &Sent, exe: RawFd) -> bool {
+        replace(&sent.server, exe, sent.generation)
+    }
+
     /// Hands the call to the server started from the calling thread's
-    /// context, starting one when there is none (or it has ended); `false`
+    /// context, starting one when there is none (or it has ended); `None`
     /// when it could not be sent, and nothing was run: the caller runs a
     /// helper of its own.
     pub(crate) fn submit(
@@ -557,29 +623,27 @@ pub(crate) mod server {
         args: &[OsString],
         result: BorrowedFd<'_>,
         config: Option<BorrowedFd<'_>>,
-    ) -> bool {
+    ) -> Option<Sent> {
         if !ENABLED.load(Ordering::Relaxed)
             || std::env::var_os("LXC_RS_HELPER_SERVER").is_some_and(|v| v == "0")
         {
-            return false;
+            return None;
         }
         if args.len() > MAX_ARGS || args.iter().any(|a| a.as_bytes().contains(&0)) || under_valgrind() {
-            return false;
+            return None;
         }
         // A subreaper, or the first process of a pid namespace, would
         // adopt the server as its child, which it may wait for.
         if !matches!(rustix::process::child_subreaper(), Ok(None)) || rustix::process::getpid().is_init() {
-            return false;
+            return None;
         }
-        let Some((context, umask)) = context() else {
-            return false;
-        };
+        let (context, umask) = context()?;
         let Ok(cwd) = rustix::fs::open(
             ".",
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         ) else {
-            return false;
+            return None;
         };
         // Copies of the standard descriptors an exec'd helper would get:
         // open now and not close-on-exec (another thread may close or
@@ -593,7 +657,7 @@ pub(crate) mod server {
             }
             // A copy that cannot be made (EMFILE): a helper of its own.
             let Ok(dup) = rustix::io::fcntl_dupfd_cloexec(fd, 3) else {
-                return false;
+                return None;
             };
             stdio.push((b'0' + n, dup));
         }
@@ -615,21 +679,19 @@ pub(crate) mod server {
             push(&kv);
         }
         if msg.len() > MAX_REQUEST {
-            return false;
+            return None;
         }
         let mut fds = vec![result, cwd.as_fd()];
         fds.extend(stdio.iter().map(|(_, fd)| fd.as_fd()));
         fds.extend(config);
-        let Some(server) = server_for(exe, &context) else {
-            return false;
-        };
+        let server = server_for(exe, &context)?;
         for _ in 0..2 {
             let (sent, generation) = {
                 let live = server.live.read().unwrap_or_else(|e| e.into_inner());
                 (crate::fds::send_with_fds(live.sock.as_fd(), &msg, &fds), live.generation)
             };
             match sent {
-                Ok(()) => return true,
+                Ok(()) => return Some(Sent { server, generation }),
                 // Ended (idle, killed): the next try goes to another,
                 // started on the same descriptor number. (ECONNREFUSED:
                 // kernels before 6.1 and its stable backports.)
@@ -640,13 +702,13 @@ pub(crate) mod server {
                     ) =>
                 {
                     if !replace(&server, exe, generation) {
-                        return false;
+                        return None;
                     }
                 }
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
-        false
+        None
     }
 
     /// The server of `context`: a kept one, or a new one started from
@@ -807,7 +869,9 @@ pub(crate) mod server {
     /// before 4.7 shows no umask): the call then runs a helper of its own.
     fn context() -> Option<(Vec<u8>, u32)> {
         let mut ctx = Vec::with_capacity(2048);
-        let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+        let mut status = Vec::with_capacity(2048);
+        read_proc("/proc/thread-self/status", &mut status).ok()?;
+        let status = std::str::from_utf8(&status).ok()?;
         let mut umask = None;
         for line in status.lines() {
             if let Some(v) = line.strip_prefix("Umask:") {
@@ -848,9 +912,10 @@ pub(crate) mod server {
             "/proc/self/oom_score_adj",
             "/proc/thread-self/loginuid",
         ] {
-            match std::fs::read(file) {
-                Ok(b) => ctx.extend_from_slice(&b),
-                Err(_) => ctx.push(b'-'),
+            let at = ctx.len();
+            if read_proc(file, &mut ctx).is_err() {
+                ctx.truncate(at);
+                ctx.push(b'-');
             }
             ctx.push(b'\n');
         }
@@ -872,15 +937,18 @@ pub(crate) mod server {
         // The process group, session, controlling terminal, nice value,
         // real-time priority and scheduling policy of this thread (fields 5,
         // 6, 7, 19, 40 and 41 of its stat, counted after the name).
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let mut stat = Vec::with_capacity(512);
+        read_proc("/proc/thread-self/stat", &mut stat).ok()?;
+        let stat = std::str::from_utf8(&stat).ok()?;
         let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_ascii_whitespace().collect();
         for i in [2, 3, 4, 16, 37, 38] {
             ctx.extend_from_slice(fields.get(i)?.as_bytes());
             ctx.push(b' ');
         }
-        match std::fs::read("/proc/thread-self/personality") {
-            Ok(b) => ctx.extend_from_slice(&b),
-            Err(_) => ctx.push(b'-'),
+        let at = ctx.len();
+        if read_proc("/proc/thread-self/personality", &mut ctx).is_err() {
+            ctx.truncate(at);
+            ctx.push(b'-');
         }
         let mut num = |v: i64| ctx.extend_from_slice(&v.to_ne_bytes());
         // The root directory (chroot), with its mount.
@@ -925,6 +993,27 @@ pub(crate) mod server {
         // thread's I/O priority (rustix has no wrapper).
         num(unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) });
         Some((ctx, umask?))
+    }
+
+    /// Appends the file `path` (a small `/proc` file) to `out`: chunks of
+    /// 4 KiB until the end, with no `fstat` and no probing reads (procfs
+    /// sizes read as 0, and `std::fs::read` then grows its buffer from 32
+    /// bytes: nine reads for a thread's `status`, two here).
+    fn read_proc(path: &str, out: &mut Vec<u8>) -> io::Result<()> {
+        let fd = rustix::fs::open(
+            path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match rustix::io::read(&fd, &mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -1124,13 +1213,36 @@ mod tests {
         };
         let (_, first) = probe.run(true, "a");
         let pid = server::current_pid().expect("served");
-        // It keeps only its socket and /dev/null open.
-        let mut open: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        // It keeps only its socket, /dev/null and its spare's pipe open.
+        let mut open: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let link = std::fs::read_link(e.path()).unwrap().display().to_string();
+                (e.file_name().into_string().unwrap(), link)
+            })
             .collect();
         open.sort();
-        assert_eq!(open, ["0", "1", "2", "3"]);
+        let kinds: Vec<(&str, &str)> =
+            open.iter().map(|(n, l)| (n.as_str(), l.split(':').next().unwrap_or(""))).collect();
+        assert_eq!(
+            kinds,
+            [("0", "/dev/null"), ("1", "/dev/null"), ("2", "/dev/null"), ("3", "socket"), ("4", "pipe")],
+            "{open:?}"
+        );
+        // Its one spare, which waits for the next request, with the socket
+        // and its end of the pipe (once the helper that served the call,
+        // also its child, has ended).
+        let t0 = std::time::Instant::now();
+        let spare = loop {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+            let spares: Vec<i32> = children.split_whitespace().map(|p| p.parse().unwrap()).collect();
+            if let [spare] = spares[..] {
+                break spare;
+            }
+            assert!(t0.elapsed() < std::time::Duration::from_secs(5), "children: {children:?}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
         // The server is not this process's child.
         let pid = rustix::process::Pid::from_raw(pid).unwrap();
         let r = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
@@ -1138,19 +1250,79 @@ mod tests {
         // The server this test's process started.
         rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
         let pid = pid.as_raw_nonzero().get();
+        // The server and its spare, which dies with it (a spare left alone
+        // would hold the socket with nobody to read past one request).
         let t0 = std::time::Instant::now();
-        while std::path::Path::new(&format!("/proc/{pid}/stat"))
-            .exists()
-            .then(|| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
-            .is_some_and(|s| !s.contains(") Z "))
-        {
-            assert!(t0.elapsed() < std::time::Duration::from_secs(10));
-            std::thread::sleep(std::time::Duration::from_millis(5));
+        for p in [pid, spare] {
+            while std::path::Path::new(&format!("/proc/{p}/stat"))
+                .exists()
+                .then(|| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
+                .is_some_and(|s| !s.contains(") Z "))
+            {
+                assert!(t0.elapsed() < std::time::Duration::from_secs(10), "{p} still runs");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
         }
         let (parent, again) = probe.run(true, "b");
         assert_eq!(again, first);
         assert_ne!(parent, pid, "another server");
         assert_eq!(Some(parent), server::current_pid());
+    }
+
+    /// A call sent just after the server was killed, while its spare
+    /// still holds the socket (it dies a moment later), is lost with the
+    /// socket: nothing comes back, not even the taken line, and the call
+    /// is sent again to a new server instead of failing.
+    #[test]
+    fn a_call_lost_with_a_killed_server_is_sent_again() {
+        let Some((_g, _probe)) = server_test("lost") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let call = || {
+            run(Request {
+                op: "snapshot_destroy_all",
+                name: "nope",
+                lxcpath: dir.path(),
+                config: Config::Disk,
+                opts: Vec::new(),
+                args: None,
+            })
+        };
+        let children = |pid: i32| -> Vec<i32> {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        };
+        let gone = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+        };
+        let mut spare_alive = 0;
+        for i in 0..200 {
+            call().unwrap_or_else(|e| panic!("call {i} before the kill: {e}"));
+            let pid = server::current_pid().expect("served");
+            let t0 = std::time::Instant::now();
+            let spare = loop {
+                if let [spare] = children(pid)[..] {
+                    break spare;
+                }
+                assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+                std::thread::yield_now();
+            };
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).unwrap(),
+                rustix::process::Signal::KILL,
+            )
+            .unwrap();
+            while !gone(pid) {
+                std::thread::yield_now();
+            }
+            spare_alive += usize::from(!gone(spare));
+            call().unwrap_or_else(|e| panic!("call {i} after the kill: {e}"));
+        }
+        eprintln!("the spare was still alive after its server in {spare_alive} of 200 kills");
     }
 
     #[test]
