@@ -735,6 +735,31 @@ fn zombie_children() -> Vec<i32> {
     found
 }
 
+/// Waits up to 5 s until this process has no zombie child; panics with
+/// those left, reaped first so that the container can stop after the panic.
+fn assert_no_zombie_within_5_s() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !zombie_children().is_empty() {
+        if std::time::Instant::now() > deadline {
+            let left = zombie_children();
+            for pid in &left {
+                // SAFETY: waits for a zombie child of this process.
+                unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG) };
+            }
+            panic!("zombies left: {left:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sets the container's open-files limit above the kernel's ceiling
+/// (`fs.nr_open`): liblxc's prlimit in the caller's part of an attach then
+/// fails, after the fork of its intermediate process.
+fn refuse_prlimit(h: &lxc::Container) {
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
+    h.set_config_item("lxc.prlimit.nofile", &(nr_open + 1).to_string()).unwrap();
+}
+
 /// liblxc 4.0.7 to 7.0 take an end of file on their sync socket for the go:
 /// when the caller's part of the attach fails after the fork of its
 /// intermediate process (here the container's resource limits, refused),
@@ -746,9 +771,7 @@ fn an_attach_that_liblxc_fails_after_its_fork_runs_nothing_and_leaves_no_zombie(
     require_root!();
     let t = TestContainer::running("abandon");
     let h = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
-    // Above the kernel's ceiling (fs.nr_open): liblxc's prlimit fails.
-    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
-    h.set_config_item("lxc.prlimit.nofile", &(nr_open + 1).to_string()).unwrap();
+    refuse_prlimit(&h);
     let opts = AttachOptions::new();
     let touch = ["-c", "touch /tmp/abandoned-ran"];
     let r = h.attach_run_wait(&opts, "/bin/sh", &touch);
@@ -757,19 +780,7 @@ fn an_attach_that_liblxc_fails_after_its_fork_runs_nothing_and_leaves_no_zombie(
     assert!(matches!(r, Err(Error::Failed { .. } | Error::AttachFailed { .. })), "{r:?}");
     let ran = t.c.attach_run_wait(&opts, "/bin/sh", &["-c", "test -e /tmp/abandoned-ran"]).unwrap();
     assert_eq!(ran.code(), Some(1), "a program ran although its attach failed");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !zombie_children().is_empty() {
-        if std::time::Instant::now() > deadline {
-            let left = zombie_children();
-            // Reaped here, so that the container can stop after the panic.
-            for pid in &left {
-                // SAFETY: waits for a zombie child of this process.
-                unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG) };
-            }
-            panic!("zombies left: {left:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert_no_zombie_within_5_s();
     t.c.stop().unwrap();
 }
 
@@ -816,8 +827,7 @@ fn abandoned_under_a_pretended_apparmor() {
     }
     let t = TestContainer::running("abandlsm");
     let h = lxc::Container::with_lxcpath(&t.name, &t.lxcpath).unwrap();
-    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
-    h.set_config_item("lxc.prlimit.nofile", &(nr_open + 1).to_string()).unwrap();
+    refuse_prlimit(&h);
     // The attach runs in a thread with a mount namespace of its own where
     // /sys/module says AppArmor is on. liblxc then loads its AppArmor
     // driver, whose attach waits for the label's descriptor; the crate,
@@ -842,18 +852,7 @@ fn abandoned_under_a_pretended_apparmor() {
         .unwrap()
     });
     assert!(matches!(r, Err(Error::Failed { .. } | Error::AttachFailed { .. })), "{r:?}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !zombie_children().is_empty() {
-        if std::time::Instant::now() > deadline {
-            let left = zombie_children();
-            for pid in &left {
-                // SAFETY: waits for a zombie child of this process.
-                unsafe { libc::waitpid(*pid, std::ptr::null_mut(), libc::WNOHANG) };
-            }
-            panic!("zombies left: {left:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert_no_zombie_within_5_s();
     println!("no zombie after the abandoned attach");
     t.c.stop().unwrap();
 }

@@ -673,6 +673,7 @@ static int serve(const char *arg)
 	int sock, null, one = 1;
 	bool draining = false;
 	pid_t caller, self, server;
+	int silent = 0;
 
 	if (*arg == '\0' || *end != '\0' || v < 3 || v > 65535)
 		return usage("bad socket descriptor");
@@ -767,6 +768,13 @@ static int serve(const char *arg)
 		close(note[0]);
 		if (word == 'e' || (word == 0 && draining))
 			return 0;
+		/* Spares that die before they take anything (killed, or
+		 * failing at their start) are replaced, but not without end:
+		 * after three in a row the server ends, and the crate's next
+		 * call starts another (or runs a helper of its own). */
+		silent = word == 0 ? silent + 1 : 0;
+		if (silent >= 3)
+			return 1;
 	}
 }
 

@@ -1094,9 +1094,14 @@ impl AttachName {
         AttachName { before, token }
     }
 
-    /// The token, without its NUL.
+    /// The token, without its NUL; empty when the thread could not be
+    /// renamed.
     fn token(&self) -> &[u8] {
-        &self.token[..15]
+        if self.before.is_some() {
+            &self.token[..15]
+        } else {
+            &[]
+        }
     }
 }
 

@@ -1206,6 +1206,26 @@ mod tests {
         assert_eq!(probe.run(false, "d").1, execd);
     }
 
+    /// The one child of the server `pid`, its spare, once the helpers it
+    /// served (also its children) have ended; at most 5 s.
+    fn spare_of(pid: i32) -> i32 {
+        let t0 = std::time::Instant::now();
+        loop {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+            let spares: Vec<i32> = children.split_whitespace().map(|p| p.parse().unwrap()).collect();
+            if let [spare] = spares[..] {
+                return spare;
+            }
+            assert!(t0.elapsed() < std::time::Duration::from_secs(5), "children: {children:?}");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Whether the process `pid` has ended (a zombie, or reaped).
+    fn gone(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    }
+
     #[test]
     fn a_killed_server_is_replaced() {
         let Some((_g, probe)) = server_test("kill") else {
@@ -1233,16 +1253,7 @@ mod tests {
         // Its one spare, which waits for the next request, with the socket
         // and its end of the pipe (once the helper that served the call,
         // also its child, has ended).
-        let t0 = std::time::Instant::now();
-        let spare = loop {
-            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-            let spares: Vec<i32> = children.split_whitespace().map(|p| p.parse().unwrap()).collect();
-            if let [spare] = spares[..] {
-                break spare;
-            }
-            assert!(t0.elapsed() < std::time::Duration::from_secs(5), "children: {children:?}");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
+        let spare = spare_of(pid);
         // The server is not this process's child.
         let pid = rustix::process::Pid::from_raw(pid).unwrap();
         let r = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
@@ -1254,11 +1265,7 @@ mod tests {
         // would hold the socket with nobody to read past one request).
         let t0 = std::time::Instant::now();
         for p in [pid, spare] {
-            while std::path::Path::new(&format!("/proc/{p}/stat"))
-                .exists()
-                .then(|| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default())
-                .is_some_and(|s| !s.contains(") Z "))
-            {
+            while !gone(p) {
                 assert!(t0.elapsed() < std::time::Duration::from_secs(10), "{p} still runs");
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
@@ -1289,28 +1296,11 @@ mod tests {
                 args: None,
             })
         };
-        let children = |pid: i32| -> Vec<i32> {
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        };
-        let gone = |pid: i32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
-        };
         let mut spare_alive = 0;
         for i in 0..200 {
             call().unwrap_or_else(|e| panic!("call {i} before the kill: {e}"));
             let pid = server::current_pid().expect("served");
-            let t0 = std::time::Instant::now();
-            let spare = loop {
-                if let [spare] = children(pid)[..] {
-                    break spare;
-                }
-                assert!(t0.elapsed() < std::time::Duration::from_secs(5));
-                std::thread::yield_now();
-            };
+            let spare = spare_of(pid);
             rustix::process::kill_process(
                 rustix::process::Pid::from_raw(pid).unwrap(),
                 rustix::process::Signal::KILL,
