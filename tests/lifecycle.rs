@@ -711,3 +711,52 @@ fn errors_in_debug_form_say_what_and_why() {
         assert!(text.contains(&t.name) || !named, "names the container: {text}");
     }
 }
+
+/// A caller whose standard descriptors are closed (a daemon that closed
+/// them) starts a container as any other, through the helper server and
+/// through an exec'd helper: the helper puts /dev/null in their place, or
+/// liblxc's own descriptors would land on 0 to 2 and its daemonized start
+/// (`null_stdfds`) would overwrite them. Run in a process of its own.
+#[test]
+fn a_caller_with_its_stdio_closed_starts_a_container() {
+    require_root!();
+    let exe = std::env::current_exe().unwrap();
+    for server in ["1", "0"] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "start_with_the_stdio_closed", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("LXC_RS_TEST_CLOSED_STDIO", "1")
+            .env("LXC_RS_HELPER_SERVER", server)
+            .output()
+            .unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "helper server {server}:\n{text}");
+        assert!(text.contains("started with 0, 1 and 2 closed: Ok(())"), "helper server {server}:\n{text}");
+    }
+}
+
+#[test]
+#[ignore = "run by a_caller_with_its_stdio_closed_starts_a_container in a process of its own"]
+fn start_with_the_stdio_closed() {
+    if std::env::var_os("LXC_RS_TEST_CLOSED_STDIO").is_none() {
+        return;
+    }
+    let t = TestContainer::new("nostdio");
+    // SAFETY: fcntl, close and dup2 on this process's standard descriptors,
+    // put back before anything else prints.
+    let saved: Vec<i32> = (0..3).map(|fd| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) }).collect();
+    for fd in 0..3 {
+        // SAFETY: see above.
+        unsafe { libc::close(fd) };
+    }
+    let r = t.c.start().and_then(|()| t.c.wait(State::Running, Duration::from_secs(10)));
+    for (fd, copy) in saved.iter().enumerate() {
+        // SAFETY: see above.
+        unsafe {
+            libc::dup2(*copy, fd as i32);
+            libc::close(*copy);
+        }
+    }
+    println!("started with 0, 1 and 2 closed: {r:?}");
+    let _ = t.c.stop();
+}

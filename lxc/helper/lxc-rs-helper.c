@@ -516,13 +516,13 @@ static int serve_one(char *buf, size_t len, int *fds, int nfds)
 	nargs = (int)n;
 	result = fds[next++];
 	cwd = fds[next++];
+	/* A standard descriptor the caller did not have open keeps the
+	 * server's /dev/null, as an exec'd helper opens it onto a closed one:
+	 * closed, liblxc's own descriptors would land on 0 to 2, and a
+	 * daemonized start's null_stdfds() would overwrite them. */
 	for (int std = 0; std < 3; std++) {
-		if (strchr(stdio, '0' + std)) {
-			if (next >= nfds || dup2(fds[next++], std) < 0)
-				return 2;
-		} else {
-			close(std);
-		}
+		if (strchr(stdio, '0' + std) && (next >= nfds || dup2(fds[next++], std) < 0))
+			return 2;
 	}
 	if (fchdir(cwd) < 0)
 		return 2;

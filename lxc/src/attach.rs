@@ -1075,14 +1075,21 @@ fn thread_name() -> Option<[u8; 16]> {
 /// [`reap_abandoned`]); the thread's own name comes back on drop.
 struct AttachName {
     before: Option<[u8; 16]>,
-    /// `lxc-rs:` and a counter in hex (15 bytes, the most a name holds).
+    /// `lxc-rs:` and 32 random bits in hex (15 bytes, the most a name
+    /// holds): not a name another program could bear by design (a counter
+    /// could be guessed, and a program file named after it would bear it).
     token: [u8; 16],
 }
 
 impl AttachName {
     fn set() -> AttachName {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        use std::hash::{BuildHasher, Hasher};
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        // A counter hashed with std's randomly keyed SipHash: random bits,
+        // distinct from the last attach's.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let n = h.finish() as u32;
         let mut token = [0u8; 16];
         token[..15].copy_from_slice(format!("lxc-rs:{n:08x}").as_bytes());
         let before = thread_name();
