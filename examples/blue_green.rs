@@ -256,12 +256,16 @@ impl Tally {
 
 /// The client: requests through the VIP until told to stop and it has made
 /// `REQUESTS_MIN`, or until its bounds. Each request from a local port of
-/// its own: connection tracking keeps a closed connection's address
-/// translation for minutes (TIME_WAIT), and a new connection that reused
-/// its ports would reopen it and go to the old color, switch or not.
-fn client(vip: String, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
+/// its own, from `first_port` on: connection tracking keeps a closed
+/// connection's address translation for minutes (TIME_WAIT), and a new
+/// connection that reused its ports would reopen it and go to the old
+/// color, switch or not (or to a backend of an earlier run of this
+/// example that had the same VIP: the run's random subnet and first port
+/// make that unlikely).
+fn client(vip: String, first_port: u16, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
     let t0 = Instant::now();
-    let mut port: u16 = 40000;
+    let last_port = first_port + REQUESTS_MAX as u16;
+    let mut port = first_port - 1;
     loop {
         let n = tally.lock().unwrap_or_else(|e| e.into_inner()).total;
         let done = stop.load(Ordering::SeqCst) && n >= REQUESTS_MIN;
@@ -271,8 +275,8 @@ fn client(vip: String, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>) {
         // The next free port (another program may hold some).
         let started = Instant::now();
         let r = loop {
-            // 40001 to 64000: more than `REQUESTS_MAX`, so none is reused.
-            port = if port >= 64000 { 40001 } else { port + 1 };
+            // `REQUESTS_MAX` ports and a few more: none is reused.
+            port = if port >= last_port { first_port } else { port + 1 };
             match get_version(&vip, Some(port)) {
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
                 r => break r,
@@ -326,9 +330,17 @@ fn main() -> lxc::Result<()> {
         Ok(p) if (1..100).contains(&p) => p,
         _ => common::die("--canary takes a percentage from 1 to 99"),
     });
-    // A subnet of this run's own (169.254.100 to .199): runs at the same
-    // time do not share addresses or the VIP.
-    let net = format!("169.254.{}", 100 + std::process::id() % 100);
+    // A subnet of this run's own (169.254.20 to .219, random: runs at the
+    // same time, or one after the other within conntrack's TIME_WAIT, do
+    // not share addresses or the VIP), and the client's first local port.
+    let seed = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    };
+    let net = format!("169.254.{}", 20 + seed % 200);
+    let first_port = 20000 + ((seed >> 8) % 20000) as u16;
     let vip = format!("{net}.100");
     let bridge =
         common::Bridge::new(&format!("lxbg{}", std::process::id() % 100000), Some(&format!("{net}.1/24")));
@@ -350,7 +362,7 @@ fn main() -> lxc::Result<()> {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let worker = {
         let (vip, stop, tally) = (vip.clone(), Arc::clone(&stop), Arc::clone(&tally));
-        std::thread::spawn(move || client(vip, stop, tally))
+        std::thread::spawn(move || client(vip, first_port, stop, tally))
     };
     // Whatever happens below, the client stops.
     struct StopClient(Arc<AtomicBool>);
